@@ -1,0 +1,57 @@
+use std::fmt;
+
+/// Why a sequence finished. `Display` gives TGI's spelling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FinishReason {
+    /// `max_new_tokens` reached.
+    Length,
+    /// The model produced an end-of-generation token.
+    EosToken,
+    /// A stop sequence matched the generated text.
+    StopSequence,
+}
+
+impl FinishReason {
+    /// OpenAI's `finish_reason` spelling.
+    pub fn openai(self) -> &'static str {
+        match self {
+            FinishReason::Length => "length",
+            FinishReason::EosToken | FinishReason::StopSequence => "stop",
+        }
+    }
+}
+
+impl fmt::Display for FinishReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FinishReason::Length => "length",
+            FinishReason::EosToken => "eos_token",
+            FinishReason::StopSequence => "stop_sequence",
+        })
+    }
+}
+
+/// One generated token, as it leaves the engine.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TokenEvent {
+    pub token_id: u32,
+    /// The text this token adds to the output. It may be empty while a UTF-8 character or a
+    /// possible stop sequence is still incomplete; the held-back text arrives with a later token.
+    pub text: String,
+    /// Log-probability of the token under the model's distribution (before sampling filters).
+    pub logprob: f32,
+    pub special: bool,
+    /// Set on the last event of a sequence.
+    pub finish: Option<FinishReason>,
+}
+
+/// A failure that ends one request; the engine keeps serving the others.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GenerationError {
+    #[error("the request can never fit in the KV cache: it needs {needed} tokens, the cache holds {capacity}")]
+    TooLargeForCache { needed: usize, capacity: usize },
+    #[error("model step failed: {0}")]
+    Model(String),
+    #[error("the engine has shut down")]
+    EngineStopped,
+}

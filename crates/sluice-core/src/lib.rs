@@ -1,0 +1,14 @@
+//! The contract between the HTTP layer and the engine.
+//!
+//! Wire types are parsed into these once, at the edge; everything here is already valid and
+//! carries no optional value that has a default ("parse, don't validate").
+
+mod event;
+mod ids;
+mod params;
+mod request;
+
+pub use event::{FinishReason, GenerationError, TokenEvent};
+pub use ids::RequestId;
+pub use params::{SamplingParams, StopCriteria};
+pub use request::GenerationRequest;

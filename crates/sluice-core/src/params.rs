@@ -1,0 +1,64 @@
+/// How the next token is chosen. Neutral values switch a stage off: `temperature == 0` is greedy,
+/// `top_k == 0`, `top_p == 1`, `typical_p == 1`, `repetition_penalty == 1` and zero
+/// frequency/presence penalties do nothing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SamplingParams {
+    pub temperature: f32,
+    pub top_k: usize,
+    pub top_p: f32,
+    pub typical_p: f32,
+    /// Multiplicative penalty (CTRL paper, as TGI and llama.cpp apply it) on tokens already seen.
+    pub repetition_penalty: f32,
+    /// Subtracted once per previous occurrence of a token (OpenAI semantics).
+    pub frequency_penalty: f32,
+    /// Subtracted once from every token that occurred before (OpenAI semantics).
+    pub presence_penalty: f32,
+    /// Seeds this request's own random generator, so a request is reproducible whatever runs
+    /// beside it.
+    pub seed: u64,
+}
+
+impl SamplingParams {
+    pub fn greedy() -> Self {
+        SamplingParams {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            typical_p: 1.0,
+            repetition_penalty: 1.0,
+            frequency_penalty: 0.0,
+            presence_penalty: 0.0,
+            seed: 0,
+        }
+    }
+
+    pub fn is_greedy(&self) -> bool {
+        self.temperature <= 0.0
+    }
+
+    pub fn has_penalties(&self) -> bool {
+        self.repetition_penalty != 1.0 || self.frequency_penalty != 0.0 || self.presence_penalty != 0.0
+    }
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        Self::greedy()
+    }
+}
+
+/// When a sequence stops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StopCriteria {
+    pub max_new_tokens: usize,
+    /// Matched on the generated text, across token boundaries; the match is cut from the output.
+    pub stop_sequences: Vec<String>,
+    /// Keep generating past end-of-generation tokens (benchmarks use this).
+    pub ignore_eos: bool,
+}
+
+impl StopCriteria {
+    pub fn max_new_tokens(n: usize) -> Self {
+        StopCriteria { max_new_tokens: n, stop_sequences: Vec::new(), ignore_eos: false }
+    }
+}
