@@ -1,1 +1,50 @@
-fn main() {}
+//! `sluice`: the only binary. Wiring only: every command lives in its own module.
+
+mod engine_args;
+mod fetch;
+mod generate;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "sluice",
+    version,
+    about = "LLM inference server and benchmark suite"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text for one prompt, or for a JSONL file of prompts batched together.
+    Generate(generate::GenerateArgs),
+    /// Download a known model into the cache ahead of time.
+    Fetch(fetch::FetchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Fetch(args) => fetch::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: the error and its causes, joined.
+            eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

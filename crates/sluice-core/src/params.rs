@@ -36,8 +36,50 @@ impl SamplingParams {
         self.temperature <= 0.0
     }
 
+    /// Checks the ranges every front end enforces; the message names the parameter.
+    pub fn validate(&self) -> Result<(), String> {
+        let finite = [
+            self.temperature,
+            self.top_p,
+            self.typical_p,
+            self.repetition_penalty,
+            self.frequency_penalty,
+            self.presence_penalty,
+        ];
+        if finite.iter().any(|v| !v.is_finite()) {
+            return Err("sampling parameters must be finite numbers".into());
+        }
+        if self.temperature < 0.0 {
+            return Err(format!(
+                "`temperature` must be >= 0, got {}",
+                self.temperature
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(format!(
+                "`top_p` must be > 0.0 and <= 1.0, got {}",
+                self.top_p
+            ));
+        }
+        if !(self.typical_p > 0.0 && self.typical_p <= 1.0) {
+            return Err(format!(
+                "`typical_p` must be > 0.0 and <= 1.0, got {}",
+                self.typical_p
+            ));
+        }
+        if self.repetition_penalty <= 0.0 {
+            return Err(format!(
+                "`repetition_penalty` must be > 0.0, got {}",
+                self.repetition_penalty
+            ));
+        }
+        Ok(())
+    }
+
     pub fn has_penalties(&self) -> bool {
-        self.repetition_penalty != 1.0 || self.frequency_penalty != 0.0 || self.presence_penalty != 0.0
+        self.repetition_penalty != 1.0
+            || self.frequency_penalty != 0.0
+            || self.presence_penalty != 0.0
     }
 }
 
@@ -59,6 +101,10 @@ pub struct StopCriteria {
 
 impl StopCriteria {
     pub fn max_new_tokens(n: usize) -> Self {
-        StopCriteria { max_new_tokens: n, stop_sequences: Vec::new(), ignore_eos: false }
+        StopCriteria {
+            max_new_tokens: n,
+            stop_sequences: Vec::new(),
+            ignore_eos: false,
+        }
     }
 }

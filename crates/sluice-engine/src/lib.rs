@@ -1,1 +1,20 @@
+//! The engine: continuous batching over a paged KV cache. One thread owns the model, the
+//! cache and the scheduler ([`EngineHandle`]); each step runs the phases
+//! schedule → build batch → forward → commit → sample → emit.
 
+mod batch;
+mod config;
+mod engine;
+mod handle;
+pub mod sampler;
+mod scheduler;
+mod sequence;
+mod stats;
+pub mod stop;
+
+pub use config::EngineConfig;
+pub use engine::{Engine, EngineError};
+pub use handle::EngineHandle;
+pub use scheduler::{Schedule, Scheduler};
+pub use sequence::{EngineEvent, Sequence, SequenceState};
+pub use stats::EngineStats;

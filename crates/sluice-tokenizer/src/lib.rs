@@ -1,1 +1,27 @@
+//! Tokenizers built from GGUF metadata, chat templates, and streaming detokenization.
+//!
+//! The goal is llama.cpp parity: the same prompt must give the same token ids as
+//! `llama_tokenize`, or the model sees a prompt it was never tested on. So the pre-tokenizer
+//! regexes, special-token splitting, token kinds and end-of-generation set all follow
+//! llama.cpp's `src/llama-vocab.cpp`, while BPE merging itself is delegated to the
+//! `tokenizers` crate. The crate knows nothing of GGUF files: callers fill a
+//! [`TokenizerSpec`] from the metadata.
 
+mod chat;
+mod error;
+mod incremental;
+mod partition;
+mod pieces;
+mod pretokenize;
+mod spec;
+mod special;
+mod tokenizer;
+
+#[cfg(test)]
+mod tests;
+
+pub use chat::{ChatMessage, ChatTemplate};
+pub use error::TokenizerError;
+pub use incremental::IncrementalDecoder;
+pub use spec::TokenizerSpec;
+pub use tokenizer::Tokenizer;

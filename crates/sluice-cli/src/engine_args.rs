@@ -1,0 +1,79 @@
+//! Flags shared by every command that runs the engine, and the engine they build.
+
+use anyhow::Context;
+use clap::Args;
+use sluice_engine::{Engine, EngineConfig};
+use sluice_models::{fetch, load_gguf, KvStore};
+
+#[derive(Args, Clone, Debug)]
+pub struct EngineArgs {
+    /// Model to run: a path to a .gguf file or a known alias (`sluice fetch --list`), fetched
+    /// into the cache on first use.
+    #[arg(long, env = "MODEL_ID", default_value = fetch::DEFAULT_MODEL)]
+    pub model_id: String,
+    /// CPU threads for the model (default: all cores).
+    #[arg(long, env = "SLUICE_THREADS")]
+    pub threads: Option<usize>,
+    /// Token budget of one engine step (decodes plus prefill chunks); long prompts are
+    /// prefilled in chunks of at most this many tokens.
+    #[arg(long, env = "MAX_BATCH_PREFILL_TOKENS", default_value_t = 512)]
+    pub max_batch_prefill_tokens: usize,
+    /// Tokens the KV cache holds over all running requests. Default: what --kv-cache-memory allows.
+    #[arg(long, env = "MAX_BATCH_TOTAL_TOKENS")]
+    pub max_batch_total_tokens: Option<usize>,
+    /// Memory for the KV cache in MiB, used when --max-batch-total-tokens is not given.
+    #[arg(long, env = "KV_CACHE_MEMORY", default_value_t = 1024)]
+    pub kv_cache_memory: usize,
+    /// Tokens per KV-cache block.
+    #[arg(long, env = "BLOCK_SIZE", default_value_t = 16)]
+    pub block_size: usize,
+    /// Requests running at once in the engine; more wait in its queue.
+    #[arg(long, env = "MAX_RUNNING_REQUESTS", default_value_t = 128)]
+    pub max_running_requests: usize,
+}
+
+impl EngineArgs {
+    /// Threads must be set before candle or rayon start their pools, so this runs first.
+    pub fn apply_threads(&self) {
+        if let Some(n) = self.threads.filter(|&n| n > 0) {
+            std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+            std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+        }
+    }
+
+    pub fn build_engine(&self) -> anyhow::Result<Engine> {
+        anyhow::ensure!(self.block_size > 0, "--block-size must be positive");
+        anyhow::ensure!(
+            self.max_batch_prefill_tokens > 0,
+            "--max-batch-prefill-tokens must be positive"
+        );
+        self.apply_threads();
+        let path = fetch::resolve_model(&self.model_id)?;
+        let loaded = load_gguf(&path).with_context(|| format!("loading {}", path.display()))?;
+        let mc = &loaded.config;
+        let capacity = match self.max_batch_total_tokens {
+            Some(tokens) => tokens,
+            None => {
+                self.kv_cache_memory * (1 << 20)
+                    / KvStore::bytes_per_token(mc.num_layers, mc.num_kv_heads, mc.head_dim)
+            }
+        };
+        let num_blocks = capacity.div_ceil(self.block_size);
+        anyhow::ensure!(num_blocks > 0, "the KV cache would hold no tokens; raise --max-batch-total-tokens or --kv-cache-memory");
+        let cfg = EngineConfig {
+            block_size: self.block_size,
+            num_blocks,
+            max_batch_tokens: self.max_batch_prefill_tokens,
+            max_running: self.max_running_requests.max(1),
+            enable_prefix_caching: true,
+        };
+        tracing::info!(
+            model = %path.display(),
+            architecture = %mc.architecture,
+            layers = mc.num_layers,
+            kv_capacity_tokens = num_blocks * self.block_size,
+            "model loaded"
+        );
+        Ok(Engine::new(loaded, &cfg)?)
+    }
+}

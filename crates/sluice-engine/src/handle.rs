@@ -1,0 +1,121 @@
+//! The engine thread and the handle other threads use to talk to it.
+//!
+//! One thread owns the engine (model, cache, scheduler); everything else sends it commands
+//! over a channel and receives each request's events on the request's own channel.
+
+use crate::sequence::EngineEvent;
+use crate::{Engine, EngineStats};
+use sluice_core::{GenerationError, GenerationRequest, RequestId};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
+
+enum Command {
+    Submit(
+        GenerationRequest,
+        tokio::sync::mpsc::UnboundedSender<EngineEvent>,
+    ),
+    Abort(RequestId),
+    Stats(mpsc::Sender<EngineStats>),
+}
+
+pub struct EngineHandle {
+    commands: Option<mpsc::Sender<Command>>,
+    thread: Option<JoinHandle<()>>,
+    next_id: AtomicU64,
+}
+
+impl EngineHandle {
+    /// Moves the engine onto its own thread.
+    pub fn spawn(engine: Engine) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("sluice-engine".into())
+            .spawn(move || run(engine, rx))
+            .expect("spawning the engine thread");
+        EngineHandle {
+            commands: Some(tx),
+            thread: Some(thread),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh id for a request.
+    pub fn next_request_id(&self) -> RequestId {
+        RequestId(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Queues a request; its events arrive on the returned receiver. Dropping the receiver
+    /// aborts the request and frees its blocks.
+    pub fn submit(
+        &self,
+        req: GenerationRequest,
+    ) -> Result<UnboundedReceiver<EngineEvent>, GenerationError> {
+        let (tx, rx) = unbounded_channel();
+        self.send(Command::Submit(req, tx))?;
+        Ok(rx)
+    }
+
+    pub fn abort(&self, id: RequestId) {
+        let _ = self.send(Command::Abort(id));
+    }
+
+    pub fn stats(&self) -> Result<EngineStats, GenerationError> {
+        let (tx, rx) = mpsc::channel();
+        self.send(Command::Stats(tx))?;
+        rx.recv().map_err(|_| GenerationError::EngineStopped)
+    }
+
+    fn send(&self, cmd: Command) -> Result<(), GenerationError> {
+        let tx = self
+            .commands
+            .as_ref()
+            .ok_or(GenerationError::EngineStopped)?;
+        tx.send(cmd).map_err(|_| GenerationError::EngineStopped)
+    }
+}
+
+impl Drop for EngineHandle {
+    fn drop(&mut self) {
+        // Closing the channel tells the thread to fail what is left and exit.
+        self.commands = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(mut engine: Engine, commands: mpsc::Receiver<Command>) {
+    loop {
+        // Sleep on the channel when there is nothing to compute.
+        if !engine.has_work() {
+            match commands.recv() {
+                Ok(cmd) => apply(&mut engine, cmd),
+                Err(_) => break,
+            }
+        }
+        loop {
+            match commands.try_recv() {
+                Ok(cmd) => apply(&mut engine, cmd),
+                Err(mpsc::TryRecvError::Empty) => break,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    engine.shutdown();
+                    return;
+                }
+            }
+        }
+        engine.step();
+    }
+    engine.shutdown();
+}
+
+fn apply(engine: &mut Engine, cmd: Command) {
+    match cmd {
+        Command::Submit(req, events) => engine.submit(req, events),
+        Command::Abort(id) => engine.abort(id),
+        Command::Stats(reply) => {
+            let _ = reply.send(engine.stats());
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Whole-pipeline behaviour of [`Sampler`]; each stage has its own tests beside it.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sluice_core::SamplingParams;
+
+use super::{argmax, Sampler};
+
+fn random_params(seed: u64) -> SamplingParams {
+    SamplingParams {
+        temperature: 1.0,
+        seed,
+        ..SamplingParams::default()
+    }
+}
+
+fn random_logits(rng: &mut StdRng, vocab: usize) -> Vec<f32> {
+    (0..vocab).map(|_| rng.random_range(-5.0..5.0)).collect()
+}
+
+fn softmax(logits: &[f32], temperature: f64) -> Vec<f64> {
+    let scaled: Vec<f64> = logits.iter().map(|&l| f64::from(l) / temperature).collect();
+    let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let total: f64 = scaled.iter().map(|s| (s - max).exp()).sum();
+    scaled.iter().map(|s| (s - max).exp() / total).collect()
+}
+
+/// Frequencies of `draws` samples (without `accept`, so the distribution stays fixed).
+fn empirical(params: SamplingParams, logits: &[f32], draws: usize) -> Vec<f64> {
+    let mut sampler = Sampler::new(params, &[]);
+    let mut counts = vec![0usize; logits.len()];
+    for _ in 0..draws {
+        counts[sampler.sample(logits).token as usize] += 1;
+    }
+    counts.iter().map(|&c| c as f64 / draws as f64).collect()
+}
+
+fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+fn draw_sequence(seed: u64, logits: &[f32], n: usize) -> Vec<u32> {
+    let mut sampler = Sampler::new(random_params(seed), &[]);
+    (0..n)
+        .map(|_| {
+            let token = sampler.sample(logits).token;
+            sampler.accept(token);
+            token
+        })
+        .collect()
+}
+
+const FLAT: [f32; 16] = [0.0; 16];
+
+#[test]
+fn same_seed_gives_the_same_samples() {
+    let a = draw_sequence(42, &FLAT, 50);
+    assert_eq!(a, draw_sequence(42, &FLAT, 50));
+    assert!(
+        a.iter().any(|&t| t != a[0]),
+        "a flat distribution must not yield a constant: {a:?}"
+    );
+}
+
+#[test]
+fn different_seeds_give_different_samples() {
+    assert_ne!(draw_sequence(1, &FLAT, 50), draw_sequence(2, &FLAT, 50));
+}
+
+#[test]
+fn top_k_one_equals_greedy() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for seed in 0..200 {
+        let logits = random_logits(&mut rng, 1000);
+        let params = SamplingParams {
+            top_k: 1,
+            temperature: 0.7,
+            ..random_params(seed)
+        };
+        let sampled = Sampler::new(params, &[]).sample(&logits).token;
+        let greedy = Sampler::new(SamplingParams::greedy(), &[])
+            .sample(&logits)
+            .token;
+        assert_eq!(sampled, greedy);
+        assert_eq!(greedy, argmax(&logits));
+    }
+}
+
+#[test]
+fn temperature_one_matches_the_softmax() {
+    let logits = [2.0, 1.0, 0.5, 0.0, -1.0, -3.0];
+    let freq = empirical(random_params(3), &logits, 20_000);
+    let diff = max_abs_diff(&freq, &softmax(&logits, 1.0));
+    assert!(diff < 0.02, "max abs diff {diff}: {freq:?}");
+}
+
+#[test]
+fn lower_temperature_is_sharper_and_still_a_softmax() {
+    let logits = [2.0, 1.0, 0.5, 0.0, -1.0, -3.0];
+    let warm = empirical(random_params(3), &logits, 20_000);
+    let cold = empirical(
+        SamplingParams {
+            temperature: 0.5,
+            ..random_params(4)
+        },
+        &logits,
+        20_000,
+    );
+    let diff = max_abs_diff(&cold, &softmax(&logits, 0.5));
+    assert!(diff < 0.02, "max abs diff {diff}: {cold:?}");
+    assert!(cold[0] > warm[0] + 0.1, "cold {cold:?} vs warm {warm:?}");
+}
+
+#[test]
+fn filters_restrict_what_is_drawn() {
+    let logits = [0.0, 3.0, 2.9, -1.0, 2.8];
+    let params = SamplingParams {
+        top_k: 2,
+        ..random_params(9)
+    };
+    let freq = empirical(params, &logits, 2_000);
+    assert!(freq[1] > 0.0 && freq[2] > 0.0);
+    assert_eq!(freq[0] + freq[3] + freq[4], 0.0, "{freq:?}");
+}
+
+#[test]
+fn logprob_is_the_raw_log_softmax_of_the_chosen_token() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let logits = random_logits(&mut rng, 500);
+    let params = SamplingParams {
+        temperature: 0.7,
+        top_k: 40,
+        top_p: 0.9,
+        typical_p: 0.95,
+        repetition_penalty: 1.3,
+        frequency_penalty: 0.5,
+        presence_penalty: 0.2,
+        seed: 5,
+    };
+    let reference = softmax(&logits, 1.0);
+    let mut sampler = Sampler::new(params, &[1, 2, 3]);
+    for _ in 0..50 {
+        let s = sampler.sample(&logits);
+        let expected = reference[s.token as usize].ln() as f32;
+        assert!(
+            (s.logprob - expected).abs() < 1e-5,
+            "{} vs {expected}",
+            s.logprob
+        );
+        sampler.accept(s.token);
+    }
+}
+
+#[test]
+fn greedy_sees_the_penalties() {
+    let params = SamplingParams {
+        repetition_penalty: 2.0,
+        ..SamplingParams::greedy()
+    };
+    let mut sampler = Sampler::new(params, &[0]);
+    assert_eq!(sampler.sample(&[3.0, 2.0]).token, 1, "3 / 2 < 2");
+
+    let params = SamplingParams {
+        frequency_penalty: 1.5,
+        ..SamplingParams::greedy()
+    };
+    let mut sampler = Sampler::new(params, &[0]);
+    assert_eq!(
+        sampler.sample(&[3.0, 2.0]).token,
+        0,
+        "the prompt does not count"
+    );
+    sampler.accept(0);
+    assert_eq!(sampler.sample(&[3.0, 2.0]).token, 1, "3 - 1.5 < 2");
+}
+
+#[test]
+fn accepted_tokens_are_penalised_in_later_draws() {
+    let params = SamplingParams {
+        presence_penalty: 100.0,
+        ..random_params(13)
+    };
+    let mut sampler = Sampler::new(params, &[]);
+    let mut drawn: Vec<u32> = (0..8)
+        .map(|_| {
+            let token = sampler.sample(&[0.0; 8]).token;
+            sampler.accept(token);
+            token
+        })
+        .collect();
+    drawn.sort_unstable();
+    assert_eq!(drawn, (0..8).collect::<Vec<u32>>());
+}
+
+#[test]
+fn non_finite_logits_never_panic() {
+    let nan = f32::NAN;
+    let inf = f32::INFINITY;
+    let cases: [&[f32]; 7] = [
+        &[nan, 1.0, nan, 0.5],
+        &[nan, nan, nan],
+        &[f32::NEG_INFINITY, nan],
+        &[1.0, inf, 2.0, inf],
+        &[inf, nan, f32::NEG_INFINITY],
+        &[f32::MAX, f32::MAX, -f32::MAX],
+        &[],
+    ];
+    let configs = [
+        SamplingParams::greedy(),
+        random_params(1),
+        SamplingParams {
+            temperature: 0.3,
+            top_k: 2,
+            top_p: 0.5,
+            typical_p: 0.5,
+            repetition_penalty: 1.2,
+            frequency_penalty: 0.3,
+            presence_penalty: 0.3,
+            seed: 2,
+        },
+    ];
+    for params in configs {
+        let mut sampler = Sampler::new(params, &[0, 1]);
+        for logits in cases {
+            for _ in 0..20 {
+                let s = sampler.sample(logits);
+                sampler.accept(s.token);
+                if let Some(&chosen) = logits.get(s.token as usize) {
+                    let all_impossible =
+                        logits.iter().all(|l| l.is_nan() || *l == f32::NEG_INFINITY);
+                    assert!(
+                        all_impossible || !chosen.is_nan(),
+                        "chose NaN from {logits:?}"
+                    );
+                    if logits.contains(&inf) {
+                        assert_eq!(chosen, inf, "a +inf logit is certain: {logits:?}");
+                    }
+                }
+                assert!(!s.logprob.is_nan(), "NaN logprob for {logits:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn nothing_possible_yields_token_zero_with_zero_probability() {
+    for params in [SamplingParams::greedy(), random_params(1)] {
+        let s = Sampler::new(params, &[]).sample(&[f32::NAN, f32::NEG_INFINITY]);
+        assert_eq!((s.token, s.logprob), (0, f32::NEG_INFINITY));
+    }
+}

@@ -1,0 +1,138 @@
+//! One request's life in the engine: its tokens, how many of them are in the KV cache, and
+//! the per-request pieces that turn sampled tokens into text events.
+
+use crate::sampler::Sampler;
+use crate::stop::StopMatcher;
+use sluice_core::{
+    FinishReason, GenerationError, GenerationRequest, RequestId, StopCriteria, TokenEvent,
+};
+use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
+use tokio::sync::mpsc::UnboundedSender;
+
+/// What a request's receiver gets: tokens, the last one carrying `finish`, or an error.
+pub type EngineEvent = Result<TokenEvent, GenerationError>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SequenceState {
+    /// Queued for (re)admission: new, or preempted and waiting to be recomputed.
+    Waiting,
+    /// Holds KV blocks and is scheduled every step.
+    Running,
+}
+
+pub struct Sequence {
+    pub id: RequestId,
+    /// Prompt followed by the generated tokens.
+    pub tokens: Vec<u32>,
+    pub prompt_len: usize,
+    /// Leading tokens whose K/V are in the cache.
+    pub computed: usize,
+    pub state: SequenceState,
+    pub stop: StopCriteria,
+    pub sampler: Sampler,
+    matcher: StopMatcher,
+    detokenizer: IncrementalDecoder,
+    events: UnboundedSender<EngineEvent>,
+}
+
+/// What `push_token` decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Progress {
+    Continue,
+    Finished(FinishReason),
+    /// The receiver is gone: the client disconnected.
+    Disconnected,
+}
+
+impl Sequence {
+    pub fn new(req: GenerationRequest, events: UnboundedSender<EngineEvent>) -> Self {
+        Sequence {
+            id: req.id,
+            prompt_len: req.prompt_ids.len(),
+            sampler: Sampler::new(req.sampling, &req.prompt_ids),
+            matcher: StopMatcher::new(&req.stop.stop_sequences),
+            tokens: req.prompt_ids,
+            computed: 0,
+            state: SequenceState::Waiting,
+            stop: req.stop,
+            detokenizer: IncrementalDecoder::new(true),
+            events,
+        }
+    }
+
+    pub fn generated(&self) -> usize {
+        self.tokens.len() - self.prompt_len
+    }
+
+    /// Tokens still to be run through the model before the next token can be sampled.
+    pub fn pending(&self) -> usize {
+        self.tokens.len() - self.computed
+    }
+
+    /// Tokens the sequence can ever hold in the cache (used to reject what can never fit).
+    pub fn max_context(&self) -> usize {
+        self.prompt_len + self.stop.max_new_tokens
+    }
+
+    /// Forgets the cached K/V: the sequence will be recomputed from its tokens (preemption).
+    pub fn reset_for_recompute(&mut self) {
+        self.computed = 0;
+        self.state = SequenceState::Waiting;
+    }
+
+    /// Appends a sampled token, emits its text and decides whether the sequence is done.
+    pub fn push_token(&mut self, token: u32, logprob: f32, tokenizer: &Tokenizer) -> Progress {
+        self.tokens.push(token);
+        self.sampler.accept(token);
+        let special = tokenizer.is_special(token);
+        let is_eog = !self.stop.ignore_eos && tokenizer.eog_ids().contains(&token);
+        let delta = if is_eog {
+            String::new()
+        } else {
+            self.detokenizer.push(tokenizer, token)
+        };
+        let outcome = self.matcher.push(&delta);
+        let mut text = outcome.emit;
+        let mut finish = if outcome.matched.is_some() {
+            Some(FinishReason::StopSequence)
+        } else if is_eog {
+            Some(FinishReason::EosToken)
+        } else if self.generated() >= self.stop.max_new_tokens {
+            Some(FinishReason::Length)
+        } else {
+            None
+        };
+        if finish.is_some() && outcome.matched.is_none() {
+            // Release text held back for an unfinished character, then for a possible stop
+            // sequence; the released tail may itself complete a stop sequence.
+            let tail = self.matcher.push(&self.detokenizer.finish());
+            text.push_str(&tail.emit);
+            if tail.matched.is_some() {
+                finish = Some(FinishReason::StopSequence);
+            } else {
+                text.push_str(&self.matcher.flush());
+            }
+        }
+        let event = TokenEvent {
+            token_id: token,
+            text,
+            logprob,
+            special,
+            finish,
+        };
+        if self.events.send(Ok(event)).is_err() {
+            return Progress::Disconnected;
+        }
+        finish.map_or(Progress::Continue, Progress::Finished)
+    }
+
+    /// Ends the request with an error.
+    pub fn fail(&self, error: GenerationError) {
+        let _ = self.events.send(Err(error));
+    }
+
+    /// Whether the receiver has gone away (the engine checks before spending work on it).
+    pub fn is_disconnected(&self) -> bool {
+        self.events.is_closed()
+    }
+}

@@ -1,0 +1,125 @@
+//! Shared test helpers: engines over the tiny random model or the real default model, and
+//! running a set of prompts to completion.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use sluice_core::{FinishReason, GenerationRequest, SamplingParams, StopCriteria};
+use sluice_engine::{Engine, EngineConfig, EngineHandle, EngineStats};
+use sluice_models::testing::{write_tiny_llama, TinyLlama};
+use sluice_models::{fetch, load_gguf, LoadedModel};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The tiny model's file, written once per test binary.
+pub fn tiny_model_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sluice-tiny-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tiny-llama.gguf");
+        write_tiny_llama(&path, &TinyLlama::default()).unwrap();
+        path
+    })
+    .clone()
+}
+
+/// The default model, fetched into the cache on first use.
+pub fn real_model_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        fetch::resolve_model(fetch::DEFAULT_MODEL).expect("fetching the default model")
+    })
+    .clone()
+}
+
+pub fn load(path: &Path) -> LoadedModel {
+    load_gguf(path).expect("loading the model")
+}
+
+pub fn engine(path: &Path, cfg: EngineConfig) -> EngineHandle {
+    EngineHandle::spawn(Engine::new(load(path), &cfg).expect("engine config"))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub finish: FinishReason,
+}
+
+pub fn greedy(
+    prompt_ids: Vec<u32>,
+    max_new_tokens: usize,
+) -> (Vec<u32>, SamplingParams, StopCriteria) {
+    (
+        prompt_ids,
+        SamplingParams::greedy(),
+        StopCriteria {
+            max_new_tokens,
+            stop_sequences: vec![],
+            ignore_eos: true,
+        },
+    )
+}
+
+/// Submits every request at once and waits for all of them.
+pub fn run_all(
+    handle: &EngineHandle,
+    reqs: Vec<(Vec<u32>, SamplingParams, StopCriteria)>,
+) -> Vec<Output> {
+    let streams: Vec<_> = reqs
+        .into_iter()
+        .map(|(prompt_ids, sampling, stop)| {
+            handle
+                .submit(GenerationRequest {
+                    id: handle.next_request_id(),
+                    prompt_ids,
+                    sampling,
+                    stop,
+                })
+                .unwrap()
+        })
+        .collect();
+    streams
+        .into_iter()
+        .map(|mut rx| {
+            let (mut tokens, mut text) = (Vec::new(), String::new());
+            loop {
+                let ev = rx
+                    .blocking_recv()
+                    .expect("stream ended without finish")
+                    .expect("generation error");
+                tokens.push(ev.token_id);
+                text.push_str(&ev.text);
+                if let Some(finish) = ev.finish {
+                    return Output {
+                        tokens,
+                        text,
+                        finish,
+                    };
+                }
+            }
+        })
+        .collect()
+}
+
+pub fn stats(handle: &EngineHandle) -> EngineStats {
+    handle.stats().unwrap()
+}
+
+/// Token prompts of different lengths from a fixed generator (ids below `vocab`).
+pub fn token_prompts(count: usize, vocab: u32) -> Vec<Vec<u32>> {
+    let mut x: u64 = 12345;
+    (0..count)
+        .map(|i| {
+            let len = 1 + (i * 7) % 40;
+            (0..len)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 33) % vocab as u64) as u32
+                })
+                .collect()
+        })
+        .collect()
+}

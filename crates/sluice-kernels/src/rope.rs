@@ -1,0 +1,108 @@
+//! Rotary position embeddings with a precomputed cos/sin table.
+
+/// Which pairs of a head's dimensions rotate together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RopeStyle {
+    /// Adjacent pairs (2i, 2i+1): GGUF Llama weights are permuted for this layout.
+    Interleaved,
+    /// Halves (i, i + d/2): the GPT-NeoX layout that Gemma uses.
+    Halves,
+}
+
+/// cos/sin of `position * base^(-2i/rot_dim)` for every position below `max_positions`.
+pub struct RopeTable {
+    style: RopeStyle,
+    rot_dim: usize,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+}
+
+impl RopeTable {
+    pub fn new(style: RopeStyle, rot_dim: usize, base: f32, max_positions: usize) -> Self {
+        let half = rot_dim / 2;
+        let mut cos = Vec::with_capacity(max_positions * half);
+        let mut sin = Vec::with_capacity(max_positions * half);
+        // The same f32 recurrence as ggml's rope cache (theta *= base^(-2/d)), so that angles
+        // round as they do in llama.cpp.
+        let theta_scale = base.powf(-2.0 / rot_dim as f32);
+        for pos in 0..max_positions {
+            let mut theta = pos as f32;
+            for _ in 0..half {
+                cos.push(theta.cos());
+                sin.push(theta.sin());
+                theta *= theta_scale;
+            }
+        }
+        RopeTable {
+            style,
+            rot_dim,
+            cos,
+            sin,
+        }
+    }
+
+    pub fn max_positions(&self) -> usize {
+        self.cos.len() / (self.rot_dim / 2).max(1)
+    }
+
+    /// Rotates every head of one token's `x` (heads of width `head_dim`) for `position`.
+    /// Dimensions past `rot_dim` are left alone (partial rotary).
+    pub fn apply(&self, x: &mut [f32], head_dim: usize, position: usize) {
+        let half = self.rot_dim / 2;
+        let cos = &self.cos[position * half..(position + 1) * half];
+        let sin = &self.sin[position * half..(position + 1) * half];
+        for head in x.chunks_exact_mut(head_dim) {
+            for i in 0..half {
+                let (a, b) = match self.style {
+                    RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+                    RopeStyle::Halves => (i, i + half),
+                };
+                let (x0, x1) = (head[a], head[b]);
+                head[a] = x0 * cos[i] - x1 * sin[i];
+                head[b] = x0 * sin[i] + x1 * cos[i];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn position_zero_is_identity() {
+        let table = RopeTable::new(RopeStyle::Interleaved, 4, 10000.0, 8);
+        let mut x = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
+        table.apply(&mut x, 4, 0);
+        assert_eq!(x, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+    }
+
+    #[test]
+    fn rotation_keeps_pair_norms_and_relative_angles() {
+        // q·k after rotation depends only on the distance between positions.
+        let table = RopeTable::new(RopeStyle::Halves, 8, 100.0, 64);
+        let q0 = [0.3, -1.0, 0.5, 2.0, 1.5, 0.1, -0.7, 0.9];
+        let k0 = [1.0, 0.2, -0.4, 0.8, -1.1, 0.6, 0.3, -0.2];
+        let dot_at = |pq: usize, pk: usize| {
+            let (mut q, mut k) = (q0, k0);
+            table.apply(&mut q, 8, pq);
+            table.apply(&mut k, 8, pk);
+            q.iter().zip(&k).map(|(a, b)| a * b).sum::<f32>()
+        };
+        assert!((dot_at(10, 7) - dot_at(33, 30)).abs() < 1e-4);
+        assert!((dot_at(10, 7) - dot_at(10, 9)).abs() > 1e-3);
+        let mut q = q0;
+        table.apply(&mut q, 8, 17);
+        let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>();
+        assert!((norm(&q) - norm(&q0)).abs() < 1e-4);
+    }
+
+    #[test]
+    fn partial_rotary_leaves_tail_alone() {
+        let table = RopeTable::new(RopeStyle::Interleaved, 2, 10000.0, 4);
+        let mut x = [1.0, 0.0, 5.0, 6.0];
+        table.apply(&mut x, 4, 1);
+        assert_eq!(&x[2..], &[5.0, 6.0]);
+        assert!((x[0] - 1f32.cos()).abs() < 1e-6);
+    }
+}

@@ -1,0 +1,77 @@
+use half::f16;
+use sluice_kernels::attention::KvLayerView;
+
+/// The K/V memory of the paged cache: per layer, `num_slots` token slots of
+/// `kv_heads * head_dim` f16 values each for K and for V. Which slot belongs to which sequence is
+/// `sluice-kv`'s business; this type only stores.
+pub struct KvStore {
+    layers: Vec<(Vec<f16>, Vec<f16>)>,
+    block_size: usize,
+    num_blocks: usize,
+    kv_heads: usize,
+    head_dim: usize,
+}
+
+impl KvStore {
+    pub fn new(
+        num_layers: usize,
+        num_blocks: usize,
+        block_size: usize,
+        kv_heads: usize,
+        head_dim: usize,
+    ) -> Self {
+        let len = num_blocks * block_size * kv_heads * head_dim;
+        let layers = (0..num_layers)
+            .map(|_| (vec![f16::ZERO; len], vec![f16::ZERO; len]))
+            .collect();
+        KvStore {
+            layers,
+            block_size,
+            num_blocks,
+            kv_heads,
+            head_dim,
+        }
+    }
+
+    /// Bytes of cache memory one token takes over all layers.
+    pub fn bytes_per_token(num_layers: usize, kv_heads: usize, head_dim: usize) -> usize {
+        2 * num_layers * kv_heads * head_dim * std::mem::size_of::<f16>()
+    }
+
+    pub fn num_slots(&self) -> usize {
+        self.num_blocks * self.block_size
+    }
+
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    /// Writes the K and V rows (`[rows, kv_heads * head_dim]`) of a layer into their slots.
+    pub fn write(&mut self, layer: usize, slots: &[usize], k: &[f32], v: &[f32]) {
+        let width = self.kv_heads * self.head_dim;
+        let (kc, vc) = &mut self.layers[layer];
+        for (i, &slot) in slots.iter().enumerate() {
+            let dst = slot * width..(slot + 1) * width;
+            for (d, s) in kc[dst.clone()]
+                .iter_mut()
+                .zip(&k[i * width..(i + 1) * width])
+            {
+                *d = f16::from_f32(*s);
+            }
+            for (d, s) in vc[dst].iter_mut().zip(&v[i * width..(i + 1) * width]) {
+                *d = f16::from_f32(*s);
+            }
+        }
+    }
+
+    pub fn layer(&self, layer: usize) -> KvLayerView<'_> {
+        let (k, v) = &self.layers[layer];
+        KvLayerView {
+            k,
+            v,
+            block_size: self.block_size,
+            kv_heads: self.kv_heads,
+            head_dim: self.head_dim,
+        }
+    }
+}

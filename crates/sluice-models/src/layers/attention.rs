@@ -1,0 +1,71 @@
+use super::{Linear, RmsNorm};
+use crate::{ForwardBatch, KvStore, ModelError};
+use sluice_kernels::attention::{paged_attention, AttentionParams, SeqSlice};
+use sluice_kernels::rope::RopeTable;
+
+/// What every layer of one step shares: the batch and its sequences as the kernels see them.
+pub struct StepContext<'a> {
+    pub batch: &'a ForwardBatch,
+    pub seqs: Vec<SeqSlice<'a>>,
+}
+
+impl<'a> StepContext<'a> {
+    pub fn new(batch: &'a ForwardBatch) -> Self {
+        let seqs = batch
+            .seqs
+            .iter()
+            .map(|s| SeqSlice {
+                first_row: s.first_row,
+                rows: s.rows,
+                context_len: s.context_len,
+                block_table: &s.block_table,
+            })
+            .collect();
+        StepContext { batch, seqs }
+    }
+}
+
+/// Multi-head self-attention with grouped K/V heads, rotary positions and the paged cache.
+pub struct Attention {
+    pub q: Linear,
+    pub k: Linear,
+    pub v: Linear,
+    pub o: Linear,
+    /// Per-head norms of q and k (Gemma 3), applied before the rotation.
+    pub q_norm: Option<RmsNorm>,
+    pub k_norm: Option<RmsNorm>,
+    pub params: AttentionParams,
+}
+
+impl Attention {
+    /// `x` is the normalised hidden state `[rows, hidden]`; writes this layer's K/V for the
+    /// batch's rows into the cache, then attends over each row's context.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        layer: usize,
+        rope: &RopeTable,
+        step: &StepContext<'_>,
+        kv: &mut KvStore,
+    ) -> Result<Vec<f32>, ModelError> {
+        let hd = self.params.head_dim;
+        let mut q = self.q.forward(x)?;
+        let mut k = self.k.forward(x)?;
+        let v = self.v.forward(x)?;
+        if let Some(norm) = &self.q_norm {
+            norm.forward_in_place(&mut q);
+        }
+        if let Some(norm) = &self.k_norm {
+            norm.forward_in_place(&mut k);
+        }
+        let (q_width, k_width) = (self.params.n_heads * hd, self.params.kv_heads * hd);
+        for (row, &pos) in step.batch.positions.iter().enumerate() {
+            rope.apply(&mut q[row * q_width..(row + 1) * q_width], hd, pos);
+            rope.apply(&mut k[row * k_width..(row + 1) * k_width], hd, pos);
+        }
+        kv.write(layer, &step.batch.slots, &k, &v);
+        let mut out = vec![0f32; q.len()];
+        paged_attention(&q, &kv.layer(layer), &step.seqs, &self.params, &mut out);
+        self.o.forward(&out)
+    }
+}

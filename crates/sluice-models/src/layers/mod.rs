@@ -1,0 +1,13 @@
+//! The math shared by every architecture; a model file only names weights and wires these.
+
+mod attention;
+mod decoder;
+mod linear;
+mod mlp;
+mod norm;
+
+pub use attention::{Attention, StepContext};
+pub use decoder::DecoderLayer;
+pub use linear::Linear;
+pub use mlp::GatedMlp;
+pub use norm::RmsNorm;

@@ -1,0 +1,125 @@
+//! Llama (and Llama-shaped models such as SmolLM2) from GGUF: weight names and wiring only.
+
+use crate::layers::{Attention, DecoderLayer, GatedMlp, Linear, RmsNorm, StepContext};
+use crate::{CausalLm, ForwardBatch, GgufFile, KvStore, ModelConfig, ModelError};
+use candle_core::quantized::QTensor;
+use candle_core::{Device, Tensor};
+use sluice_kernels::attention::AttentionParams;
+use sluice_kernels::rope::{RopeStyle, RopeTable};
+use std::sync::Arc;
+
+pub struct Llama {
+    cfg: ModelConfig,
+    embed: Arc<QTensor>,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    lm_head: Linear,
+    rope: RopeTable,
+}
+
+impl Llama {
+    pub fn load(gguf: &mut GgufFile) -> Result<Self, ModelError> {
+        let cfg = ModelConfig::from_gguf(gguf, "llama")?;
+        let embed = Arc::new(gguf.tensor("token_embd.weight")?);
+        // Small models tie the output projection to the embedding.
+        let lm_head = if gguf.has_tensor("output.weight") {
+            Linear::new(gguf.tensor("output.weight")?)?
+        } else {
+            Linear::new(gguf.tensor("token_embd.weight")?)?
+        };
+        let norm = |g: &mut GgufFile, name: &str| {
+            Ok::<_, ModelError>(RmsNorm::new(g.f32_vec(name)?, cfg.rms_norm_eps, 0.0))
+        };
+        let linear = |g: &mut GgufFile, name: &str| Linear::new(g.tensor(name)?);
+        let mut layers = Vec::with_capacity(cfg.num_layers);
+        for i in 0..cfg.num_layers {
+            let p = format!("blk.{i}");
+            layers.push(DecoderLayer {
+                attn_norm: norm(gguf, &format!("{p}.attn_norm.weight"))?,
+                attn: Attention {
+                    q: linear(gguf, &format!("{p}.attn_q.weight"))?,
+                    k: linear(gguf, &format!("{p}.attn_k.weight"))?,
+                    v: linear(gguf, &format!("{p}.attn_v.weight"))?,
+                    o: linear(gguf, &format!("{p}.attn_output.weight"))?,
+                    q_norm: None,
+                    k_norm: None,
+                    params: AttentionParams {
+                        n_heads: cfg.num_heads,
+                        kv_heads: cfg.num_kv_heads,
+                        head_dim: cfg.head_dim,
+                        scale: 1.0 / (cfg.head_dim as f32).sqrt(),
+                        window: None,
+                    },
+                },
+                post_attn_norm: None,
+                ffn_norm: norm(gguf, &format!("{p}.ffn_norm.weight"))?,
+                mlp: GatedMlp {
+                    gate: linear(gguf, &format!("{p}.ffn_gate.weight"))?,
+                    up: linear(gguf, &format!("{p}.ffn_up.weight"))?,
+                    down: linear(gguf, &format!("{p}.ffn_down.weight"))?,
+                },
+                post_ffn_norm: None,
+            });
+        }
+        let rope = RopeTable::new(
+            RopeStyle::Interleaved,
+            cfg.rope_dim,
+            cfg.rope_theta,
+            cfg.context_length,
+        );
+        Ok(Llama {
+            norm: norm(gguf, "output_norm.weight")?,
+            cfg,
+            embed,
+            layers,
+            lm_head,
+            rope,
+        })
+    }
+}
+
+impl CausalLm for Llama {
+    fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    fn forward(&self, batch: &ForwardBatch, kv: &mut KvStore) -> Result<Vec<f32>, ModelError> {
+        batch
+            .validate(kv.num_slots(), kv.block_size())
+            .map_err(ModelError::Batch)?;
+        if batch
+            .positions
+            .iter()
+            .any(|&p| p >= self.rope.max_positions())
+        {
+            return Err(ModelError::Batch(format!(
+                "position beyond the context length {}",
+                self.cfg.context_length
+            )));
+        }
+        if batch
+            .tokens
+            .iter()
+            .any(|&t| t as usize >= self.cfg.vocab_size)
+        {
+            return Err(ModelError::Batch("token id outside the vocabulary".into()));
+        }
+        let ids = Tensor::from_slice(&batch.tokens, batch.len(), &Device::Cpu)?;
+        let mut x = self
+            .embed
+            .embedding(&ids)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let step = StepContext::new(batch);
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.forward(&mut x, i, &self.rope, &step, kv)?;
+        }
+        let d = self.cfg.hidden_size;
+        let last: Vec<f32> = batch
+            .logit_rows
+            .iter()
+            .flat_map(|&r| x[r * d..(r + 1) * d].iter().copied())
+            .collect();
+        self.lm_head.forward(&self.norm.forward(&last))
+    }
+}

