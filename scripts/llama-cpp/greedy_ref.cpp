@@ -40,6 +40,11 @@ int main(int argc, char ** argv) {
     llama_context_params cp = llama_context_default_params();
     cp.n_ctx = cp.n_batch = n_ctx;
     cp.n_threads = cp.n_threads_batch = n_threads;
+    // The most exact numerics llama.cpp offers: an f32 KV cache and no flash attention. Its
+    // CPU default (f16 cache, flash attention accumulating V in f16) moves logprobs by up to
+    // ~0.1 and flips near-ties, which would make the reference noisier than the engines it checks.
+    cp.type_k = cp.type_v = GGML_TYPE_F32;
+    cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     llama_context * ctx = llama_init_from_model(model, cp);
     if (!ctx) return 1;
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));

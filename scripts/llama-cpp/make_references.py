@@ -161,6 +161,8 @@ class Server:
             str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(self.port),
             "-c", str(N_CTX), "-np", "1", "-t", "2", "-tb", "2",
             "--cache-ram", "0",  # no host-memory prompt cache shared between requests
+            # Same numerics as llama-greedy-ref, so the greedy cross-check compares like with like.
+            "-fa", "off", "-ctk", "f32", "-ctv", "f32",
             "--no-webui",
         ]
         self.log = tempfile.NamedTemporaryFile("w", prefix="llama-server-", suffix=".log",
@@ -256,7 +258,7 @@ def greedy_refs(server: Server, greedy_bin: Path, gguf: Path, version: str) -> d
         "model": MODEL,
         "n_predict": N_PREDICT,
         "notes": (
-            f"Greedy argmax decoding via libllama (llama-greedy-ref), -t 2, -c {N_CTX}, "
+            f"Greedy argmax decoding via libllama (llama-greedy-ref), f32 KV cache, flash attention off, -t 2, -c {N_CTX}, "
             "fresh KV cache per prompt, prompt in one batch then one token per step. "
             "prompt_ids from llama_tokenize(add_special=true, parse_special=true); no BOS "
             "(add_bos_token=false). Generation continues past end-of-generation tokens "

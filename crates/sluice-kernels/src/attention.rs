@@ -1,15 +1,13 @@
 //! Causal attention that reads K and V in place from the paged KV cache.
 //!
 //! The cache of one layer holds `num_slots = num_blocks * block_size` token slots, each with
-//! `kv_heads * head_dim` values of K and of V (f16, as llama.cpp stores them). A sequence's token
+//! `kv_heads * head_dim` values of K and of V (f32). A sequence's token
 //! at position `p` lives in slot `table[p / block_size] * block_size + p % block_size`.
 //!
 //! Every (query row, head) pair is an independent task: one pass of online softmax over the
 //! sequence's context (Milakov & Gimelshein), so no score buffer is allocated and a row's
 //! result never depends on what else is in the batch.
 
-use half::f16;
-use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 /// Widest head the kernel supports (Gemma 3 uses 256); the accumulator lives on the stack.
@@ -17,8 +15,8 @@ pub const MAX_HEAD_DIM: usize = 256;
 
 /// One layer of the paged cache.
 pub struct KvLayerView<'a> {
-    pub k: &'a [f16],
-    pub v: &'a [f16],
+    pub k: &'a [f32],
+    pub v: &'a [f32],
     pub block_size: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
@@ -112,7 +110,7 @@ fn attend_one(
     let (mut max, mut denom) = (f32::NEG_INFINITY, 0f32);
     for p in positions {
         let off = kv.row_offset(table, p, kv_head);
-        kv.k[off..off + hd].convert_to_f32_slice(&mut k_row[..hd]);
+        k_row[..hd].copy_from_slice(&kv.k[off..off + hd]);
         let score = q.iter().zip(&k_row[..hd]).map(|(a, b)| a * b).sum::<f32>() * scale;
         if score > max {
             let rescale = (max - score).exp();
@@ -122,7 +120,7 @@ fn attend_one(
         }
         let w = (score - max).exp();
         denom += w;
-        kv.v[off..off + hd].convert_to_f32_slice(&mut v_row[..hd]);
+        v_row[..hd].copy_from_slice(&kv.v[off..off + hd]);
         acc[..hd]
             .iter_mut()
             .zip(&v_row[..hd])
@@ -159,7 +157,7 @@ mod tests {
                     let scores: Vec<f32> = (first..=pos)
                         .map(|j| {
                             let off = kv.row_offset(seq.block_table, j, kvh);
-                            (0..hd).map(|d| qh[d] * kv.k[off + d].to_f32()).sum::<f32>() * p.scale
+                            (0..hd).map(|d| qh[d] * kv.k[off + d]).sum::<f32>() * p.scale
                         })
                         .collect();
                     let m = scores.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
@@ -168,7 +166,7 @@ mod tests {
                     for (j, w) in (first..=pos).zip(&e) {
                         let off = kv.row_offset(seq.block_table, j, kvh);
                         for d in 0..hd {
-                            out[(row * p.n_heads + h) * hd + d] += w / z * kv.v[off + d].to_f32();
+                            out[(row * p.n_heads + h) * hd + d] += w / z * kv.v[off + d];
                         }
                     }
                 }
@@ -214,8 +212,8 @@ mod tests {
             }
             let slots = next_block as usize * block_size;
             let width = kv_heads * head_dim;
-            let k: Vec<f16> = values(seed, slots * width).into_iter().map(f16::from_f32).collect();
-            let v: Vec<f16> = values(seed + 1, slots * width).into_iter().map(f16::from_f32).collect();
+            let k: Vec<f32> = values(seed, slots * width);
+            let v: Vec<f32> = values(seed + 1, slots * width);
             let kv = KvLayerView { k: &k, v: &v, block_size, kv_heads, head_dim };
             let mut seqs = Vec::new();
             let mut first_row = 0;

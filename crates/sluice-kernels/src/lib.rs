@@ -7,4 +7,5 @@
 pub mod activation;
 pub mod attention;
 pub mod norm;
+pub mod quant;
 pub mod rope;

@@ -1,11 +1,11 @@
-use half::f16;
 use sluice_kernels::attention::KvLayerView;
 
 /// The K/V memory of the paged cache: per layer, `num_slots` token slots of
-/// `kv_heads * head_dim` f16 values each for K and for V. Which slot belongs to which sequence is
+/// `kv_heads * head_dim` f32 values each for K and for V (f32 like llama.cpp's most exact
+/// setting, which the committed references use; an f16 cache is a later memory option). Which slot belongs to which sequence is
 /// `sluice-kv`'s business; this type only stores.
 pub struct KvStore {
-    layers: Vec<(Vec<f16>, Vec<f16>)>,
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
     block_size: usize,
     num_blocks: usize,
     kv_heads: usize,
@@ -22,7 +22,7 @@ impl KvStore {
     ) -> Self {
         let len = num_blocks * block_size * kv_heads * head_dim;
         let layers = (0..num_layers)
-            .map(|_| (vec![f16::ZERO; len], vec![f16::ZERO; len]))
+            .map(|_| (vec![0f32; len], vec![0f32; len]))
             .collect();
         KvStore {
             layers,
@@ -35,7 +35,7 @@ impl KvStore {
 
     /// Bytes of cache memory one token takes over all layers.
     pub fn bytes_per_token(num_layers: usize, kv_heads: usize, head_dim: usize) -> usize {
-        2 * num_layers * kv_heads * head_dim * std::mem::size_of::<f16>()
+        2 * num_layers * kv_heads * head_dim * std::mem::size_of::<f32>()
     }
 
     pub fn num_slots(&self) -> usize {
@@ -56,10 +56,10 @@ impl KvStore {
                 .iter_mut()
                 .zip(&k[i * width..(i + 1) * width])
             {
-                *d = f16::from_f32(*s);
+                *d = *s;
             }
             for (d, s) in vc[dst].iter_mut().zip(&v[i * width..(i + 1) * width]) {
-                *d = f16::from_f32(*s);
+                *d = *s;
             }
         }
     }

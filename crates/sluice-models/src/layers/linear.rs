@@ -1,26 +1,63 @@
 use crate::ModelError;
-use candle_core::quantized::{QMatMul, QTensor};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
+use sluice_kernels::quant::{self, QuantizedRows, WeightFormat};
 
-/// `y = x W^T` with `W` kept in its stored (usually quantized) type.
+/// `y = x W^T` with `W` kept in its stored (usually quantized) type. The 32-value block
+/// formats go through `sluice-kernels` (llama.cpp's rounding, batch-invariant); anything else
+/// through candle's `QMatMul`.
 pub struct Linear {
-    weight: QMatMul,
+    weight: Weight,
     in_dim: usize,
+    out_dim: usize,
+}
+
+enum Weight {
+    Blocks {
+        format: WeightFormat,
+        bytes: Vec<u8>,
+    },
+    Candle(QMatMul),
 }
 
 impl Linear {
     pub fn new(weight: QTensor) -> Result<Self, ModelError> {
-        let (_, in_dim) = weight.shape().dims2()?;
+        let (out_dim, in_dim) = weight.shape().dims2()?;
+        let format = match weight.dtype() {
+            GgmlDType::Q4_1 => Some(WeightFormat::Q4_1),
+            GgmlDType::Q4_0 => Some(WeightFormat::Q4_0),
+            GgmlDType::Q8_0 => Some(WeightFormat::Q8_0),
+            _ => None,
+        };
+        let weight = match format {
+            Some(format) if in_dim % quant::BLOCK == 0 => Weight::Blocks {
+                format,
+                bytes: weight.data()?.into_owned(),
+            },
+            _ => Weight::Candle(QMatMul::from_qtensor(weight)?),
+        };
         Ok(Linear {
-            weight: QMatMul::from_qtensor(weight)?,
+            weight,
             in_dim,
+            out_dim,
         })
     }
 
     /// `x` is `[rows, in_dim]`; returns `[rows, out_dim]`.
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
         let rows = x.len() / self.in_dim;
-        let x = Tensor::from_slice(x, (rows, self.in_dim), &Device::Cpu)?;
-        Ok(self.weight.forward(&x)?.flatten_all()?.to_vec1::<f32>()?)
+        match &self.weight {
+            Weight::Blocks { format, bytes } => {
+                let mut q = QuantizedRows::default();
+                quant::quantize_rows(x, self.in_dim, &mut q);
+                let mut out = vec![0f32; rows * self.out_dim];
+                quant::matmul(*format, bytes, self.out_dim, self.in_dim, &q, &mut out);
+                Ok(out)
+            }
+            Weight::Candle(w) => {
+                let x = Tensor::from_slice(x, (rows, self.in_dim), &Device::Cpu)?;
+                Ok(w.forward(&x)?.flatten_all()?.to_vec1::<f32>()?)
+            }
+        }
     }
 }
