@@ -10,6 +10,7 @@ use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 pub struct GenerateArgs {
     #[command(flatten)]
     engine: EngineArgs,

@@ -27,7 +27,21 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage mistakes get the same one-line error as everything else; --help and
+        // --version print as usual.
+        Err(e) if e.use_stderr() => {
+            let rendered = e.to_string();
+            let message: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage")).map(str::trim).collect();
+            eprintln!("{}", message.join(" "));
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(

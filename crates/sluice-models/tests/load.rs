@@ -1,0 +1,62 @@
+//! Loading GGUF files: the tiny model round-trips through the loader, and files the engine
+//! cannot run are refused with errors that say why.
+
+use candle_core::quantized::gguf_file::{self, Value};
+use sluice_models::testing::{write_tiny_llama, TinyLlama};
+use sluice_models::{load_gguf, BatchSeq, ForwardBatch, KvStore};
+
+fn dir(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("sluice-models-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn unsupported_architecture_is_named() {
+    let path = dir("arch").join("mamba.gguf");
+    let arch = Value::String("mamba".into());
+    gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &[("general.architecture", &arch)], &[]).unwrap();
+    let err = load_gguf(&path).err().expect("must fail").to_string();
+    assert!(err.contains("unsupported model architecture `mamba`"), "{err}");
+}
+
+#[test]
+fn truncated_and_foreign_files_are_refused() {
+    let d = dir("bad");
+    let tiny = d.join("tiny.gguf");
+    write_tiny_llama(&tiny, &TinyLlama::default()).unwrap();
+    let bytes = std::fs::read(&tiny).unwrap();
+    let truncated = d.join("truncated.gguf");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(load_gguf(&truncated).is_err());
+    let text = d.join("text.gguf");
+    std::fs::write(&text, "hello").unwrap();
+    assert!(load_gguf(&text).err().unwrap().to_string().contains("is not a GGUF file"));
+}
+
+#[test]
+fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
+    let path = dir("run").join("tiny.gguf");
+    let cfg = TinyLlama::default();
+    write_tiny_llama(&path, &cfg).unwrap();
+    let loaded = load_gguf(&path).unwrap();
+    let mc = &loaded.config;
+    assert_eq!((mc.hidden_size, mc.num_layers, mc.num_heads, mc.num_kv_heads), (cfg.hidden, cfg.layers, cfg.heads, cfg.kv_heads));
+    let mut kv = KvStore::new(mc.num_layers, 4, 4, mc.num_kv_heads, mc.head_dim);
+    let batch = ForwardBatch {
+        tokens: vec![1, 2, 3],
+        positions: vec![0, 1, 2],
+        slots: vec![4, 5, 6],
+        seqs: vec![BatchSeq { first_row: 0, rows: 3, context_len: 3, block_table: vec![1] }],
+        logit_rows: vec![2],
+    };
+    let logits = loaded.model.forward(&batch, &mut kv).unwrap();
+    assert_eq!(logits.len(), mc.vocab_size);
+    assert!(logits.iter().all(|v| v.is_finite()));
+    let mut bad = batch.clone();
+    bad.slots[0] = 1000;
+    assert!(loaded.model.forward(&bad, &mut kv).is_err());
+    let mut bad = batch;
+    bad.tokens[0] = 1_000_000;
+    assert!(loaded.model.forward(&bad, &mut kv).is_err());
+}
