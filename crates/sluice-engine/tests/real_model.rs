@@ -76,17 +76,22 @@ fn first_divergence(ours: &[u32], case: &GreedyCase) -> Option<usize> {
     ours.iter().zip(&case.tokens).position(|(a, b)| a != b)
 }
 
-/// Issue 3 is still open on this point: on these prompts sluice and llama.cpp pick different
-/// tokens at a step where llama.cpp's top-2 margin is well above float noise (0.005 to 0.24).
-/// A numpy float64 forward of the same GGUF (and one that emulates the 8-bit activation
-/// quantization) agrees with sluice's choice at several of these steps, so the difference is
-/// in how the two engines round, not a wiring error; until it is found, this table pins the
-/// first step of divergence so that any change which makes agreement worse fails.
+/// Issue 3 is still open on this point. On these prompts sluice and llama.cpp pick different
+/// tokens at a step where llama.cpp's top-2 margin is above float noise (0.005 to 0.24 nats).
+/// What we measured: this model's 8-bit activation quantization turns last-bit differences
+/// into large ones. Summing the RMS-norm squares in f32 instead of f64 (a 1e-7 change) moves
+/// logprobs by up to 0.14 and changes which prompts diverge; llama.cpp's own f16 and f32 KV
+/// settings differ from each other by up to 0.4 nats; a float64 numpy forward of the GGUF that
+/// emulates the quantization sides with sluice at some of these steps and with llama.cpp at
+/// others. Token-exact agreement therefore needs ggml's arithmetic order bit for bit (its SIMD
+/// lane order, vectorised exp in softmax and SiLU, tinyBLAS for attention). Until then this
+/// table pins the first diverging step of each prompt, so a change that makes agreement worse
+/// fails; a change that makes it better should tighten the table.
 /// (prompt index, first diverging step)
 const KNOWN_DIVERGENCES: &[(usize, usize)] = &[
     (0, 5),
     (5, 15),
-    (6, 11),
+    (6, 21),
     (8, 1),
     (9, 30),
     (10, 13),

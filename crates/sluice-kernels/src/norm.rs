@@ -3,13 +3,14 @@
 /// `out[r] = x[r] / rms(x[r]) * (weight + weight_offset)` for every row `r` of width `weight.len()`.
 ///
 /// Gemma stores its norm weights as `w - 1` and multiplies by `1 + w`; pass `weight_offset = 1.0`
-/// for it and `0.0` for Llama. The sum of squares is accumulated in f64 so that the result does
-/// not depend on the row length's rounding.
+/// for it and `0.0` for Llama. As in ggml, squares are taken in f32 and summed in f64, and the
+/// row is scaled before the weight multiplies it: the next matmul quantizes its input to 8 bits,
+/// which turns last-bit differences here into visible ones downstream.
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, weight_offset: f32, out: &mut [f32]) {
     let dim = weight.len();
     debug_assert_eq!(x.len(), out.len());
     for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-        let sum_sq: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let sum_sq: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
         let scale = 1.0 / ((sum_sq / dim as f64) as f32 + eps).sqrt();
         for ((o, &v), &w) in or.iter_mut().zip(xr).zip(weight) {
             *o = v * scale * (w + weight_offset);
@@ -22,7 +23,7 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, weight_offset: f32, out: &m
 pub fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32, weight_offset: f32) {
     let dim = weight.len();
     for xr in x.chunks_exact_mut(dim) {
-        let sum_sq: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
+        let sum_sq: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
         let scale = 1.0 / ((sum_sq / dim as f64) as f32 + eps).sqrt();
         for (v, &w) in xr.iter_mut().zip(weight) {
             *v = *v * scale * (w + weight_offset);
