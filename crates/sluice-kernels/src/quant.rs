@@ -107,7 +107,8 @@ fn nibble_dot(qs: &[u8], x: &[i8], offset: i32) -> i32 {
 }
 
 /// `out[t, n] = W[n] · x[t]` for a weight matrix of `n_out` rows of `k` values in `format`,
-/// and activations quantized by [`quantize_rows`]. Parallel over output rows.
+/// and activations quantized by [`quantize_rows`]. Parallel over chunks of weight rows, each of
+/// which is read once for all activation rows.
 pub fn matmul(
     format: WeightFormat,
     weights: &[u8],
@@ -117,42 +118,48 @@ pub fn matmul(
     out: &mut [f32],
 ) {
     let kb = k / BLOCK;
-    let row_bytes = kb * format.block_bytes();
+    let bb = format.block_bytes();
+    let row_bytes = kb * bb;
     let rows = x.d.len() / kb;
-    // Chunks of weight rows; each task computes its columns for every activation row.
-    const CHUNK: usize = 16;
-    let chunks: Vec<Vec<f32>> = (0..n_out.div_ceil(CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let ns = c * CHUNK..((c + 1) * CHUNK).min(n_out);
-            let mut part = vec![0f32; ns.len() * rows];
-            for (i, n) in ns.clone().enumerate() {
-                let wrow = &weights[n * row_bytes..(n + 1) * row_bytes];
-                for t in 0..rows {
-                    let mut acc = 0f32;
-                    for b in 0..kb {
-                        let w = &wrow[b * format.block_bytes()..(b + 1) * format.block_bytes()];
-                        let xb = t * kb + b;
-                        acc += block_dot(
-                            format,
-                            w,
-                            &x.qs[xb * BLOCK..(xb + 1) * BLOCK],
-                            x.d[xb],
-                            x.s[xb],
-                        );
-                    }
-                    part[t * ns.len() + i] = acc;
+    let dot = |n: usize, t: usize| {
+        let wrow = &weights[n * row_bytes..(n + 1) * row_bytes];
+        let mut acc = 0f32;
+        for b in 0..kb {
+            let xb = t * kb + b;
+            acc += block_dot(
+                format,
+                &wrow[b * bb..(b + 1) * bb],
+                &x.qs[xb * BLOCK..(xb + 1) * BLOCK],
+                x.d[xb],
+                x.s[xb],
+            );
+        }
+        acc
+    };
+    const CHUNK: usize = 32;
+    if rows == 1 {
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, part)| {
+            for (i, o) in part.iter_mut().enumerate() {
+                *o = dot(c * CHUNK + i, 0);
+            }
+        });
+        return;
+    }
+    // Column-major scratch so each task owns a contiguous slice, then one transpose.
+    let mut by_weight = vec![0f32; n_out * rows];
+    by_weight
+        .par_chunks_mut(CHUNK * rows)
+        .enumerate()
+        .for_each(|(c, part)| {
+            for (i, col) in part.chunks_exact_mut(rows).enumerate() {
+                for (t, o) in col.iter_mut().enumerate() {
+                    *o = dot(c * CHUNK + i, t);
                 }
             }
-            part
-        })
-        .collect();
-    for (c, part) in chunks.iter().enumerate() {
-        let n0 = c * CHUNK;
-        let width = part.len() / rows.max(1);
-        for t in 0..rows {
-            out[t * n_out + n0..t * n_out + n0 + width]
-                .copy_from_slice(&part[t * width..(t + 1) * width]);
+        });
+    for (n, col) in by_weight.chunks_exact(rows).enumerate() {
+        for (t, &v) in col.iter().enumerate() {
+            out[t * n_out + n] = v;
         }
     }
 }
