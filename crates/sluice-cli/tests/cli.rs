@@ -27,6 +27,14 @@ fn tiny_model(dir: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A failed run: non-zero exit and exactly one line on stderr that names the problem.
 fn assert_one_line_error(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -57,15 +65,15 @@ fn generate_prints_only_the_text_on_stdout() {
         ],
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(!stdout.trim().is_empty() || stdout.ends_with('\n'));
-    assert!(!stdout.contains("tokens/s"));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("decode:"));
+    // Only the text (and a final newline) on stdout; the speed line on stderr counts the
+    // 7 decode steps after the token that prefill produced.
+    assert!(
+        stdout.ends_with('\n') && !stdout.contains("tokens/s"),
+        "{stdout:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("decode: 7 tokens"));
 }
 
 #[test]
@@ -87,11 +95,7 @@ fn generate_runs_a_jsonl_file_in_one_batch() {
         ],
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -108,6 +112,37 @@ fn generate_runs_a_jsonl_file_in_one_batch() {
         assert_eq!(l["finish_reason"], "length");
         assert!(l["text"].is_string());
     }
+}
+
+#[test]
+fn chat_flag_applies_the_model_template() {
+    let dir = tmpdir("chat");
+    let model = tiny_model(&dir);
+    let out = sluice(
+        &[
+            "generate",
+            "--model-id",
+            &model,
+            "--chat",
+            "--prompt",
+            "hi",
+            "--max-new-tokens",
+            "3",
+            "--ignore-eos",
+        ],
+        &[],
+    );
+    assert_success(&out);
+    // The template wraps "hi" in <|im_start|>user ... <|im_start|>assistant: many more prompt
+    // tokens than the two bytes of "hi".
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let prefill: usize = stderr
+        .split("prefill: ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(prefill > 10, "{stderr}");
 }
 
 #[test]
@@ -292,11 +327,7 @@ fn default_model_is_fetched_and_answers_greedily() {
         ],
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     // llama.cpp's greedy continuation starts the same way (tests/data/greedy_refs.json).
     assert!(text.starts_with(" Paris.\n\nThe"), "{text:?}");
