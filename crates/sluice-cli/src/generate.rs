@@ -88,7 +88,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     }
     let engine = args.engine.build_engine()?;
     let tokenizer = engine.tokenizer().clone();
-    let handle = EngineHandle::spawn(engine);
+    let handle = EngineHandle::spawn(engine).context("starting the engine thread")?;
     let started = Instant::now();
     let mut streams = Vec::with_capacity(jobs.len());
     for job in &jobs {

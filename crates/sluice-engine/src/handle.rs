@@ -28,17 +28,16 @@ pub struct EngineHandle {
 
 impl EngineHandle {
     /// Moves the engine onto its own thread.
-    pub fn spawn(engine: Engine) -> Self {
+    pub fn spawn(engine: Engine) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("sluice-engine".into())
-            .spawn(move || run(engine, rx))
-            .expect("spawning the engine thread");
-        EngineHandle {
+            .spawn(move || run(engine, rx))?;
+        Ok(EngineHandle {
             commands: Some(tx),
             thread: Some(thread),
             next_id: AtomicU64::new(1),
-        }
+        })
     }
 
     /// A fresh id for a request.

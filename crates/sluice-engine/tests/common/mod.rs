@@ -37,6 +37,7 @@ pub fn load(path: &Path) -> LoadedModel {
 
 pub fn engine(path: &Path, cfg: EngineConfig) -> EngineHandle {
     EngineHandle::spawn(Engine::new(load(path), &cfg).expect("engine config"))
+        .expect("engine thread")
 }
 
 #[derive(Debug, Clone, PartialEq)]
