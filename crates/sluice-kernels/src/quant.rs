@@ -72,31 +72,38 @@ pub fn quantize_rows(x: &[f32], k: usize, out: &mut QuantizedRows) {
     }
 }
 
-/// One block's contribution to `w · x`.
+/// One block's contribution to `w · x`, per format. Monomorphised through [`matmul`], so the
+/// format is decided once per call and the inner loops see fixed-size arrays.
 #[inline(always)]
-fn block_dot(format: WeightFormat, w: &[u8], xq: &[i8], xd: f32, xs: f32) -> f32 {
-    let wd = f16::from_le_bytes([w[0], w[1]]).to_f32();
-    match format {
-        WeightFormat::Q4_1 => {
-            let wm = f16::from_le_bytes([w[2], w[3]]).to_f32();
-            let isum = nibble_dot(&w[4..20], xq, 0);
-            isum as f32 * wd * xd + wm * xs
-        }
-        WeightFormat::Q4_0 => nibble_dot(&w[2..18], xq, 8) as f32 * wd * xd,
-        WeightFormat::Q8_0 => {
-            let isum: i32 = w[2..34]
-                .iter()
-                .zip(xq)
-                .map(|(&a, &b)| a as i8 as i32 * b as i32)
-                .sum();
-            isum as f32 * wd * xd
-        }
-    }
+fn q4_1_block(w: &[u8], xq: &[i8; BLOCK], xd: f32, xs: f32) -> f32 {
+    let (wd, wm) = (f16_at(w, 0), f16_at(w, 2));
+    nibble_dot(w[4..20].try_into().expect("Q4_1 block"), xq, 0) as f32 * wd * xd + wm * xs
+}
+
+#[inline(always)]
+fn q4_0_block(w: &[u8], xq: &[i8; BLOCK], xd: f32, _xs: f32) -> f32 {
+    nibble_dot(w[2..18].try_into().expect("Q4_0 block"), xq, 8) as f32 * f16_at(w, 0) * xd
+}
+
+#[inline(always)]
+fn q8_0_block(w: &[u8], xq: &[i8; BLOCK], xd: f32, _xs: f32) -> f32 {
+    let wq: &[u8; BLOCK] = w[2..34].try_into().expect("Q8_0 block");
+    let isum: i32 = wq
+        .iter()
+        .zip(xq)
+        .map(|(&a, &b)| a as i8 as i32 * b as i32)
+        .sum();
+    isum as f32 * f16_at(w, 0) * xd
+}
+
+#[inline(always)]
+fn f16_at(w: &[u8], at: usize) -> f32 {
+    f16::from_le_bytes([w[at], w[at + 1]]).to_f32()
 }
 
 /// Σ (nibble - offset) * x over a block: low nibbles are values 0..16, high ones 16..32.
 #[inline(always)]
-fn nibble_dot(qs: &[u8], x: &[i8], offset: i32) -> i32 {
+fn nibble_dot(qs: &[u8; BLOCK / 2], x: &[i8; BLOCK], offset: i32) -> i32 {
     let mut sum = 0i32;
     for j in 0..BLOCK / 2 {
         let lo = (qs[j] & 0x0F) as i32 - offset;
@@ -117,22 +124,40 @@ pub fn matmul(
     x: &QuantizedRows,
     out: &mut [f32],
 ) {
+    match format {
+        WeightFormat::Q4_1 => matmul_with(q4_1_block, format, weights, n_out, k, x, out),
+        WeightFormat::Q4_0 => matmul_with(q4_0_block, format, weights, n_out, k, x, out),
+        WeightFormat::Q8_0 => matmul_with(q8_0_block, format, weights, n_out, k, x, out),
+    }
+}
+
+type BlockDot = fn(&[u8], &[i8; BLOCK], f32, f32) -> f32;
+
+#[inline(always)]
+fn matmul_with(
+    block: BlockDot,
+    format: WeightFormat,
+    weights: &[u8],
+    n_out: usize,
+    k: usize,
+    x: &QuantizedRows,
+    out: &mut [f32],
+) {
     let kb = k / BLOCK;
     let bb = format.block_bytes();
     let row_bytes = kb * bb;
     let rows = x.d.len() / kb;
     let dot = |n: usize, t: usize| {
         let wrow = &weights[n * row_bytes..(n + 1) * row_bytes];
+        let xq = &x.qs[t * k..(t + 1) * k];
         let mut acc = 0f32;
-        for b in 0..kb {
-            let xb = t * kb + b;
-            acc += block_dot(
-                format,
-                &wrow[b * bb..(b + 1) * bb],
-                &x.qs[xb * BLOCK..(xb + 1) * BLOCK],
-                x.d[xb],
-                x.s[xb],
-            );
+        for (b, (w, xb)) in wrow
+            .chunks_exact(bb)
+            .zip(xq.chunks_exact(BLOCK))
+            .enumerate()
+        {
+            let xb: &[i8; BLOCK] = xb.try_into().expect("32-value block");
+            acc += block(w, xb, x.d[t * kb + b], x.s[t * kb + b]);
         }
         acc
     };
