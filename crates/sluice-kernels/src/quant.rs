@@ -113,36 +113,30 @@ fn nibble_dot(qs: &[u8; BLOCK / 2], x: &[i8; BLOCK], offset: i32) -> i32 {
     sum
 }
 
-/// `out[t, n] = W[n] · x[t]` for a weight matrix of `n_out` rows of `k` values in `format`,
-/// and activations quantized by [`quantize_rows`]. Parallel over chunks of weight rows, each of
-/// which is read once for all activation rows.
-pub fn matmul(
-    format: WeightFormat,
-    weights: &[u8],
-    n_out: usize,
-    k: usize,
-    x: &QuantizedRows,
-    out: &mut [f32],
-) {
-    match format {
-        WeightFormat::Q4_1 => matmul_with(q4_1_block, format, weights, n_out, k, x, out),
-        WeightFormat::Q4_0 => matmul_with(q4_0_block, format, weights, n_out, k, x, out),
-        WeightFormat::Q8_0 => matmul_with(q8_0_block, format, weights, n_out, k, x, out),
+/// A weight matrix in its GGUF bytes: `rows` rows of `cols` values in `format`.
+#[derive(Clone, Copy, Debug)]
+pub struct QuantMatrix<'a> {
+    pub format: WeightFormat,
+    pub bytes: &'a [u8],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// `out[t, n] = W[n] · x[t]` for activations quantized by [`quantize_rows`]. Parallel over
+/// chunks of weight rows, each of which is read once for all activation rows.
+pub fn matmul(w: &QuantMatrix<'_>, x: &QuantizedRows, out: &mut [f32]) {
+    match w.format {
+        WeightFormat::Q4_1 => matmul_with(q4_1_block, w, x, out),
+        WeightFormat::Q4_0 => matmul_with(q4_0_block, w, x, out),
+        WeightFormat::Q8_0 => matmul_with(q8_0_block, w, x, out),
     }
 }
 
 type BlockDot = fn(&[u8], &[i8; BLOCK], f32, f32) -> f32;
 
 #[inline(always)]
-fn matmul_with(
-    block: BlockDot,
-    format: WeightFormat,
-    weights: &[u8],
-    n_out: usize,
-    k: usize,
-    x: &QuantizedRows,
-    out: &mut [f32],
-) {
+fn matmul_with(block: BlockDot, w: &QuantMatrix<'_>, x: &QuantizedRows, out: &mut [f32]) {
+    let (format, weights, n_out, k) = (w.format, w.bytes, w.rows, w.cols);
     let kb = k / BLOCK;
     let bb = format.block_bytes();
     let row_bytes = kb * bb;
@@ -273,7 +267,13 @@ mod tests {
                 let mut q = QuantizedRows::default();
                 quantize_rows(&x, k, &mut q);
                 let mut out = vec![0f32; rows * n];
-                matmul(format, &w, n, k, &q, &mut out);
+                let m = QuantMatrix {
+                    format,
+                    bytes: &w,
+                    rows: n,
+                    cols: k,
+                };
+                matmul(&m, &q, &mut out);
                 let row_bytes = k / BLOCK * format.block_bytes();
                 for t in 0..rows {
                     // The quantized activations dequantized: the exact math the kernel does.
@@ -293,7 +293,7 @@ mod tests {
                     let mut single = QuantizedRows::default();
                     quantize_rows(&x[t * k..(t + 1) * k], k, &mut single);
                     let mut alone = vec![0f32; n];
-                    matmul(format, &w, n, k, &single, &mut alone);
+                    matmul(&m, &single, &mut alone);
                     assert_eq!(alone, out[t * n..(t + 1) * n]);
                 }
             }

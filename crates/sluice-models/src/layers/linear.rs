@@ -1,7 +1,7 @@
 use crate::ModelError;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
-use sluice_kernels::quant::{self, QuantizedRows, WeightFormat};
+use sluice_kernels::quant::{self, QuantMatrix, QuantizedRows, WeightFormat};
 
 /// `y = x W^T` with `W` kept in its stored (usually quantized) type. The 32-value block
 /// formats go through `sluice-kernels` (llama.cpp's rounding, batch-invariant); anything else
@@ -51,7 +51,13 @@ impl Linear {
                 let mut q = QuantizedRows::default();
                 quant::quantize_rows(x, self.in_dim, &mut q);
                 let mut out = vec![0f32; rows * self.out_dim];
-                quant::matmul(*format, bytes, self.out_dim, self.in_dim, &q, &mut out);
+                let w = QuantMatrix {
+                    format: *format,
+                    bytes,
+                    rows: self.out_dim,
+                    cols: self.in_dim,
+                };
+                quant::matmul(&w, &q, &mut out);
                 Ok(out)
             }
             Weight::Candle(w) => {
