@@ -43,6 +43,7 @@ pub fn engine(path: &Path, cfg: EngineConfig) -> EngineHandle {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     pub tokens: Vec<u32>,
+    pub logprobs: Vec<f32>,
     pub text: String,
     pub finish: FinishReason,
 }
@@ -83,17 +84,19 @@ pub fn run_all(
     streams
         .into_iter()
         .map(|mut rx| {
-            let (mut tokens, mut text) = (Vec::new(), String::new());
+            let (mut tokens, mut logprobs, mut text) = (Vec::new(), Vec::new(), String::new());
             loop {
                 let ev = rx
                     .blocking_recv()
                     .expect("stream ended without finish")
                     .expect("generation error");
                 tokens.push(ev.token_id);
+                logprobs.push(ev.logprob);
                 text.push_str(&ev.text);
                 if let Some(finish) = ev.finish {
                     return Output {
                         tokens,
+                        logprobs,
                         text,
                         finish,
                     };
