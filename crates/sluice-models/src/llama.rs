@@ -21,16 +21,16 @@ impl Llama {
     pub fn load(gguf: &mut GgufFile) -> Result<Self, ModelError> {
         let cfg = ModelConfig::from_gguf(gguf, "llama")?;
         let embed = Arc::new(gguf.tensor("token_embd.weight")?);
-        // Small models tie the output projection to the embedding.
+        // Small models tie the output projection to the embedding (shared, not loaded twice).
         let lm_head = if gguf.has_tensor("output.weight") {
-            Linear::new(gguf.tensor("output.weight")?)?
+            Linear::new(Arc::new(gguf.tensor("output.weight")?))?
         } else {
-            Linear::new(gguf.tensor("token_embd.weight")?)?
+            Linear::new(embed.clone())?
         };
         let norm = |g: &mut GgufFile, name: &str| {
             Ok::<_, ModelError>(RmsNorm::new(g.f32_vec(name)?, cfg.rms_norm_eps, 0.0))
         };
-        let linear = |g: &mut GgufFile, name: &str| Linear::new(g.tensor(name)?);
+        let linear = |g: &mut GgufFile, name: &str| Linear::new(Arc::new(g.tensor(name)?));
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let p = format!("blk.{i}");

@@ -2,6 +2,7 @@ use crate::ModelError;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use sluice_kernels::quant::{self, QuantMatrix, QuantizedRows, WeightFormat};
+use std::sync::Arc;
 
 /// `y = x W^T` with `W` kept in its stored (usually quantized) type. The 32-value block
 /// formats go through `sluice-kernels` (llama.cpp's rounding, batch-invariant); anything else
@@ -13,15 +14,17 @@ pub struct Linear {
 }
 
 enum Weight {
+    /// The GGUF bytes are borrowed from the tensor at each call: no copy at load, and a tied
+    /// output projection shares the embedding's memory.
     Blocks {
         format: WeightFormat,
-        bytes: Vec<u8>,
+        tensor: Arc<QTensor>,
     },
     Candle(QMatMul),
 }
 
 impl Linear {
-    pub fn new(weight: QTensor) -> Result<Self, ModelError> {
+    pub fn new(weight: Arc<QTensor>) -> Result<Self, ModelError> {
         let (out_dim, in_dim) = weight.shape().dims2()?;
         let format = match weight.dtype() {
             GgmlDType::Q4_1 => Some(WeightFormat::Q4_1),
@@ -32,9 +35,9 @@ impl Linear {
         let weight = match format {
             Some(format) if in_dim % quant::BLOCK == 0 => Weight::Blocks {
                 format,
-                bytes: weight.data()?.into_owned(),
+                tensor: weight,
             },
-            _ => Weight::Candle(QMatMul::from_qtensor(weight)?),
+            _ => Weight::Candle(QMatMul::from_arc(weight)?),
         };
         Ok(Linear {
             weight,
@@ -47,13 +50,14 @@ impl Linear {
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
         let rows = x.len() / self.in_dim;
         match &self.weight {
-            Weight::Blocks { format, bytes } => {
+            Weight::Blocks { format, tensor } => {
+                let bytes = tensor.data()?;
                 let mut q = QuantizedRows::default();
                 quant::quantize_rows(x, self.in_dim, &mut q);
                 let mut out = vec![0f32; rows * self.out_dim];
                 let w = QuantMatrix {
                     format: *format,
-                    bytes,
+                    bytes: &bytes,
                     rows: self.out_dim,
                     cols: self.in_dim,
                 };
