@@ -93,104 +93,69 @@ pub fn write_tiny_llama(path: &Path, cfg: &TinyLlama) -> Result<(), ModelError> 
         ("tokenizer.ggml.add_bos_token", Value::Bool(false)),
         ("tokenizer.chat_template", s("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")),
     ];
+    // Norm weights near 1, matmul weights scaled by 1/sqrt(fan-in) so activations stay O(1).
+    let (h, kvw, ffn) = (cfg.hidden, cfg.kv_heads * head_dim, cfg.ffn);
+    let (w, w_ffn) = (1.0 / (h as f32).sqrt(), 1.0 / (ffn as f32).sqrt());
+    let norm = (GgmlDType::F32, 0.2, 1.0);
+    let mut specs: Vec<(String, (usize, usize), Init)> = vec![
+        (
+            "token_embd.weight".into(),
+            (vocab, h),
+            (GgmlDType::Q8_0, 1.0, 0.0),
+        ),
+        ("output_norm.weight".into(), (1, h), norm),
+    ];
+    for i in 0..cfg.layers {
+        let p = format!("blk.{i}");
+        specs.extend([
+            (format!("{p}.attn_norm.weight"), (1, h), norm),
+            (format!("{p}.ffn_norm.weight"), (1, h), norm),
+            (
+                format!("{p}.attn_q.weight"),
+                (h, h),
+                (GgmlDType::Q4_1, 2.0 * w, 0.0),
+            ),
+            (
+                format!("{p}.attn_k.weight"),
+                (kvw, h),
+                (GgmlDType::Q4_1, 2.0 * w, 0.0),
+            ),
+            (
+                format!("{p}.attn_v.weight"),
+                (kvw, h),
+                (GgmlDType::Q4_1, w, 0.0),
+            ),
+            (
+                format!("{p}.attn_output.weight"),
+                (h, h),
+                (GgmlDType::Q4_1, w, 0.0),
+            ),
+            (
+                format!("{p}.ffn_gate.weight"),
+                (ffn, h),
+                (GgmlDType::Q4_1, w, 0.0),
+            ),
+            (
+                format!("{p}.ffn_up.weight"),
+                (ffn, h),
+                (GgmlDType::Q4_1, w, 0.0),
+            ),
+            (
+                format!("{p}.ffn_down.weight"),
+                (h, ffn),
+                (GgmlDType::Q4_1, w_ffn, 0.0),
+            ),
+        ]);
+    }
     let mut rng = cfg.seed;
-    let mut tensors: Vec<(String, QTensor)> = Vec::new();
-    let mut add = |name: String,
-                   shape: (usize, usize),
-                   dtype: GgmlDType,
-                   scale: f32,
-                   offset: f32|
-     -> Result<(), ModelError> {
-        let n = shape.0 * shape.1;
-        let data: Vec<f32> = (0..n)
+    let mut tensors: Vec<(String, QTensor)> = Vec::with_capacity(specs.len());
+    for (name, shape, (dtype, scale, offset)) in specs {
+        let data: Vec<f32> = (0..shape.0 * shape.1)
             .map(|_| offset + scale * next_uniform(&mut rng))
             .collect();
         let t = Tensor::from_vec(data, shape, &Device::Cpu)?;
         let t = if shape.0 == 1 { t.flatten_all()? } else { t };
         tensors.push((name, QTensor::quantize(&t, dtype)?));
-        Ok(())
-    };
-    let (h, kvw) = (cfg.hidden, cfg.kv_heads * head_dim);
-    add(
-        "token_embd.weight".into(),
-        (vocab, h),
-        GgmlDType::Q8_0,
-        1.0,
-        0.0,
-    )?;
-    add(
-        "output_norm.weight".into(),
-        (1, h),
-        GgmlDType::F32,
-        0.2,
-        1.0,
-    )?;
-    for i in 0..cfg.layers {
-        let p = format!("blk.{i}");
-        let w = 1.0 / (h as f32).sqrt();
-        add(
-            format!("{p}.attn_norm.weight"),
-            (1, h),
-            GgmlDType::F32,
-            0.2,
-            1.0,
-        )?;
-        add(
-            format!("{p}.ffn_norm.weight"),
-            (1, h),
-            GgmlDType::F32,
-            0.2,
-            1.0,
-        )?;
-        add(
-            format!("{p}.attn_q.weight"),
-            (h, h),
-            GgmlDType::Q4_1,
-            2.0 * w,
-            0.0,
-        )?;
-        add(
-            format!("{p}.attn_k.weight"),
-            (kvw, h),
-            GgmlDType::Q4_1,
-            2.0 * w,
-            0.0,
-        )?;
-        add(
-            format!("{p}.attn_v.weight"),
-            (kvw, h),
-            GgmlDType::Q4_1,
-            w,
-            0.0,
-        )?;
-        add(
-            format!("{p}.attn_output.weight"),
-            (h, h),
-            GgmlDType::Q4_1,
-            w,
-            0.0,
-        )?;
-        add(
-            format!("{p}.ffn_gate.weight"),
-            (cfg.ffn, h),
-            GgmlDType::Q4_1,
-            w,
-            0.0,
-        )?;
-        add(
-            format!("{p}.ffn_up.weight"),
-            (cfg.ffn, h),
-            GgmlDType::Q4_1,
-            w,
-            0.0,
-        )?;
-        add(
-            format!("{p}.ffn_down.weight"),
-            (h, cfg.ffn),
-            GgmlDType::Q4_1,
-            1.0 / (cfg.ffn as f32).sqrt(),
-            0.0,
-        )?;
     }
     let io = |source| ModelError::Io {
         path: path.to_path_buf(),
@@ -202,6 +167,9 @@ pub fn write_tiny_llama(path: &Path, cfg: &TinyLlama) -> Result<(), ModelError> 
     gguf_file::write(&mut file, &md, &ts)?;
     Ok(())
 }
+
+/// How a tensor is drawn: stored type, then `offset + scale * uniform(-1, 1)`.
+type Init = (GgmlDType, f32, f32);
 
 /// Uniform in [-1, 1) from a 64-bit LCG: tests need repeatable variety, not quality.
 fn next_uniform(state: &mut u64) -> f32 {

@@ -156,6 +156,20 @@ fn last_weighted(candidates: &[Candidate], max: f32) -> Option<u32> {
         .map(|c| c.id)
 }
 
+/// Test helper for the filters: candidates with the given probabilities (ids in order), run
+/// through `filter`, and the surviving ids sorted.
+#[cfg(test)]
+pub fn kept_ids(probs: &[f32], param: f32, filter: fn(&mut Vec<Candidate>, f32)) -> Vec<u32> {
+    let mut c: Vec<Candidate> = (0u32..)
+        .zip(probs)
+        .map(|(id, &p)| Candidate { id, logit: p.ln() })
+        .collect();
+    filter(&mut c, param);
+    let mut ids: Vec<u32> = c.iter().map(|c| c.id).collect();
+    ids.sort_unstable();
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use rand::rngs::StdRng;

@@ -17,19 +17,8 @@ pub fn top_p_filter(candidates: &mut Vec<Candidate>, top_p: f32) {
 mod tests {
     use super::*;
 
-    fn from_probs(probs: &[f32]) -> Vec<Candidate> {
-        (0u32..)
-            .zip(probs)
-            .map(|(id, &p)| Candidate { id, logit: p.ln() })
-            .collect()
-    }
-
     fn kept_ids(probs: &[f32], top_p: f32) -> Vec<u32> {
-        let mut c = from_probs(probs);
-        top_p_filter(&mut c, top_p);
-        let mut ids: Vec<u32> = c.iter().map(|c| c.id).collect();
-        ids.sort_unstable();
-        ids
+        super::super::distribution::kept_ids(probs, top_p, top_p_filter)
     }
 
     #[test]

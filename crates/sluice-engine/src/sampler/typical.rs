@@ -56,14 +56,7 @@ mod tests {
     use super::*;
 
     fn kept_ids(probs: &[f32], typical_p: f32) -> Vec<u32> {
-        let mut c: Vec<Candidate> = (0u32..)
-            .zip(probs)
-            .map(|(id, &p)| Candidate { id, logit: p.ln() })
-            .collect();
-        typical_filter(&mut c, typical_p);
-        let mut ids: Vec<u32> = c.iter().map(|c| c.id).collect();
-        ids.sort_unstable();
-        ids
+        super::super::distribution::kept_ids(probs, typical_p, typical_filter)
     }
 
     /// probs [0.5, 0.3, 0.15, 0.05]: entropy H = 1.1421 nats; surprisals 0.693, 1.204, 1.897,
