@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 
 fn sluice(args: &[&str], envs: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sluice"));
-    cmd.args(args).env("RUST_LOG", "warn");
+    // RUST_BACKTRACE on: errors must stay one readable line even then.
+    cmd.args(args)
+        .env("RUST_LOG", "warn")
+        .env("RUST_BACKTRACE", "1");
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -46,6 +49,10 @@ fn assert_one_line_error(out: &Output, needle: &str) {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        !stderr.contains("__rust_begin") && lines[0].len() < 300,
+        "not a short line: {stderr}"
+    );
 }
 
 #[test]

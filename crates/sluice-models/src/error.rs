@@ -19,6 +19,21 @@ pub enum ModelError {
     Tokenizer(#[from] sluice_tokenizer::TokenizerError),
     #[error("invalid batch: {0}")]
     Batch(String),
-    #[error(transparent)]
-    Candle(#[from] candle_core::Error),
+    #[error("{0}")]
+    Candle(String),
+}
+
+impl From<candle_core::Error> for ModelError {
+    fn from(e: candle_core::Error) -> Self {
+        ModelError::Candle(candle_message(&e))
+    }
+}
+
+/// candle's message without the backtrace it attaches when `RUST_BACKTRACE` is set: users get
+/// one line that says what is wrong, not a stack dump.
+pub(crate) fn candle_message(e: &candle_core::Error) -> String {
+    match e {
+        candle_core::Error::WithBacktrace { inner, .. } => candle_message(inner),
+        other => other.to_string(),
+    }
 }

@@ -1,3 +1,4 @@
+use crate::error::candle_message;
 use crate::ModelError;
 use candle_core::quantized::gguf_file::{Content, Value};
 use candle_core::quantized::QTensor;
@@ -23,7 +24,7 @@ impl GgufFile {
         let mut reader = BufReader::new(File::open(path).map_err(io_err)?);
         let content = Content::read(&mut reader).map_err(|e| ModelError::NotGguf {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            reason: candle_message(&e),
         })?;
         Ok(GgufFile {
             path: path.to_path_buf(),
@@ -52,7 +53,8 @@ impl GgufFile {
         key: &str,
         f: impl FnOnce(&Value) -> candle_core::Result<T>,
     ) -> Result<T, ModelError> {
-        f(self.value(key)?).map_err(|e| ModelError::Metadata(format!("`{key}`: {e}")))
+        f(self.value(key)?)
+            .map_err(|e| ModelError::Metadata(format!("`{key}`: {}", candle_message(&e))))
     }
 
     pub fn usize(&self, key: &str) -> Result<usize, ModelError> {
@@ -102,7 +104,7 @@ impl GgufFile {
             .tensor(&mut self.reader, name, &Device::Cpu)
             .map_err(|e| ModelError::Tensor {
                 name: name.into(),
-                reason: e.to_string(),
+                reason: candle_message(&e),
             })
     }
 
