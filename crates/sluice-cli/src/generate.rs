@@ -1,7 +1,7 @@
 use crate::engine_args::EngineArgs;
 use anyhow::{bail, Context};
 use clap::Args;
-use sluice_core::{GenerationRequest, SamplingParams, StopCriteria, TokenEvent};
+use sluice_core::{GenerationRequest, LogprobOptions, SamplingParams, StopCriteria, TokenEvent};
 use sluice_engine::{EngineEvent, EngineHandle};
 use sluice_tokenizer::{ChatMessage, Tokenizer};
 use std::io::{BufRead, Write};
@@ -103,6 +103,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             prompt_ids,
             sampling: sampling.clone(),
             stop,
+            logprobs: LogprobOptions::default(),
         };
         streams.push(handle.submit(req)?);
     }

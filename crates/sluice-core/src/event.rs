@@ -43,6 +43,11 @@ pub struct TokenEvent {
     pub special: bool,
     /// Set on the last event of a sequence.
     pub finish: Option<FinishReason>,
+    /// The `LogprobOptions::top_n` most likely tokens at this step with their logprobs, best first.
+    pub top_logprobs: Vec<(u32, f32)>,
+    /// On the first event of a request that asked for them: the logprob of each prompt token
+    /// after the first, given the tokens before it.
+    pub prompt_logprobs: Option<Vec<f32>>,
 }
 
 /// A failure that ends one request; the engine keeps serving the others.

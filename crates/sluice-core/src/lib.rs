@@ -3,12 +3,16 @@
 //! Wire types are parsed into these once, at the edge; everything here is already valid and
 //! carries no optional value that has a default ("parse, don't validate").
 
+mod backend;
 mod event;
 mod ids;
 mod params;
 mod request;
+mod stats;
 
+pub use backend::{Backend, ChatTurn, EventStream, ModelInfo};
 pub use event::{FinishReason, GenerationError, TokenEvent};
 pub use ids::RequestId;
 pub use params::{SamplingParams, StopCriteria};
-pub use request::GenerationRequest;
+pub use request::{GenerationRequest, LogprobOptions};
+pub use stats::EngineStats;

@@ -7,4 +7,16 @@ pub struct GenerationRequest {
     pub prompt_ids: Vec<u32>,
     pub sampling: SamplingParams,
     pub stop: StopCriteria,
+    pub logprobs: LogprobOptions,
+}
+
+/// Extra log-probabilities a request asks for (each costs work, so they are off by default).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LogprobOptions {
+    /// The most likely alternatives reported with every generated token.
+    pub top_n: usize,
+    /// Log-probability of every prompt token given the ones before it (TGI's
+    /// `decoder_input_details`). Such a request bypasses the prefix cache, whose hits skip
+    /// the computation.
+    pub prompt: bool,
 }

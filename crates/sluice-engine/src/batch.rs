@@ -6,10 +6,19 @@ use sluice_kv::BlockManager;
 use sluice_models::{BatchSeq, ForwardBatch};
 use std::collections::HashMap;
 
+/// What one logits row of the step is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogitRow {
+    /// The sequence's next token is sampled from it.
+    Sample(u64),
+    /// It scores prompt token `target` (the request asked for prompt logprobs).
+    Prompt { key: u64, target: u32 },
+}
+
 pub struct BuiltBatch {
     pub forward: ForwardBatch,
-    /// The sequences that get a token this step, in the order of the logits rows.
-    pub sampled: Vec<u64>,
+    /// One entry per logits row, in row order.
+    pub rows: Vec<LogitRow>,
     /// Prompt (or recomputed) tokens in this step, and decode tokens (one per decoding sequence).
     pub prefill_tokens: usize,
     pub decode_tokens: usize,
@@ -22,7 +31,7 @@ pub fn build_batch(
 ) -> BuiltBatch {
     let mut out = BuiltBatch {
         forward: ForwardBatch::default(),
-        sampled: Vec::new(),
+        rows: Vec::new(),
         prefill_tokens: 0,
         decode_tokens: 0,
     };
@@ -32,6 +41,13 @@ pub fn build_batch(
         let first_row = f.tokens.len();
         let end = seq.computed + n;
         for pos in seq.computed..end {
+            if seq.scores_prompt_at(pos) {
+                f.logit_rows.push(f.tokens.len());
+                out.rows.push(LogitRow::Prompt {
+                    key,
+                    target: seq.tokens[pos + 1],
+                });
+            }
             f.tokens.push(seq.tokens[pos]);
             f.positions.push(pos);
             // The scheduler grew the table to `end`, so every slot exists.
@@ -46,7 +62,7 @@ pub fn build_batch(
         });
         if end == seq.tokens.len() {
             f.logit_rows.push(first_row + n - 1);
-            out.sampled.push(key);
+            out.rows.push(LogitRow::Sample(key));
         }
         if n == 1 && seq.computed >= seq.prompt_len {
             out.decode_tokens += 1;

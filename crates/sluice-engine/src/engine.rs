@@ -1,10 +1,11 @@
 //! The engine proper: owns the model, the KV cache and the scheduler, and advances every
 //! sequence by one step at a time. Only the engine thread touches it (see `handle.rs`).
 
-use crate::batch::build_batch;
+use crate::batch::{build_batch, LogitRow};
+use crate::sampler::{log_softmax_at, top_logprobs};
 use crate::sequence::{EngineEvent, Progress, Sequence};
-use crate::{EngineConfig, EngineStats, Schedule, Scheduler};
-use sluice_core::{GenerationError, GenerationRequest, RequestId};
+use crate::{EngineConfig, Schedule, Scheduler};
+use sluice_core::{EngineStats, GenerationError, GenerationRequest, RequestId};
 use sluice_kv::{BlockManager, KvConfig};
 use sluice_models::{CausalLm, KvStore, LoadedModel, ModelConfig};
 use sluice_tokenizer::Tokenizer;
@@ -63,6 +64,11 @@ impl Engine {
 
     pub fn model_config(&self) -> &ModelConfig {
         &self.model_config
+    }
+
+    /// Tokens the KV cache holds over all sequences.
+    pub fn kv_capacity_tokens(&self) -> usize {
+        self.blocks.capacity_tokens()
     }
 
     pub fn has_work(&self) -> bool {
@@ -144,7 +150,7 @@ impl Engine {
         match self.model.forward(&batch.forward, &mut self.kv_store) {
             Ok(logits) => {
                 self.commit(&plan);
-                self.sample_and_emit(&batch.sampled, &logits);
+                self.sample_and_emit(&batch.rows, &logits);
             }
             Err(e) => self.fail_all(&plan, GenerationError::Model(e.to_string())),
         }
@@ -192,16 +198,26 @@ impl Engine {
         }
     }
 
-    fn sample_and_emit(&mut self, sampled: &[u64], logits: &[f32]) {
+    fn sample_and_emit(&mut self, rows: &[LogitRow], logits: &[f32]) {
         let vocab = self.model_config.vocab_size;
-        for (row, &key) in sampled.iter().enumerate() {
-            let Some(seq) = self.seqs.get_mut(&key) else {
-                continue;
-            };
-            let choice = seq.sampler.sample(&logits[row * vocab..(row + 1) * vocab]);
-            match seq.push_token(choice.token, choice.logprob, &self.tokenizer) {
-                Progress::Continue => {}
-                Progress::Finished(_) | Progress::Disconnected => self.release(key),
+        for (row, logits) in rows.iter().zip(logits.chunks_exact(vocab)) {
+            match *row {
+                LogitRow::Prompt { key, target } => {
+                    if let Some(seq) = self.seqs.get_mut(&key) {
+                        seq.record_prompt_logprob(log_softmax_at(logits, target));
+                    }
+                }
+                LogitRow::Sample(key) => {
+                    let Some(seq) = self.seqs.get_mut(&key) else {
+                        continue;
+                    };
+                    let choice = seq.sampler.sample(logits);
+                    let top = top_logprobs(logits, seq.logprobs.top_n);
+                    match seq.push_token(choice.token, choice.logprob, top, &self.tokenizer) {
+                        Progress::Continue => {}
+                        Progress::Finished(_) | Progress::Disconnected => self.release(key),
+                    }
+                }
             }
         }
     }

@@ -4,8 +4,8 @@
 //! over a channel and receives each request's events on the request's own channel.
 
 use crate::sequence::EngineEvent;
-use crate::{Engine, EngineStats};
-use sluice_core::{GenerationError, GenerationRequest, RequestId};
+use crate::Engine;
+use sluice_core::{EngineStats, GenerationError, GenerationRequest, RequestId};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -17,7 +17,7 @@ enum Command {
         tokio::sync::mpsc::UnboundedSender<EngineEvent>,
     ),
     Abort(RequestId),
-    Stats(mpsc::Sender<EngineStats>),
+    Stats(tokio::sync::oneshot::Sender<EngineStats>),
 }
 
 pub struct EngineHandle {
@@ -60,10 +60,25 @@ impl EngineHandle {
         let _ = self.send(Command::Abort(id));
     }
 
+    /// The engine's counters, from a thread outside any async runtime.
     pub fn stats(&self) -> Result<EngineStats, GenerationError> {
-        let (tx, rx) = mpsc::channel();
+        let rx = self.request_stats()?;
+        rx.blocking_recv()
+            .map_err(|_| GenerationError::EngineStopped)
+    }
+
+    /// The engine's counters, without blocking the async runtime while a step runs.
+    pub async fn stats_async(&self) -> Result<EngineStats, GenerationError> {
+        let rx = self.request_stats()?;
+        rx.await.map_err(|_| GenerationError::EngineStopped)
+    }
+
+    fn request_stats(
+        &self,
+    ) -> Result<tokio::sync::oneshot::Receiver<EngineStats>, GenerationError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
         self.send(Command::Stats(tx))?;
-        rx.recv().map_err(|_| GenerationError::EngineStopped)
+        Ok(rx)
     }
 
     fn send(&self, cmd: Command) -> Result<(), GenerationError> {

@@ -2,6 +2,7 @@
 //! cache and the scheduler ([`EngineHandle`]); each step runs the phases
 //! schedule → build batch → forward → commit → sample → emit.
 
+mod backend;
 mod batch;
 mod config;
 mod engine;
@@ -9,12 +10,12 @@ mod handle;
 pub mod sampler;
 mod scheduler;
 mod sequence;
-mod stats;
 pub mod stop;
 
+pub use backend::LocalBackend;
 pub use config::EngineConfig;
 pub use engine::{Engine, EngineError};
 pub use handle::EngineHandle;
 pub use scheduler::{Schedule, Scheduler};
 pub use sequence::{EngineEvent, Sequence, SequenceState};
-pub use stats::EngineStats;
+pub use sluice_core::EngineStats;

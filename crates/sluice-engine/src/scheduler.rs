@@ -123,17 +123,29 @@ impl Scheduler {
                 break;
             };
             let seq = seqs.get_mut(&key).expect("waiting sequences are known");
-            if kv.can_allocate(key, &seq.tokens, seq.max_context()) == AllocStatus::Impossible {
+            // What the prefix cache may be searched with: nothing for a request that needs
+            // every prompt position's logits.
+            let reusable: &[u32] = if seq.needs_prompt_logprobs() {
+                &[]
+            } else {
+                &seq.tokens
+            };
+            if kv.can_allocate(key, reusable, seq.max_context()) == AllocStatus::Impossible {
                 self.waiting.pop_front();
                 plan.rejected.push(key);
                 continue;
             }
             // Admit only when the whole prompt fits now: a prompt admitted in pieces could
             // deadlock the pool with other half-admitted prompts.
-            if kv.can_allocate(key, &seq.tokens, seq.tokens.len()) != AllocStatus::Ok {
+            if kv.can_allocate(key, reusable, seq.tokens.len()) != AllocStatus::Ok {
                 break;
             }
-            let Ok(cached) = kv.start_sequence(key, &seq.tokens) else {
+            let started = if reusable.is_empty() {
+                kv.start_sequence_uncached(key, &seq.tokens)
+            } else {
+                kv.start_sequence(key, &seq.tokens)
+            };
+            let Ok(cached) = started else {
                 break;
             };
             let n = (seq.tokens.len() - cached).min(*budget);

@@ -4,7 +4,8 @@
 use crate::sampler::Sampler;
 use crate::stop::StopMatcher;
 use sluice_core::{
-    FinishReason, GenerationError, GenerationRequest, RequestId, StopCriteria, TokenEvent,
+    FinishReason, GenerationError, GenerationRequest, LogprobOptions, RequestId, StopCriteria,
+    TokenEvent,
 };
 use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
 use tokio::sync::mpsc::UnboundedSender;
@@ -30,6 +31,10 @@ pub struct Sequence {
     pub state: SequenceState,
     pub stop: StopCriteria,
     pub sampler: Sampler,
+    pub logprobs: LogprobOptions,
+    /// Logprobs of prompt tokens `1..` as prefill computes them, while the request wants them
+    /// and the first token has not taken them away yet.
+    prompt_logprobs: Option<Vec<f32>>,
     matcher: StopMatcher,
     detokenizer: IncrementalDecoder,
     events: UnboundedSender<EngineEvent>,
@@ -51,6 +56,8 @@ impl Sequence {
             prompt_len: req.prompt_ids.len(),
             sampler: Sampler::new(req.sampling, &req.prompt_ids),
             matcher: StopMatcher::new(&req.stop.stop_sequences),
+            logprobs: req.logprobs,
+            prompt_logprobs: req.logprobs.prompt.then(Vec::new),
             tokens: req.prompt_ids,
             computed: 0,
             state: SequenceState::Waiting,
@@ -74,6 +81,27 @@ impl Sequence {
         self.prompt_len + self.stop.max_new_tokens
     }
 
+    /// Whether the next prefill must produce logits for prompt positions (and so must not
+    /// skip them through the prefix cache).
+    pub fn needs_prompt_logprobs(&self) -> bool {
+        self.prompt_logprobs.is_some()
+    }
+
+    /// Whether the row at `position` scores a prompt token not scored yet; after a preemption
+    /// the recomputed rows are not scored twice.
+    pub fn scores_prompt_at(&self, position: usize) -> bool {
+        self.prompt_logprobs
+            .as_ref()
+            .is_some_and(|scored| position + 1 < self.prompt_len && position >= scored.len())
+    }
+
+    /// Records the logprob of prompt token `position + 1` (see [`Self::scores_prompt_at`]).
+    pub fn record_prompt_logprob(&mut self, logprob: f32) {
+        if let Some(scored) = &mut self.prompt_logprobs {
+            scored.push(logprob);
+        }
+    }
+
     /// Forgets the cached K/V: the sequence will be recomputed from its tokens (preemption).
     pub fn reset_for_recompute(&mut self) {
         self.computed = 0;
@@ -81,7 +109,13 @@ impl Sequence {
     }
 
     /// Appends a sampled token, emits its text and decides whether the sequence is done.
-    pub fn push_token(&mut self, token: u32, logprob: f32, tokenizer: &Tokenizer) -> Progress {
+    pub fn push_token(
+        &mut self,
+        token: u32,
+        logprob: f32,
+        top_logprobs: Vec<(u32, f32)>,
+        tokenizer: &Tokenizer,
+    ) -> Progress {
         self.tokens.push(token);
         self.sampler.accept(token);
         let special = tokenizer.is_special(token);
@@ -119,6 +153,8 @@ impl Sequence {
             logprob,
             special,
             finish,
+            top_logprobs,
+            prompt_logprobs: self.prompt_logprobs.take(),
         };
         if self.events.send(Ok(event)).is_err() {
             return Progress::Disconnected;

@@ -3,7 +3,7 @@
 
 mod common;
 use common::*;
-use sluice_core::{GenerationRequest, SamplingParams, StopCriteria};
+use sluice_core::{GenerationRequest, LogprobOptions, SamplingParams, StopCriteria};
 use sluice_engine::EngineConfig;
 
 const VOCAB: u32 = 256;
@@ -143,6 +143,7 @@ fn aborted_and_dropped_requests_free_their_blocks() {
                 stop_sequences: vec![],
                 ignore_eos: true,
             },
+            logprobs: LogprobOptions::default(),
         };
         let id = req.id;
         streams.push((id, handle.submit(req).unwrap()));
@@ -178,6 +179,7 @@ fn impossible_requests_fail_alone() {
         prompt_ids: vec![5; 40],
         sampling: SamplingParams::greedy(),
         stop: StopCriteria::max_new_tokens(10),
+        logprobs: LogprobOptions::default(),
     };
     let mut rx = handle.submit(too_long).unwrap();
     let err = rx.blocking_recv().unwrap().unwrap_err();
@@ -187,6 +189,7 @@ fn impossible_requests_fail_alone() {
         prompt_ids: vec![],
         sampling: SamplingParams::greedy(),
         stop: StopCriteria::max_new_tokens(3),
+        logprobs: LogprobOptions::default(),
     };
     assert!(handle
         .submit(empty)

@@ -156,6 +156,9 @@ fn matmul_with(block: BlockDot, w: &QuantMatrix<'_>, x: &QuantizedRows, out: &mu
         acc
     };
     const CHUNK: usize = 32;
+    if rows == 0 {
+        return;
+    }
     if rows == 1 {
         out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, part)| {
             for (i, o) in part.iter_mut().enumerate() {
@@ -253,6 +256,20 @@ mod tests {
         assert_eq!(&q.qs[..3], &[-127, 2, 4]);
         let sum: i32 = q.qs.iter().map(|&v| v as i32).sum();
         assert_eq!(q.s[0], f16_round(sum as f32));
+    }
+
+    #[test]
+    fn matmul_of_no_rows_writes_nothing() {
+        let w = weights(WeightFormat::Q4_1, 4, 32, 1);
+        let m = QuantMatrix {
+            format: WeightFormat::Q4_1,
+            bytes: &w,
+            rows: 4,
+            cols: 32,
+        };
+        let mut out: Vec<f32> = Vec::new();
+        matmul(&m, &QuantizedRows::default(), &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -96,13 +96,25 @@ impl BlockManager {
     /// `tokens.len()` so at least one token is computed to produce logits. No new block is
     /// allocated: call [`Self::grow`] next.
     pub fn start_sequence(&mut self, seq: u64, tokens: &[u32]) -> Result<usize, KvError> {
+        let found = self.lookup(tokens);
+        self.start(seq, tokens, found)
+    }
+
+    /// Like [`Self::start_sequence`], but takes nothing from the prefix cache, so every token
+    /// is computed (for requests that need the logits of every prompt position). Its full
+    /// blocks still join the cache as they are committed. Returns 0.
+    pub fn start_sequence_uncached(&mut self, seq: u64, tokens: &[u32]) -> Result<usize, KvError> {
+        self.start(seq, tokens, Lookup::default())
+    }
+
+    fn start(&mut self, seq: u64, tokens: &[u32], found: Lookup) -> Result<usize, KvError> {
         if self.sequences.contains_key(&seq) {
             return Err(KvError::SequenceExists(seq));
         }
         if tokens.is_empty() {
             return Err(KvError::EmptyPrompt(seq));
         }
-        let Lookup { blocks, tail } = self.lookup(tokens);
+        let Lookup { blocks, tail } = found;
         blocks.iter().for_each(|&b| self.pool.acquire(b));
         self.prefix_cache_hits += blocks.len() as u64;
         let computed = blocks.len() * self.block_size();

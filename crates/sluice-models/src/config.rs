@@ -15,6 +15,8 @@ pub struct ModelConfig {
     pub rope_theta: f32,
     pub rope_dim: usize,
     pub context_length: usize,
+    /// Storage type of the layers' weights (that of the first attention query), e.g. `q4_1`.
+    pub weight_type: String,
 }
 
 impl ModelConfig {
@@ -65,6 +67,9 @@ impl ModelConfig {
             },
             rope_dim,
             context_length: gguf.usize(&key("context_length"))?,
+            weight_type: gguf
+                .tensor_type("blk.0.attn_q.weight")
+                .unwrap_or_else(|| "unknown".into()),
         })
     }
 }

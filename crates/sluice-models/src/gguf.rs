@@ -37,6 +37,12 @@ impl GgufFile {
         &self.path
     }
 
+    /// The storage type of a tensor (`q4_1`, `f16`, ...), if the file has it.
+    pub fn tensor_type(&self, name: &str) -> Option<String> {
+        let info = self.content.tensor_infos.get(name)?;
+        Some(format!("{:?}", info.ggml_dtype).to_lowercase())
+    }
+
     pub fn architecture(&self) -> Result<String, ModelError> {
         self.string("general.architecture")
     }

@@ -114,6 +114,10 @@ impl CausalLm for Llama {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.forward(&mut x, i, &self.rope, &step, kv)?;
         }
+        if batch.logit_rows.is_empty() {
+            // A step of prompt chunks that all continue next step: only the cache was wanted.
+            return Ok(Vec::new());
+        }
         let d = self.cfg.hidden_size;
         let last: Vec<f32> = batch
             .logit_rows

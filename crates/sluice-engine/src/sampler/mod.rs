@@ -10,6 +10,7 @@ mod exp;
 mod mass;
 mod penalties;
 mod top_k;
+mod top_logprobs;
 mod top_p;
 mod typical;
 
@@ -25,6 +26,7 @@ pub use distribution::{
 };
 pub use penalties::{apply_penalties, TokenCounts};
 pub use top_k::top_k_filter;
+pub use top_logprobs::top_logprobs;
 pub use top_p::top_p_filter;
 pub use typical::typical_filter;
 

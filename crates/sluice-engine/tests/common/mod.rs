@@ -2,7 +2,7 @@
 //! running a set of prompts to completion.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use sluice_core::{FinishReason, GenerationRequest, SamplingParams, StopCriteria};
+use sluice_core::{FinishReason, GenerationRequest, LogprobOptions, SamplingParams, StopCriteria};
 use sluice_engine::{Engine, EngineConfig, EngineHandle, EngineStats};
 use sluice_models::testing::{write_tiny_llama, TinyLlama};
 use sluice_models::{fetch, load_gguf, LoadedModel};
@@ -77,6 +77,7 @@ pub fn run_all(
                     prompt_ids,
                     sampling,
                     stop,
+                    logprobs: LogprobOptions::default(),
                 })
                 .unwrap()
         })

@@ -1,4 +1,4 @@
-/// Counters and gauges of the engine, read through `EngineHandle::stats`.
+/// Counters and gauges of the engine, read through [`Backend::stats`](crate::Backend::stats).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EngineStats {
     pub running: usize,

@@ -1,0 +1,56 @@
+//! What the HTTP layer needs from an engine. The server is generic over this trait, so it never
+//! links the engine (and tests can drive it with a fake).
+
+use crate::{EngineStats, GenerationError, GenerationRequest, RequestId, TokenEvent};
+use std::future::Future;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+/// One request's events: tokens, the last carrying `finish`, or an error. Dropping the receiver
+/// aborts the request and frees its cache blocks.
+pub type EventStream = UnboundedReceiver<Result<TokenEvent, GenerationError>>;
+
+/// Facts about the served model and the engine's capacity, as `/info` reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// What the user asked for (`--model-id`): an alias or a path.
+    pub model_id: String,
+    pub architecture: String,
+    /// Storage type of the weights, e.g. `q4_1`.
+    pub quantization: String,
+    /// Type of activations and of the KV cache.
+    pub dtype: String,
+    /// The model's trained context length.
+    pub context_length: usize,
+    /// Tokens the KV cache holds over all running requests.
+    pub kv_capacity_tokens: usize,
+}
+
+/// One chat message, already flattened to text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatTurn {
+    pub role: String,
+    pub content: String,
+}
+
+pub trait Backend: Send + Sync + 'static {
+    fn info(&self) -> &ModelInfo;
+
+    /// Prompt text to token ids, with the model's BOS rule and special tokens parsed.
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, String>;
+
+    /// The text of one token on its own (lossy for partial UTF-8).
+    fn token_text(&self, id: u32) -> String;
+
+    /// Token ids to text, special tokens skipped.
+    fn decode(&self, ids: &[u32]) -> String;
+
+    /// Renders a conversation with the model's chat template into prompt text.
+    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String>;
+
+    fn next_request_id(&self) -> RequestId;
+
+    /// Queues a validated request.
+    fn submit(&self, req: GenerationRequest) -> Result<EventStream, GenerationError>;
+
+    fn stats(&self) -> impl Future<Output = Result<EngineStats, GenerationError>> + Send;
+}

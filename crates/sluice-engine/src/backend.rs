@@ -1,0 +1,79 @@
+//! The engine as the server sees it: [`Backend`] over the engine thread and a copy of the
+//! tokenizer, so tokenizing and validation run on the server's threads, never the engine's.
+
+use crate::{Engine, EngineHandle};
+use sluice_core::{
+    Backend, ChatTurn, EngineStats, EventStream, GenerationError, GenerationRequest, ModelInfo,
+    RequestId,
+};
+use sluice_tokenizer::{ChatMessage, Tokenizer};
+
+pub struct LocalBackend {
+    handle: EngineHandle,
+    tokenizer: Tokenizer,
+    info: ModelInfo,
+}
+
+impl LocalBackend {
+    /// Starts the engine thread. `model_id` is what the user named the model.
+    pub fn spawn(engine: Engine, model_id: &str) -> std::io::Result<Self> {
+        let config = engine.model_config();
+        let info = ModelInfo {
+            model_id: model_id.to_string(),
+            architecture: config.architecture.clone(),
+            quantization: config.weight_type.clone(),
+            dtype: "f32".into(),
+            context_length: config.context_length,
+            kv_capacity_tokens: engine.kv_capacity_tokens(),
+        };
+        let tokenizer = engine.tokenizer().clone();
+        Ok(LocalBackend {
+            handle: EngineHandle::spawn(engine)?,
+            tokenizer,
+            info,
+        })
+    }
+}
+
+impl Backend for LocalBackend {
+    fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, String> {
+        self.tokenizer.encode(text, true).map_err(|e| e.to_string())
+    }
+
+    fn token_text(&self, id: u32) -> String {
+        String::from_utf8_lossy(&self.tokenizer.token_bytes(id)).into_owned()
+    }
+
+    fn decode(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids, true)
+    }
+
+    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String> {
+        let messages: Vec<ChatMessage> = turns
+            .iter()
+            .map(|t| ChatMessage {
+                role: t.role.clone(),
+                content: t.content.clone(),
+            })
+            .collect();
+        self.tokenizer
+            .apply_chat_template(&messages, true)
+            .map_err(|e| e.to_string())
+    }
+
+    fn next_request_id(&self) -> RequestId {
+        self.handle.next_request_id()
+    }
+
+    fn submit(&self, req: GenerationRequest) -> Result<EventStream, GenerationError> {
+        self.handle.submit(req)
+    }
+
+    async fn stats(&self) -> Result<EngineStats, GenerationError> {
+        self.handle.stats_async().await
+    }
+}
