@@ -3,8 +3,10 @@
 mod engine_args;
 mod fetch;
 mod generate;
+mod serve;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -20,6 +22,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the model over TGI- and OpenAI-compatible HTTP APIs.
+    Serve(serve::ServeArgs),
     /// Generate text for one prompt, or for a JSONL file of prompts batched together.
     Generate(generate::GenerateArgs),
     /// Download a known model into the cache ahead of time.
@@ -48,12 +52,14 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
     let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Fetch(args) => fetch::run(args),
     };

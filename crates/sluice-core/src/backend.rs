@@ -38,8 +38,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Prompt text to token ids, with the model's BOS rule and special tokens parsed.
     fn tokenize(&self, text: &str) -> Result<Vec<u32>, String>;
 
-    /// The text of one token on its own (lossy for partial UTF-8).
-    fn token_text(&self, id: u32) -> String;
+    /// The bytes one token contributes to text (part of a UTF-8 character for byte tokens).
+    fn token_bytes(&self, id: u32) -> Vec<u8>;
+
+    /// Whether the token is a control token (BOS, EOS, chat markers).
+    fn is_special(&self, id: u32) -> bool;
 
     /// Token ids to text, special tokens skipped.
     fn decode(&self, ids: &[u32]) -> String;

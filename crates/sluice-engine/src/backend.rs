@@ -44,8 +44,12 @@ impl Backend for LocalBackend {
         self.tokenizer.encode(text, true).map_err(|e| e.to_string())
     }
 
-    fn token_text(&self, id: u32) -> String {
-        String::from_utf8_lossy(&self.tokenizer.token_bytes(id)).into_owned()
+    fn token_bytes(&self, id: u32) -> Vec<u8> {
+        self.tokenizer.token_bytes(id)
+    }
+
+    fn is_special(&self, id: u32) -> bool {
+        self.tokenizer.is_special(id)
     }
 
     fn decode(&self, ids: &[u32]) -> String {

@@ -56,7 +56,11 @@ fn prompt_logprobs_score_each_token_given_the_ones_before() {
             .find(|(id, _)| *id == PROMPT[i + 1])
             .copied()
             .unwrap();
-        assert!((scored[i] - want).abs() < 1e-4, "{i}: {} vs {want}", scored[i]);
+        assert!(
+            (scored[i] - want).abs() < 1e-4,
+            "{i}: {} vs {want}",
+            scored[i]
+        );
     }
     // Only the first event carries them, and only when asked.
     assert!(first_event(&handle, &PROMPT, LogprobOptions::default())

@@ -1,0 +1,140 @@
+//! `sluice serve`: the engine behind the TGI- and OpenAI-compatible HTTP API, with TGI's
+//! launcher flags.
+
+use crate::engine_args::EngineArgs;
+use anyhow::{bail, Context};
+use clap::Args;
+use sluice_engine::LocalBackend;
+use sluice_server::{Limits, ServerConfig};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Clone, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Address to listen on. (Not `HOSTNAME`, which shells set to the machine's name.)
+    #[arg(long, env = "SLUICE_HOSTNAME", default_value = "0.0.0.0")]
+    pub hostname: String,
+    #[arg(long, env = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Compute type. sluice computes in float32 on CPU; other values are refused.
+    #[arg(long, env = "DTYPE")]
+    pub dtype: Option<String>,
+    /// Weight quantization. GGUF weights are used as stored: when given, it must name the
+    /// file's type (e.g. q4_1), as a check; converting at load time is not supported.
+    #[arg(long, env = "QUANTIZE")]
+    pub quantize: Option<String>,
+    /// Most prompt tokens per request (after `truncate`). Default: --max-total-tokens - 1.
+    #[arg(long, env = "MAX_INPUT_TOKENS", alias = "max-input-length")]
+    pub max_input_tokens: Option<usize>,
+    /// Most prompt plus generated tokens per request. Default: the smallest of the model's
+    /// context length, 4096 and the KV-cache capacity.
+    #[arg(long, env = "MAX_TOTAL_TOKENS")]
+    pub max_total_tokens: Option<usize>,
+    /// Requests in flight at once; more get 429 "Model is overloaded" at once.
+    #[arg(long, env = "MAX_CONCURRENT_REQUESTS", default_value_t = 128)]
+    pub max_concurrent_requests: usize,
+    /// Most `best_of` (TGI) and `n` (OpenAI) a request may ask for.
+    #[arg(long, env = "MAX_BEST_OF", default_value_t = 2)]
+    pub max_best_of: usize,
+    /// Most stop sequences per request.
+    #[arg(long, env = "MAX_STOP_SEQUENCES", default_value_t = 4)]
+    pub max_stop_sequences: usize,
+    /// Most alternatives per token (`top_n_tokens`, OpenAI `logprobs` / `top_logprobs`).
+    #[arg(long, env = "MAX_TOP_N_TOKENS", default_value_t = 5)]
+    pub max_top_n_tokens: usize,
+    /// Largest request body in bytes; bigger ones get 413.
+    #[arg(long, env = "PAYLOAD_LIMIT", default_value_t = 2_000_000)]
+    pub payload_limit: usize,
+    /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
+    pub shutdown_grace_seconds: u64,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(dtype) = args.dtype.as_deref() {
+        if !matches!(dtype, "float32" | "f32") {
+            bail!("--dtype {dtype} is not supported: sluice computes in float32 on CPU");
+        }
+    }
+    let engine = args.engine.build_engine()?;
+    let weights = engine.model_config().weight_type.clone();
+    if let Some(q) = args.quantize.as_deref() {
+        if !q.eq_ignore_ascii_case(&weights) {
+            bail!("--quantize {q}: the model file holds {weights} weights, and sluice does not re-quantize at load time");
+        }
+    }
+    let limits = limits(
+        &args,
+        engine.model_config().context_length,
+        engine.kv_capacity_tokens(),
+    )?;
+    let config = ServerConfig {
+        limits,
+        max_batch_prefill_tokens: args.engine.max_batch_prefill_tokens,
+        max_batch_total_tokens: engine.kv_capacity_tokens(),
+    };
+    let backend = Arc::new(
+        LocalBackend::spawn(engine, &args.engine.model_id).context("starting the engine thread")?,
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let address = format!("{}:{}", args.hostname, args.port);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let info = sluice_core::Backend::info(backend.as_ref()).clone();
+        tracing::info!(
+            model = %info.model_id,
+            weights = %info.quantization,
+            kv_cache_tokens = info.kv_capacity_tokens,
+            max_total_tokens = config.limits.max_total_tokens,
+            address = %listener.local_addr()?,
+            "serving"
+        );
+        let app = sluice_server::router(backend, config);
+        let grace = Duration::from_secs(args.shutdown_grace_seconds);
+        sluice_server::serve(listener, app, sluice_server::shutdown_signal(), grace)
+            .await
+            .context("serving")
+    })
+}
+
+fn limits(args: &ServeArgs, context_length: usize, kv_tokens: usize) -> anyhow::Result<Limits> {
+    let max_total = args
+        .max_total_tokens
+        .unwrap_or_else(|| context_length.min(4096).min(kv_tokens));
+    let max_input = args.max_input_tokens.unwrap_or(max_total.saturating_sub(1));
+    if max_total > kv_tokens {
+        bail!("--max-total-tokens {max_total} exceeds the KV cache ({kv_tokens} tokens); raise --kv-cache-memory or --max-batch-total-tokens");
+    }
+    if max_total > context_length {
+        bail!("--max-total-tokens {max_total} exceeds the model's context length {context_length}");
+    }
+    if max_input == 0 || max_input >= max_total {
+        bail!("--max-input-tokens ({max_input}) must be positive and less than --max-total-tokens ({max_total})");
+    }
+    for (name, value) in [
+        ("--max-concurrent-requests", args.max_concurrent_requests),
+        ("--max-best-of", args.max_best_of),
+        ("--payload-limit", args.payload_limit),
+    ] {
+        if value == 0 {
+            bail!("{name} must be positive");
+        }
+    }
+    Ok(Limits {
+        max_concurrent_requests: args.max_concurrent_requests,
+        max_best_of: args.max_best_of,
+        max_stop_sequences: args.max_stop_sequences,
+        max_top_n_tokens: args.max_top_n_tokens,
+        max_input_tokens: max_input,
+        max_total_tokens: max_total,
+        max_body_bytes: args.payload_limit,
+    })
+}

@@ -1,0 +1,168 @@
+//! Prometheus metrics, all prefixed `sluice_`: requests by route and status, request timings
+//! and lengths recorded by each request, and the engine's gauges read at scrape time.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use sluice_core::EngineStats;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub route: String,
+    pub status: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub in_flight: Gauge,
+    pub aborted: Counter,
+    pub request_duration: Histogram,
+    pub time_to_first_token: Histogram,
+    pub time_per_output_token: Histogram,
+    pub input_tokens: Histogram,
+    pub output_tokens: Histogram,
+    queue_size: Gauge,
+    batch_size: Gauge,
+    kv_usage: Gauge<f64, AtomicU64>,
+    kv_free_blocks: Gauge,
+    kv_sequences: Gauge,
+    preemptions: Counter,
+    prefix_cache_hits: Counter,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sluice");
+        let seconds = || Histogram::new(exponential_buckets(0.005, 2.0, 16));
+        let tokens = || Histogram::new(exponential_buckets(1.0, 2.0, 16));
+        let m = Metrics {
+            requests: Family::default(),
+            in_flight: Gauge::default(),
+            aborted: Counter::default(),
+            request_duration: seconds(),
+            time_to_first_token: seconds(),
+            time_per_output_token: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
+            input_tokens: tokens(),
+            output_tokens: tokens(),
+            queue_size: Gauge::default(),
+            batch_size: Gauge::default(),
+            kv_usage: Gauge::default(),
+            kv_free_blocks: Gauge::default(),
+            kv_sequences: Gauge::default(),
+            preemptions: Counter::default(),
+            prefix_cache_hits: Counter::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "requests",
+            "HTTP requests by route and status",
+            m.requests.clone(),
+        );
+        r.register(
+            "requests_in_flight",
+            "Generation requests admitted and not finished",
+            m.in_flight.clone(),
+        );
+        r.register(
+            "requests_aborted",
+            "Generation requests whose client went away before the end",
+            m.aborted.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from admission to the last token",
+            m.request_duration.clone(),
+        );
+        r.register(
+            "time_to_first_token_seconds",
+            "Time from admission to the first generated token",
+            m.time_to_first_token.clone(),
+        );
+        r.register(
+            "time_per_output_token_seconds",
+            "Mean time between generated tokens after the first",
+            m.time_per_output_token.clone(),
+        );
+        r.register(
+            "request_input_tokens",
+            "Prompt length in tokens",
+            m.input_tokens.clone(),
+        );
+        r.register(
+            "request_output_tokens",
+            "Generated tokens per request",
+            m.output_tokens.clone(),
+        );
+        r.register(
+            "queue_size",
+            "Requests waiting for the engine to admit them",
+            m.queue_size.clone(),
+        );
+        r.register(
+            "batch_size",
+            "Sequences in the running batch",
+            m.batch_size.clone(),
+        );
+        r.register(
+            "kv_cache_usage_ratio",
+            "Fraction of KV-cache blocks in use",
+            m.kv_usage.clone(),
+        );
+        r.register(
+            "kv_cache_free_blocks",
+            "KV-cache blocks free",
+            m.kv_free_blocks.clone(),
+        );
+        r.register(
+            "kv_cache_sequences",
+            "Sequences holding KV-cache blocks",
+            m.kv_sequences.clone(),
+        );
+        r.register(
+            "preemptions",
+            "Sequences preempted to free KV-cache blocks",
+            m.preemptions.clone(),
+        );
+        r.register(
+            "prefix_cache_hit_blocks",
+            "KV-cache blocks reused from the prefix cache",
+            m.prefix_cache_hits.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The Prometheus text exposition, with the engine's gauges as of `stats`.
+    pub fn render(&self, stats: &EngineStats) -> String {
+        self.queue_size.set(stats.waiting as i64);
+        self.batch_size.set(stats.running as i64);
+        self.kv_usage.set(stats.kv_usage());
+        self.kv_free_blocks.set(stats.kv_blocks_free as i64);
+        self.kv_sequences.set(stats.kv_sequences as i64);
+        catch_up(&self.preemptions, stats.preemptions);
+        catch_up(&self.prefix_cache_hits, stats.prefix_cache_hit_blocks);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Moves a counter up to the engine's running total.
+fn catch_up(counter: &Counter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
+    }
+}

@@ -1,0 +1,179 @@
+//! `POST /v1/chat/completions`: the conversation rendered with the model's own chat template.
+
+use super::choices::{self, Choice};
+use super::params::{knobs, max_new_tokens};
+use super::{created, logprobs, response_id};
+use crate::body::JsonBody;
+use crate::error::{ApiError, OpenAiError};
+use crate::in_flight::InFlight;
+use crate::sse::json_event;
+use crate::validate::{validate, MaxNewTokens};
+use crate::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sluice_core::{Backend, ChatTurn};
+use sluice_protocol::openai::{
+    AssistantMessage, ChatChoice, ChatChunk, ChatChunkChoice, ChatCompletion, ChatLogprobs,
+    ChatMessage, ChatRequest, Delta, MessageContent, Usage,
+};
+use std::sync::Arc;
+
+pub async fn chat_completions<B: Backend>(
+    State(state): State<AppState<B>>,
+    body: Result<JsonBody<ChatRequest>, ApiError>,
+) -> Result<Response, OpenAiError> {
+    let JsonBody(req) = body?;
+    let mut flight = state.admit()?;
+    let limits = &state.config.limits;
+    let backend = state.backend.clone();
+    let wanted = max_new_tokens(
+        req.max_completion_tokens.or(req.common.max_tokens),
+        MaxNewTokens::Rest,
+    );
+    let with_logprobs = req.logprobs.unwrap_or(false);
+    let top_n = if with_logprobs {
+        req.top_logprobs.unwrap_or(0)
+    } else {
+        0
+    };
+    let knobs = knobs(&req.common, limits, wanted, top_n)?;
+    let prompt = render(backend.as_ref(), &req.messages)?;
+    let validated = vec![validate(backend.as_ref(), limits, &prompt, knobs)?];
+    let choices = choices::submit(backend.as_ref(), &validated, &mut flight)?;
+    let prompt_tokens = choices::prompt_tokens(&validated);
+    let shape = Shape {
+        id: response_id("chatcmpl"),
+        created: created(),
+        model: backend.info().model_id.clone(),
+        with_logprobs,
+    };
+    if req.common.stream.unwrap_or(false) {
+        let include_usage = req
+            .common
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        return Ok(stream(
+            backend,
+            shape,
+            choices,
+            flight,
+            prompt_tokens,
+            include_usage,
+        ));
+    }
+    let outputs = choices::collect_choices(choices, &mut flight).await?;
+    let completion_tokens = outputs.iter().map(|g| g.tokens.len() as u32).sum();
+    let choices = outputs
+        .iter()
+        .enumerate()
+        .map(|(index, g)| ChatChoice {
+            index: index as u32,
+            message: AssistantMessage {
+                role: "assistant".into(),
+                content: g.text.clone(),
+            },
+            logprobs: shape.with_logprobs.then(|| ChatLogprobs {
+                content: g
+                    .tokens
+                    .iter()
+                    .map(|t| logprobs::chat_token(backend.as_ref(), t))
+                    .collect(),
+            }),
+            finish_reason: Some(g.finish.openai().into()),
+        })
+        .collect();
+    Ok(Json(ChatCompletion {
+        id: shape.id,
+        object: "chat.completion".into(),
+        created: shape.created,
+        model: shape.model,
+        choices,
+        usage: choices::usage(prompt_tokens, completion_tokens),
+    })
+    .into_response())
+}
+
+/// The conversation as prompt text; of content parts only the text ones count.
+fn render(backend: &impl Backend, messages: &[ChatMessage]) -> Result<String, ApiError> {
+    if messages.is_empty() {
+        return Err(ApiError::validation("`messages` cannot be empty"));
+    }
+    let turns: Vec<ChatTurn> = messages
+        .iter()
+        .map(|m| ChatTurn {
+            role: m.role.clone(),
+            content: match &m.content {
+                None => String::new(),
+                Some(MessageContent::Text(t)) => t.clone(),
+                Some(MessageContent::Parts(parts)) => parts
+                    .iter()
+                    .filter(|p| p.kind == "text")
+                    .filter_map(|p| p.text.as_deref())
+                    .collect(),
+            },
+        })
+        .collect();
+    backend
+        .chat_prompt(&turns)
+        .map_err(|e| ApiError::validation(format!("cannot apply the chat template: {e}")))
+}
+
+#[derive(Clone)]
+struct Shape {
+    id: String,
+    created: u64,
+    model: String,
+    with_logprobs: bool,
+}
+
+impl Shape {
+    fn chunk(&self, choices: Vec<ChatChunkChoice>, usage: Option<Usage>) -> ChatChunk {
+        ChatChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+        }
+    }
+}
+
+fn stream<B: Backend>(
+    backend: Arc<B>,
+    shape: Shape,
+    choices: Vec<Choice>,
+    flight: InFlight,
+    prompt_tokens: u32,
+    include_usage: bool,
+) -> Response {
+    // The first chunk of each choice names the role, as OpenAI's do.
+    let mut started = vec![false; choices.len()];
+    let usage_shape = shape.clone();
+    let usage_chunk = include_usage
+        .then_some(move |usage| json_event(&usage_shape.chunk(Vec::new(), Some(usage))));
+    choices::stream(
+        choices,
+        flight,
+        prompt_tokens,
+        usage_chunk,
+        move |index, event| {
+            let first = !std::mem::replace(&mut started[index as usize], true);
+            let choice = ChatChunkChoice {
+                index,
+                delta: Delta {
+                    role: first.then(|| "assistant".into()),
+                    content: Some(event.text.clone()),
+                },
+                logprobs: shape.with_logprobs.then(|| ChatLogprobs {
+                    content: vec![logprobs::chat_token(backend.as_ref(), event)],
+                }),
+                finish_reason: event.finish.map(|f| f.openai().into()),
+            };
+            json_event(&shape.chunk(vec![choice], None))
+        },
+    )
+    .into_response()
+}

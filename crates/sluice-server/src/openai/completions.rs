@@ -1,0 +1,172 @@
+//! `POST /v1/completions`.
+
+use super::choices::{self, Choice};
+use super::params::{knobs, max_new_tokens};
+use super::{created, logprobs, response_id};
+use crate::body::JsonBody;
+use crate::error::{ApiError, OpenAiError};
+use crate::sse::json_event;
+use crate::validate::{validate, MaxNewTokens, Validated};
+use crate::AppState;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use sluice_core::Backend;
+use sluice_protocol::openai::{
+    Completion, CompletionChoice, CompletionLogprobs, CompletionRequest,
+};
+use std::sync::Arc;
+
+/// OpenAI's default `max_tokens` for completions.
+const DEFAULT_MAX_TOKENS: u32 = 16;
+
+pub async fn completions<B: Backend>(
+    State(state): State<AppState<B>>,
+    body: Result<JsonBody<CompletionRequest>, ApiError>,
+) -> Result<Response, OpenAiError> {
+    let JsonBody(req) = body?;
+    let mut flight = state.admit()?;
+    let limits = &state.config.limits;
+    let backend = state.backend.clone();
+    let wanted = max_new_tokens(
+        req.common.max_tokens,
+        MaxNewTokens::Default(DEFAULT_MAX_TOKENS),
+    );
+    let knobs = knobs(&req.common, limits, wanted, req.logprobs.unwrap_or(0))?;
+    let prompts = req.prompt.into_vec();
+    if prompts.is_empty() {
+        return Err(ApiError::validation("`prompt` cannot be empty").into());
+    }
+    let validated = prompts
+        .iter()
+        .map(|p| validate(backend.as_ref(), limits, p, knobs.clone()))
+        .collect::<Result<Vec<Validated>, ApiError>>()?;
+    let choices = choices::submit(backend.as_ref(), &validated, &mut flight)?;
+    let prompt_tokens = choices::prompt_tokens(&validated);
+    let n = knobs.copies;
+    // With `echo` each choice starts with its prompt.
+    let echoes: Vec<String> = (0..choices.len())
+        .map(|i| match req.echo {
+            Some(true) => prompts[i / n].clone(),
+            _ => String::new(),
+        })
+        .collect();
+    let shape = Shape {
+        id: response_id("cmpl"),
+        created: created(),
+        model: backend.info().model_id.clone(),
+        with_logprobs: req.logprobs.is_some(),
+    };
+    if req.common.stream.unwrap_or(false) {
+        let include_usage = req
+            .common
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false);
+        return Ok(stream(
+            backend,
+            shape,
+            choices,
+            echoes,
+            flight,
+            prompt_tokens,
+            include_usage,
+        ));
+    }
+    let outputs = choices::collect_choices(choices, &mut flight).await?;
+    let completion_tokens = outputs.iter().map(|g| g.tokens.len() as u32).sum();
+    let choices = outputs
+        .iter()
+        .zip(echoes)
+        .enumerate()
+        .map(|(index, (g, echo))| {
+            let logprobs = shape.with_logprobs.then(|| {
+                let mut lp = CompletionLogprobs::default();
+                let mut offset = echo.len();
+                for t in &g.tokens {
+                    logprobs::push_completion(backend.as_ref(), &mut lp, t, offset);
+                    offset += t.text.len();
+                }
+                lp
+            });
+            CompletionChoice {
+                index: index as u32,
+                text: echo + &g.text,
+                logprobs,
+                finish_reason: Some(g.finish.openai().into()),
+            }
+        })
+        .collect();
+    Ok(Json(shape.completion(
+        choices,
+        Some(choices::usage(prompt_tokens, completion_tokens)),
+    ))
+    .into_response())
+}
+
+/// What every response object of one request shares.
+#[derive(Clone)]
+struct Shape {
+    id: String,
+    created: u64,
+    model: String,
+    with_logprobs: bool,
+}
+
+impl Shape {
+    fn completion(
+        &self,
+        choices: Vec<CompletionChoice>,
+        usage: Option<sluice_protocol::openai::Usage>,
+    ) -> Completion {
+        Completion {
+            id: self.id.clone(),
+            object: "text_completion".into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+        }
+    }
+}
+
+fn stream<B: Backend>(
+    backend: Arc<B>,
+    shape: Shape,
+    choices: Vec<Choice>,
+    mut echoes: Vec<String>,
+    flight: crate::in_flight::InFlight,
+    prompt_tokens: u32,
+    include_usage: bool,
+) -> Response {
+    // Text emitted so far per choice: the offsets of logprobs.
+    let mut emitted = vec![0usize; choices.len()];
+    let usage_shape = shape.clone();
+    let usage_chunk = include_usage
+        .then_some(move |usage| json_event(&usage_shape.completion(Vec::new(), Some(usage))));
+    choices::stream(
+        choices,
+        flight,
+        prompt_tokens,
+        usage_chunk,
+        move |index, event| {
+            let i = index as usize;
+            let text = std::mem::take(&mut echoes[i]) + &event.text;
+            let logprobs = shape.with_logprobs.then(|| {
+                let mut lp = CompletionLogprobs::default();
+                let offset = emitted[i] + text.len() - event.text.len();
+                logprobs::push_completion(backend.as_ref(), &mut lp, event, offset);
+                lp
+            });
+            emitted[i] += text.len();
+            let choice = CompletionChoice {
+                index,
+                text,
+                logprobs,
+                finish_reason: event.finish.map(|f| f.openai().into()),
+            };
+            json_event(&shape.completion(vec![choice], None))
+        },
+    )
+    .into_response()
+}

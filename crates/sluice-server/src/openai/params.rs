@@ -1,0 +1,52 @@
+//! OpenAI's request fields mapped to [`Knobs`] with OpenAI's defaults: temperature 1 (so
+//! sampling unless `temperature` is 0), 16 tokens for completions, the rest of the context for
+//! chat.
+
+use crate::error::ApiError;
+use crate::validate::{Knobs, MaxNewTokens};
+use crate::Limits;
+use sluice_protocol::openai::CommonParameters;
+
+pub fn knobs(
+    p: &CommonParameters,
+    limits: &Limits,
+    max_new_tokens: MaxNewTokens,
+    top_n: u32,
+) -> Result<Knobs, ApiError> {
+    let temperature = p.temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::validation(format!(
+            "`temperature` must be >= 0 and <= 2. Given: {temperature}"
+        )));
+    }
+    let n = p.n.unwrap_or(1) as usize;
+    if n == 0 || n > limits.max_best_of {
+        return Err(ApiError::validation(format!(
+            "`n` must be > 0 and <= {} (--max-best-of). Given: {n}",
+            limits.max_best_of
+        )));
+    }
+    Ok(Knobs {
+        sampling: temperature > 0.0,
+        temperature,
+        top_k: p.top_k,
+        top_p: p.top_p,
+        typical_p: None,
+        repetition_penalty: p.repetition_penalty,
+        frequency_penalty: p.frequency_penalty,
+        presence_penalty: p.presence_penalty,
+        seed: p.seed,
+        max_new_tokens,
+        stop: p.stop.clone().map(|s| s.into_vec()).unwrap_or_default(),
+        truncate: None,
+        top_n,
+        prompt_logprobs: false,
+        ignore_eos: p.ignore_eos.unwrap_or(false),
+        copies: n,
+    })
+}
+
+/// `max_tokens` when given, else the endpoint's default.
+pub fn max_new_tokens(given: Option<u32>, default: MaxNewTokens) -> MaxNewTokens {
+    given.map_or(default, MaxNewTokens::Given)
+}

@@ -1,0 +1,92 @@
+//! `POST /generate` and the non-streaming half of `POST /`.
+
+use super::params::{knobs, ResponseOptions};
+use super::tokens;
+use crate::error::ApiError;
+use crate::generation::{collect_all, submit_all, Generation};
+use crate::validate::{validate, Validated};
+use crate::AppState;
+use sluice_core::Backend;
+use sluice_protocol::tgi::{BestOfSequence, Details, GenerateParameters, GenerateResponse};
+
+pub async fn run<B: Backend>(
+    state: &AppState<B>,
+    inputs: String,
+    parameters: GenerateParameters,
+) -> Result<GenerateResponse, ApiError> {
+    let mut flight = state.admit()?;
+    let limits = &state.config.limits;
+    let (knobs, options) = knobs(&parameters, limits, false)?;
+    let backend = state.backend.as_ref();
+    let req = validate(backend, limits, &inputs, knobs)?;
+    let streams = submit_all(backend, &req)?;
+    flight.submitted(req.input_length());
+    let result = collect_all(streams, &req, &mut flight).await;
+    flight.finish();
+    let mut copies = result?;
+    // best_of: the most likely copy answers; the others go to `best_of_sequences`.
+    copies.sort_by(|a, b| b.total_logprob().total_cmp(&a.total_logprob()));
+    let best = copies.remove(0);
+    let prefix = if options.return_full_text {
+        inputs.as_str()
+    } else {
+        ""
+    };
+    let details = options.details.then(|| {
+        let others = (!copies.is_empty()).then(|| {
+            copies
+                .iter()
+                .map(|g| {
+                    let d = details(backend, &req, g, &options);
+                    BestOfSequence {
+                        generated_text: format!("{prefix}{}", g.text),
+                        finish_reason: d.finish_reason,
+                        generated_tokens: d.generated_tokens,
+                        seed: d.seed,
+                        prefill: d.prefill,
+                        tokens: d.tokens,
+                        top_tokens: d.top_tokens,
+                    }
+                })
+                .collect()
+        });
+        Details {
+            best_of_sequences: others,
+            ..details(backend, &req, &best, &options)
+        }
+    });
+    Ok(GenerateResponse {
+        generated_text: format!("{prefix}{}", best.text),
+        details,
+    })
+}
+
+fn details(
+    backend: &impl Backend,
+    req: &Validated,
+    g: &Generation,
+    options: &ResponseOptions,
+) -> Details {
+    let prefill = if options.decoder_input_details {
+        tokens::prefill(backend, &req.prompt_ids, g.prompt_logprobs.as_deref())
+    } else {
+        Vec::new()
+    };
+    let top_tokens = if req.logprobs.top_n > 0 {
+        g.tokens
+            .iter()
+            .map(|t| tokens::alternatives(backend, t))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Details {
+        finish_reason: g.finish.to_string(),
+        generated_tokens: g.tokens.len() as u32,
+        seed: g.seed,
+        prefill,
+        tokens: g.tokens.iter().map(tokens::generated).collect(),
+        top_tokens,
+        best_of_sequences: None,
+    }
+}

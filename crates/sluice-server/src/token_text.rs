@@ -1,0 +1,13 @@
+//! Token texts and logprobs as JSON can carry them.
+
+use sluice_core::Backend;
+
+/// JSON has no `-inf`: an impossible token's logprob is `null`.
+pub fn finite(logprob: f32) -> Option<f32> {
+    logprob.is_finite().then_some(logprob)
+}
+
+/// One token's text on its own (lossy where the token is part of a UTF-8 character).
+pub fn text_of(backend: &impl Backend, id: u32) -> String {
+    String::from_utf8_lossy(&backend.token_bytes(id)).into_owned()
+}
