@@ -154,8 +154,8 @@ async fn a_replica_killed_under_load_loses_no_request() {
         }));
     }
     thirty_done.notified().await;
-    let victim = children.remove(0);
-    let mut victim = victim;
+    // Requests are in flight on every replica now: kill the first one.
+    let mut victim = children.remove(0);
     victim.0.kill().unwrap();
     victim.0.wait().unwrap();
 
