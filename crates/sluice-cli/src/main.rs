@@ -3,6 +3,7 @@
 mod engine_args;
 mod fetch;
 mod generate;
+mod replicas;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -24,6 +25,8 @@ struct Cli {
 enum Command {
     /// Serve the model over TGI- and OpenAI-compatible HTTP APIs.
     Serve(serve::ServeArgs),
+    /// Balance requests over running servers (sluice, TGI, vLLM, llama-server).
+    Route(sluice_router::RouteArgs),
     /// Generate text for one prompt, or for a JSONL file of prompts batched together.
     Generate(generate::GenerateArgs),
     /// Download a known model into the cache ahead of time.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Route(args) => sluice_router::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Fetch(args) => fetch::run(args),
     };

@@ -47,12 +47,22 @@ pub struct ServeArgs {
     /// Largest request body in bytes; bigger ones get 413.
     #[arg(long, env = "PAYLOAD_LIMIT", default_value_t = 2_000_000)]
     pub payload_limit: usize,
+    /// Run this many engine processes, each with its share of --threads and its own loopback
+    /// port, behind a router (`sluice route`, least-outstanding) on --hostname:--port.
+    #[arg(long, env = "SLUICE_REPLICAS", default_value_t = 1)]
+    pub replicas: usize,
     /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.replicas == 0 {
+        bail!("--replicas must be at least 1");
+    }
+    if args.replicas > 1 {
+        return crate::replicas::run(&args);
+    }
     if let Some(dtype) = args.dtype.as_deref() {
         if !matches!(dtype, "float32" | "f32") {
             bail!("--dtype {dtype} is not supported: sluice computes in float32 on CPU");
