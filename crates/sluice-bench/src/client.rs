@@ -50,17 +50,33 @@ impl Client {
     }
 
     /// Sends `req` and records what happened; failures are recorded, never returned.
+    ///
+    /// A request whose connection closes before any response is sent once more on a fresh
+    /// connection: that is a pooled keep-alive connection the server closed as we reused it
+    /// (llama-server and uvicorn close idle or much-used connections), an artifact of the
+    /// client, not a server failure. The record counts the retry and times the last attempt.
     pub async fn send(&self, req: &PreparedRequest, level_start: Instant) -> RequestRecord {
-        let start = Instant::now();
-        let mut m = Measure::new(start, req.max_new_tokens as usize);
-        let failure = match tokio::time::timeout(self.timeout, self.exchange(req, &mut m)).await {
-            Err(_) => Some((
-                ErrorKind::Timeout,
-                format!("no complete response within {:?}", self.timeout),
-            )),
-            Ok(r) => r.err(),
-        };
-        m.into_record(req, level_start, self.stream, failure)
+        let mut retries = 0;
+        loop {
+            let mut m = Measure::new(Instant::now(), req.max_new_tokens as usize);
+            let failure = match tokio::time::timeout(self.timeout, self.exchange(req, &mut m)).await
+            {
+                Err(_) => Some((
+                    ErrorKind::Timeout,
+                    format!("no complete response within {:?}", self.timeout),
+                )),
+                Ok(r) => r.err(),
+            };
+            let stale_connection =
+                matches!(failure, Some((ErrorKind::Incomplete, _))) && !m.responded;
+            if stale_connection && retries == 0 {
+                retries += 1;
+                continue;
+            }
+            let mut record = m.into_record(req, level_start, self.stream, failure);
+            record.retries = retries;
+            return record;
+        }
     }
 
     async fn exchange(&self, req: &PreparedRequest, m: &mut Measure) -> Result<(), Failure> {
@@ -72,6 +88,7 @@ impl Client {
             .send()
             .await
             .map_err(classify)?;
+        m.responded = true;
         let status = resp.status();
         // TGI reports the prompt length in a header of `/generate` responses.
         m.server_prompt = resp
@@ -140,11 +157,14 @@ impl Client {
     }
 }
 
-/// One HTTP/1.1 connection pool for all requests; no client-side timeout (ours wraps the whole
+/// One HTTP/1.1 connection pool for all requests, idle connections dropped after 4 s; no client-side timeout (ours wraps the whole
 /// exchange) and no Nagle delay on the small request bodies.
 fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .tcp_nodelay(true)
+        // Below the 5 s keep-alive timeout of uvicorn (vLLM) and cpp-httplib (llama-server),
+        // so that we drop idle connections before the server does.
+        .pool_idle_timeout(Duration::from_secs(4))
         .pool_max_idle_per_host(usize::MAX)
         .build()
         .expect("an HTTP client with default TLS settings always builds")
@@ -189,6 +209,8 @@ struct Measure {
     server_prompt: Option<u64>,
     server_error: Option<String>,
     done: bool,
+    /// Response headers arrived.
+    responded: bool,
 }
 
 impl Measure {
@@ -204,6 +226,7 @@ impl Measure {
             server_prompt: None,
             server_error: None,
             done: false,
+            responded: false,
         }
     }
 
@@ -263,6 +286,7 @@ impl Measure {
             error,
             error_message,
             itl_s: self.itl_s,
+            retries: 0,
         }
     }
 }

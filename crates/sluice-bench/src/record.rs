@@ -82,6 +82,9 @@ pub struct RequestRecord {
     /// most of the volume of a run's raw records.
     #[serde(skip)]
     pub itl_s: Vec<f64>,
+    /// Times the request was sent again after its connection closed before any response.
+    #[serde(default)]
+    pub retries: u32,
 }
 
 impl RequestRecord {

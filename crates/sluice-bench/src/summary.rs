@@ -60,6 +60,9 @@ pub struct LevelSummary {
     /// How many completed requests had their output / prompt tokens counted each way.
     pub output_token_sources: BTreeMap<TokenSource, u64>,
     pub input_token_sources: BTreeMap<TokenSource, u64>,
+    /// Requests sent a second time after a stale keep-alive connection (see `Client::send`).
+    #[serde(default)]
+    pub retried: usize,
 }
 
 impl LevelSummary {
@@ -120,6 +123,7 @@ impl LevelSummary {
             error_examples,
             output_token_sources: count_by(&|r| r.output_token_source),
             input_token_sources: count_by(&|r| r.input_token_source),
+            retried: records.iter().filter(|r| r.retries > 0).count(),
         }
     }
 }
@@ -153,6 +157,7 @@ mod tests {
             error: error.map(str::to_string),
             error_message: error.map(|e| format!("{e} happened")),
             itl_s: vec![0.01; out.saturating_sub(1) as usize],
+            retries: 0,
         }
     }
 

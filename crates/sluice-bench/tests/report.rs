@@ -24,6 +24,7 @@ fn record(i: usize, ttft: f64, e2e: f64) -> RequestRecord {
         error: None,
         error_message: None,
         itl_s: vec![0.01; 9],
+        retries: 0,
     }
 }
 

@@ -153,6 +153,13 @@ fn notes(s: &mut String, runs: &[RunResult]) {
             let _ = write!(s, ". **Stopped early:** {e}");
         }
         for l in &run.levels {
+            if l.summary.retried > 0 {
+                let _ = write!(
+                    s,
+                    "\n  - {}: {} requests were sent again after their kept-alive connection closed before a response",
+                    l.load, l.summary.retried
+                );
+            }
             for (kind, msg) in &l.summary.error_examples {
                 let _ = write!(s, "\n  - {} {kind}: {msg}", l.load);
             }
