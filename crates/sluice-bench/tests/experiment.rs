@@ -227,3 +227,28 @@ fn bad_experiment_files_name_the_file_and_line() {
         "grid a: values must be strings",
     );
 }
+
+#[test]
+fn shipped_experiment_files_parse_and_expand() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/experiments");
+    let mut counts = BTreeMap::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let plans = Experiment::load(&path).and_then(|e| e.plans()).unwrap();
+        counts.insert(
+            path.file_name().unwrap().to_string_lossy().into_owned(),
+            plans.len(),
+        );
+    }
+    let want = [
+        ("cpu-sluice-vs-llama-server.toml", 2),
+        ("llama-server.toml", 2),
+        ("sluice.toml", 2),
+        ("tgi.toml", 5),
+        ("vllm.toml", 2),
+    ];
+    assert_eq!(
+        counts,
+        want.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    );
+}
