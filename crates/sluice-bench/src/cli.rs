@@ -123,18 +123,21 @@ async fn sweep_one(a: SweepArgs) -> Result<()> {
     if let Err(e) = &outcome {
         run.error = Some(format!("{e:#}"));
     }
-    finish(&a.out, vec![run], outcome)
+    finish(&a.out, vec![run], outcome, false)
 }
 
-/// Writes results when there are any, then reports the first failure.
+/// Writes results, then reports the first failure. A sweep that failed before finishing a
+/// level writes nothing unless `always_write` (experiments: the launches and their errors are
+/// results too).
 pub(crate) fn finish(
     out: &std::path::Path,
     runs: Vec<RunResult>,
     outcome: Result<()>,
+    always_write: bool,
 ) -> Result<()> {
     let has_levels = runs.iter().any(|r| !r.levels.is_empty());
     let results = BenchResults::new(runs);
-    if has_levels || outcome.is_ok() {
+    if has_levels || outcome.is_ok() || (always_write && !results.runs.is_empty()) {
         report::write_all(out, &results)?;
         eprintln!("results written to {}", out.join("report.md").display());
     }

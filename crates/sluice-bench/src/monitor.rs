@@ -201,12 +201,12 @@ mod tests {
         let me = std::process::id();
         let stat = read_stat(me).unwrap();
         assert!(stat.rss_pages > 0);
+        // Spin until the CPU clock moves (its resolution is a scheduler tick), at most 5 s.
         let start = own_cpu_seconds();
-        let mut x = 0u64;
-        for i in 0..20_000_000u64 {
-            x = x.wrapping_add(i * i);
+        let wall = Instant::now();
+        while own_cpu_seconds() <= start && wall.elapsed() < Duration::from_secs(5) {
+            std::hint::black_box((0..10_000u64).map(std::hint::black_box).sum::<u64>());
         }
-        std::hint::black_box(x);
         assert!(own_cpu_seconds() > start);
         let (_, rss) = cpu_ticks_and_rss(Watched::Group(stat.pgrp));
         assert!(rss >= stat.rss_pages * page_size());

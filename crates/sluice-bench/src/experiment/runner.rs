@@ -46,7 +46,7 @@ pub async fn run(experiment: &Path, out: &Path, quiet: bool) -> Result<()> {
     if let (Err(e), Some(last)) = (&outcome, runs.last_mut()) {
         last.error.get_or_insert_with(|| format!("{e:#}"));
     }
-    finish(out, runs, outcome)
+    finish(out, runs, outcome, true)
 }
 
 /// Starts the server, sweeps it and stops it; the server is stopped on every path out of
