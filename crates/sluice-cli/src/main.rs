@@ -25,6 +25,8 @@ struct Cli {
 enum Command {
     /// Serve the model over TGI- and OpenAI-compatible HTTP APIs.
     Serve(serve::ServeArgs),
+    /// Measure any TGI- or OpenAI-compatible server under load; run experiments; render reports.
+    Bench(sluice_bench::BenchArgs),
     /// Balance requests over running servers (sluice, TGI, vLLM, llama-server).
     Route(sluice_router::RouteArgs),
     /// Generate text for one prompt, or for a JSONL file of prompts batched together.
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Bench(args) => sluice_bench::run(args),
         Command::Route(args) => sluice_router::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Fetch(args) => fetch::run(args),
