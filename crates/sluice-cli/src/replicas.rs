@@ -11,7 +11,8 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let program = std::env::current_exe()?;
     // Everything after `serve`, as the user typed it, minus the per-replica flags. Each
     // replica also gets `--replicas 1`, which beats an inherited SLUICE_REPLICAS.
-    let mut flags = strip(std::env::args().skip(2), &PER_REPLICA);
+    let mut flags = vec!["serve".to_string()];
+    flags.extend(strip(std::env::args().skip(2), &PER_REPLICA));
     flags.extend(["--replicas".to_string(), "1".to_string()]);
     let threads = args.engine.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
@@ -47,9 +48,10 @@ mod tests {
 
     #[test]
     fn per_replica_flags_are_stripped_in_both_spellings() {
-        let args = "--model-id m.gguf --port 9 --replicas=2 --threads 4 --max-best-of 3 --hostname=h"
-            .split(' ')
-            .map(String::from);
+        let args =
+            "--model-id m.gguf --port 9 --replicas=2 --threads 4 --max-best-of 3 --hostname=h"
+                .split(' ')
+                .map(String::from);
         assert_eq!(
             strip(args, &PER_REPLICA),
             ["--model-id", "m.gguf", "--max-best-of", "3"]

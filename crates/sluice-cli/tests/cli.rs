@@ -344,3 +344,45 @@ fn default_model_is_fetched_and_answers_greedily() {
         .trim()
         .ends_with("SmolLM2-135M-Instruct.Q4_1.gguf"));
 }
+
+#[test]
+fn bad_serve_and_route_flags_give_one_line_errors() {
+    let dir = tmpdir("serve-flags");
+    let model = tiny_model(&dir);
+    let serve = |extra: &[&str]| {
+        let mut args = vec!["serve", "--model-id", &model, "--hostname", "127.0.0.1"];
+        args.extend_from_slice(extra);
+        sluice(&args, &[])
+    };
+    assert_one_line_error(&serve(&["--dtype", "float16"]), "--dtype float16");
+    assert_one_line_error(&serve(&["--quantize", "q8_0"]), "holds q4_1 weights");
+    assert_one_line_error(
+        &serve(&["--max-total-tokens", "5000"]),
+        "exceeds the model's context length 1024",
+    );
+    assert_one_line_error(
+        &serve(&[
+            "--max-batch-total-tokens",
+            "64",
+            "--max-total-tokens",
+            "100",
+        ]),
+        "exceeds the KV cache",
+    );
+    assert_one_line_error(
+        &serve(&["--max-total-tokens", "100", "--max-input-tokens", "100"]),
+        "less than --max-total-tokens",
+    );
+    assert_one_line_error(
+        &serve(&["--replicas", "0"]),
+        "--replicas must be at least 1",
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    assert_one_line_error(&serve(&["--port", &port]), "cannot listen on 127.0.0.1");
+    assert_one_line_error(&sluice(&["route"], &[]), "upstream");
+    assert_one_line_error(
+        &sluice(&["route", "--upstream", "not a url"], &[]),
+        "not a url",
+    );
+}

@@ -1,0 +1,288 @@
+//! `sluice serve` on the default model, as clients use it: the routes agree with each other,
+//! bad input never hurts the server or leaks cache blocks, overload answers 429 at once, a
+//! client that leaves frees its blocks, SIGTERM lets requests in flight finish, and real client
+//! libraries (Python `openai`, `huggingface_hub`) and the README's curl lines work unchanged.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::process::Command;
+use std::time::Duration;
+
+const PROMPT: &str = "The capital of France is";
+
+#[test]
+fn tgi_and_openai_routes_give_the_same_greedy_text() {
+    let server = Server::start(&[]);
+    let url = &server.url;
+    let body = json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 10, "details": true}});
+    let (status, generated) = post(&format!("{url}/generate"), body.to_string());
+    assert_eq!(status, 200, "{generated}");
+    let text = generated["generated_text"].as_str().unwrap().to_string();
+    assert!(text.starts_with(" Paris"), "{text}");
+    assert_eq!(generated["details"]["generated_tokens"], 10);
+
+    let mut events = Events::open(&format!("{url}/generate_stream"), body);
+    let mut streamed = String::new();
+    let mut last = Value::Null;
+    while let Some(event) = events.next_data() {
+        streamed.push_str(event["token"]["text"].as_str().unwrap());
+        last = event;
+    }
+    assert_eq!(streamed, text);
+    assert_eq!(last["generated_text"], text.as_str());
+
+    let body = json!({"prompt": PROMPT, "max_tokens": 10, "temperature": 0});
+    let (_, completion) = post(&format!("{url}/v1/completions"), body.to_string());
+    assert_eq!(completion["choices"][0]["text"], text.as_str());
+    assert_eq!(completion["usage"]["prompt_tokens"], 5);
+
+    let chat = json!({"messages": [{"role": "user", "content": "What is the capital of France?"}], "max_tokens": 12, "temperature": 0});
+    let (status, reply) = post(&format!("{url}/v1/chat/completions"), chat.to_string());
+    assert_eq!(status, 200, "{reply}");
+    assert!(!reply["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    server.assert_no_kv_leak();
+}
+
+#[test]
+fn bad_input_and_departed_clients_leave_the_server_healthy_and_leak_nothing() {
+    let server = Server::start(&["--max-input-tokens", "64", "--max-total-tokens", "128"]);
+    let url = &server.url;
+    let bad: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("/generate", br#"{"inputs": ""}"#.to_vec(), 422),
+        ("/generate", br#"{"inputs": "hi""#.to_vec(), 422),
+        ("/generate", br#"{"inputs": ["hi"]}"#.to_vec(), 422),
+        ("/generate", b"{\"inputs\": \"\xc3\x28\"}".to_vec(), 422),
+        (
+            "/generate",
+            json!({"inputs": "word ".repeat(100)})
+                .to_string()
+                .into_bytes(),
+            422,
+        ),
+        (
+            "/generate",
+            json!({"inputs": "hi", "parameters": {"max_new_tokens": 500}})
+                .to_string()
+                .into_bytes(),
+            422,
+        ),
+        (
+            "/generate",
+            json!({"inputs": "hi", "parameters": {"temperature": 0}})
+                .to_string()
+                .into_bytes(),
+            422,
+        ),
+        (
+            "/generate_stream",
+            json!({"inputs": "hi", "parameters": {"top_p": 2}})
+                .to_string()
+                .into_bytes(),
+            422,
+        ),
+        (
+            "/generate",
+            json!({"inputs": "x".repeat(3_000_000)})
+                .to_string()
+                .into_bytes(),
+            413,
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": "hi", "n": 99}).to_string().into_bytes(),
+            422,
+        ),
+        ("/v1/chat/completions", br#"{"messages": 1}"#.to_vec(), 422),
+        ("/nowhere", b"{}".to_vec(), 404),
+    ];
+    for (route, body, want) in bad {
+        let (status, reply) = post(&format!("{url}{route}"), body);
+        assert_eq!(status, want, "{route}: {reply}");
+    }
+    // Two clients walk away mid-stream.
+    for _ in 0..2 {
+        let mut events = Events::open(
+            &format!("{url}/generate_stream"),
+            json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 100}}),
+        );
+        assert!(events.next_data().is_some());
+    }
+    let (status, reply) = post(
+        &format!("{url}/generate"),
+        json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    server.assert_no_kv_leak();
+    assert_eq!(server.metric("sluice_requests_aborted_total"), 2.0);
+}
+
+#[test]
+fn overload_is_refused_at_once_and_the_admitted_requests_complete() {
+    let server = Server::start(&["--max-concurrent-requests", "2"]);
+    let url = &server.url;
+    let long = json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 48}});
+    let mut admitted: Vec<Events> = (0..2)
+        .map(|_| Events::open(&format!("{url}/generate_stream"), long.clone()))
+        .collect();
+    for events in &mut admitted {
+        assert!(events.next_data().is_some());
+    }
+    let (status, reply) = post(&format!("{url}/generate"), long.to_string());
+    assert_eq!(status, 429);
+    assert_eq!(
+        reply,
+        json!({"error": "Model is overloaded", "error_type": "overloaded"})
+    );
+    for mut events in admitted {
+        let mut last = Value::Null;
+        while let Some(event) = events.next_data() {
+            last = event;
+        }
+        assert!(last["generated_text"].is_string(), "{last}");
+    }
+    server.assert_no_kv_leak();
+}
+
+#[test]
+fn sigterm_stops_accepting_lets_the_stream_finish_and_exits_0() {
+    let mut server = Server::start(&["--shutdown-grace-seconds", "120"]);
+    let url = server.url.clone();
+    let mut events = Events::open(
+        &format!("{url}/generate_stream"),
+        json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 40}}),
+    );
+    assert!(events.next_data().is_some());
+    server.signal("TERM");
+    // New connections are refused once the listener closes (bounded wait).
+    let mut refused = false;
+    for _ in 0..100 {
+        if reqwest::blocking::get(format!("{url}/health")).is_err() {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(refused, "still accepting connections after SIGTERM");
+    let mut last = Value::Null;
+    while let Some(event) = events.next_data() {
+        last = event;
+    }
+    assert!(
+        last["generated_text"].is_string(),
+        "stream cut short: {last}"
+    );
+    assert_eq!(last["index"], 40);
+    assert!(server.wait_exit(Duration::from_secs(60)).success());
+}
+
+#[test]
+fn python_openai_and_huggingface_clients_work_unchanged() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let scripts = root.join("scripts/client-compat");
+    let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-venv");
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        let made = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .unwrap();
+        assert!(made.success(), "python3 -m venv failed");
+    }
+    let installed = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-r",
+        ])
+        .arg(scripts.join("requirements.txt"))
+        .status()
+        .unwrap();
+    assert!(
+        installed.success(),
+        "pip install of the client libraries failed"
+    );
+    let server = Server::start(&[]);
+    let out = Command::new(&python)
+        .arg(scripts.join("check_clients.py"))
+        .arg(&server.url)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("ok: openai"), "{log}");
+    server.assert_no_kv_leak();
+}
+
+#[test]
+fn the_readme_curl_examples_work() {
+    let readme = include_str!("../../../README.md");
+    let lines: Vec<&str> = readme
+        .lines()
+        .filter(|l| l.trim_start().starts_with("curl "))
+        .collect();
+    assert!(lines.len() >= 4, "README has {} curl examples", lines.len());
+    let server = Server::start(&[]);
+    let base = server.url.trim_start_matches("http://").to_string();
+    for line in lines {
+        let command = line.replace("localhost:8080", &base);
+        let out = Command::new("sh").args(["-c", &command]).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!stdout.trim().is_empty(), "{command}: no output");
+        assert!(!stdout.contains("\"error\""), "{command}: {stdout}");
+    }
+}
+
+#[test]
+fn replicas_behind_the_router_answer_on_one_port_and_stop_together() {
+    let port = free_port();
+    let mut server = Server::start_replicas(port, &["--replicas", "2", "--threads", "2"]);
+    let url = server.url.clone();
+    for _ in 0..4 {
+        let (status, reply) = post(
+            &format!("{url}/generate"),
+            json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}).to_string(),
+        );
+        assert_eq!(status, 200, "{reply}");
+    }
+    let info: Value = serde_json::from_str(&get_text(&format!("{url}/info"))).unwrap();
+    let replicas: Vec<String> = info["replicas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["url"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(replicas.len(), 2, "{info}");
+    assert!(
+        info["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["requests"].as_u64() >= Some(1)),
+        "{info}"
+    );
+    server.signal("TERM");
+    assert!(server.wait_exit(Duration::from_secs(60)).success());
+    for replica in replicas {
+        assert!(
+            reqwest::blocking::get(format!("{replica}/health")).is_err(),
+            "replica {replica} still running"
+        );
+    }
+}
