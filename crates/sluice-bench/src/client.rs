@@ -13,8 +13,9 @@ pub struct PreparedRequest {
     pub prompt_index: usize,
     pub body: Vec<u8>,
     pub max_new_tokens: u32,
-    /// The dataset's estimate, used when the server does not report prompt tokens.
-    pub est_input_tokens: u64,
+    /// The prompt's length and where it comes from (the server's tokenizer or the dataset's
+    /// estimate), used when the server does not report prompt tokens with the response.
+    pub input_tokens: (u64, TokenSource),
 }
 
 /// How requests are sent to one server.
@@ -40,12 +41,17 @@ impl Client {
         }
     }
 
-    pub fn prepare(&self, prompt_index: usize, spec: &RequestSpec, est: u64) -> PreparedRequest {
+    pub fn prepare(
+        &self,
+        prompt_index: usize,
+        spec: &RequestSpec,
+        input_tokens: (u64, TokenSource),
+    ) -> PreparedRequest {
         PreparedRequest {
             prompt_index,
             body: self.api.body(spec).to_string().into_bytes(),
             max_new_tokens: spec.max_new_tokens,
-            est_input_tokens: est,
+            input_tokens,
         }
     }
 
@@ -268,7 +274,7 @@ impl Measure {
         };
         let (input_tokens, input_token_source) = match self.server_prompt {
             Some(n) => (n, TokenSource::Server),
-            None => (req.est_input_tokens, TokenSource::Estimate),
+            None => req.input_tokens,
         };
         let (error, error_message) = match failure {
             Some((kind, msg)) => (Some(kind.key()), Some(msg)),

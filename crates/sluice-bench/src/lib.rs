@@ -15,6 +15,7 @@ pub mod load;
 pub mod machine;
 pub mod monitor;
 mod progress;
+mod prompt_tokens;
 pub mod record;
 pub mod report;
 pub mod results;

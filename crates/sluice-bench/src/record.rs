@@ -13,6 +13,9 @@ pub enum TokenSource {
     /// servers that send one token per event; an undercount where a chunk carries several
     /// (e.g. speculative decoding in vLLM).
     StreamEvents,
+    /// Counted before the run by the server's own tokenizer (`POST /tokenize`), for servers
+    /// that do not report prompt tokens per request.
+    ServerTokenizer,
     /// Estimated from text: the random dataset's requested length for prompts, otherwise one
     /// token per 4 bytes of UTF-8 (the usual rule of thumb for English with BPE tokenizers).
     Estimate,
@@ -23,6 +26,7 @@ impl TokenSource {
         match self {
             TokenSource::Server => "server",
             TokenSource::StreamEvents => "stream_events",
+            TokenSource::ServerTokenizer => "server_tokenizer",
             TokenSource::Estimate => "estimate",
         }
     }

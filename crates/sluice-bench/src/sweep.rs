@@ -6,6 +6,8 @@ use crate::dataset;
 use crate::load::{run_level, Load};
 use crate::monitor::{own_cpu_seconds, Monitor, Watched};
 use crate::progress::Progress;
+use crate::prompt_tokens;
+use crate::record::TokenSource;
 use crate::results::{LevelResult, RunResult};
 use crate::summary::LevelSummary;
 use anyhow::{bail, Result};
@@ -33,6 +35,8 @@ pub async fn run_sweep(target: &Target, run: &mut RunResult) -> Result<()> {
         .model
         .clone()
         .or_else(|| first_model(run.server_info.as_ref()));
+    let texts: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
+    let counted = prompt_tokens::count(&target.url, target.api, &texts).await;
     let client = Client::new(&target.url, target.api, s.streaming(), s.timeout());
     let reqs: Vec<PreparedRequest> = prompts
         .iter()
@@ -45,7 +49,11 @@ pub async fn run_sweep(target: &Target, run: &mut RunResult) -> Result<()> {
                 ignore_eos: s.ignore_eos,
                 model: model.as_deref(),
             };
-            client.prepare(i, &spec, p.est_input_tokens)
+            let input_tokens = match &counted {
+                Some(counts) => (counts[i], TokenSource::ServerTokenizer),
+                None => (p.est_input_tokens, TokenSource::Estimate),
+            };
+            client.prepare(i, &spec, input_tokens)
         })
         .collect();
     let label = run.label();

@@ -121,7 +121,8 @@ warmup = 0
 [[engine]]
 name = "crashes"
 command = "echo failing to load the model >&2; exit 3"
-url = "{url}"
+# A closed port: were it the live stub, the first probe could beat the exit.
+url = "http://127.0.0.1:{closed}"
 api = "tgi"
 
 [[engine]]
@@ -243,6 +244,7 @@ fn shipped_experiment_files_parse_and_expand() {
     let want = [
         ("cpu-sluice-vs-llama-server.toml", 2),
         ("llama-server.toml", 2),
+        ("replicas.toml", 2),
         ("sluice.toml", 2),
         ("tgi.toml", 5),
         ("vllm.toml", 2),

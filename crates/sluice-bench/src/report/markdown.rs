@@ -128,7 +128,8 @@ fn notes(s: &mut String, runs: &[RunResult]) {
         "(end-to-end - TTFT) / (output tokens - 1); ITL is the gap between token-carrying stream ",
         "events. Token counts: `server` = reported by the server (TGI details / x-prompt-tokens, ",
         "OpenAI usage); `stream_events` = one per streamed event with text (undercounts when an ",
-        "event carries several tokens); `estimate` = the random dataset's requested prompt length, ",
+        "event carries several tokens); `server_tokenizer` = prompts counted before the run by the ",
+        "server's own tokenizer (POST /tokenize); `estimate` = the random dataset's requested prompt length, ",
         "otherwise one token per 4 bytes of text. CPU % is of one core.\n"
     ));
     for run in runs {
