@@ -58,8 +58,9 @@ pub struct PrefillToken {
     pub logprob: Option<f32>,
 }
 
+/// What TGI reports about one generated sequence.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Details {
+pub struct SequenceDetails {
     pub finish_reason: String,
     pub generated_tokens: u32,
     pub seed: Option<u64>,
@@ -67,20 +68,22 @@ pub struct Details {
     pub tokens: Vec<Token>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_tokens: Vec<Vec<Token>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Details {
+    #[serde(flatten)]
+    pub sequence: SequenceDetails,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub best_of_sequences: Option<Vec<BestOfSequence>>,
 }
 
+/// One of the other `best_of` candidates.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BestOfSequence {
     pub generated_text: String,
-    pub finish_reason: String,
-    pub generated_tokens: u32,
-    pub seed: Option<u64>,
-    pub prefill: Vec<PrefillToken>,
-    pub tokens: Vec<Token>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub top_tokens: Vec<Vec<Token>>,
+    #[serde(flatten)]
+    pub sequence: SequenceDetails,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use super::choices::{self, Choice};
 use super::params::{knobs, max_new_tokens};
-use super::{created, logprobs, response_id};
+use super::{include_usage, logprobs, Meta};
 use crate::body::JsonBody;
 use crate::error::{ApiError, OpenAiError};
 use crate::in_flight::InFlight;
@@ -42,18 +42,9 @@ pub async fn chat_completions<B: Backend>(
     let validated = vec![validate(backend.as_ref(), limits, &prompt, knobs)?];
     let choices = choices::submit(backend.as_ref(), &validated, &mut flight)?;
     let prompt_tokens = choices::prompt_tokens(&validated);
-    let shape = Shape {
-        id: response_id("chatcmpl"),
-        created: created(),
-        model: backend.info().model_id.clone(),
-        with_logprobs,
-    };
+    let shape = Meta::new("chatcmpl", &backend.info().model_id, with_logprobs);
     if req.common.stream.unwrap_or(false) {
-        let include_usage = req
-            .common
-            .stream_options
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false);
+        let include_usage = include_usage(&req.common);
         return Ok(stream(
             backend,
             shape,
@@ -120,15 +111,7 @@ fn render(backend: &impl Backend, messages: &[ChatMessage]) -> Result<String, Ap
         .map_err(|e| ApiError::validation(format!("cannot apply the chat template: {e}")))
 }
 
-#[derive(Clone)]
-struct Shape {
-    id: String,
-    created: u64,
-    model: String,
-    with_logprobs: bool,
-}
-
-impl Shape {
+impl Meta {
     fn chunk(&self, choices: Vec<ChatChunkChoice>, usage: Option<Usage>) -> ChatChunk {
         ChatChunk {
             id: self.id.clone(),
@@ -143,7 +126,7 @@ impl Shape {
 
 fn stream<B: Backend>(
     backend: Arc<B>,
-    shape: Shape,
+    shape: Meta,
     choices: Vec<Choice>,
     flight: InFlight,
     prompt_tokens: u32,

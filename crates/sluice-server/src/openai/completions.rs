@@ -2,7 +2,7 @@
 
 use super::choices::{self, Choice};
 use super::params::{knobs, max_new_tokens};
-use super::{created, logprobs, response_id};
+use super::{include_usage, logprobs, Meta};
 use crate::body::JsonBody;
 use crate::error::{ApiError, OpenAiError};
 use crate::sse::json_event;
@@ -51,18 +51,9 @@ pub async fn completions<B: Backend>(
             _ => String::new(),
         })
         .collect();
-    let shape = Shape {
-        id: response_id("cmpl"),
-        created: created(),
-        model: backend.info().model_id.clone(),
-        with_logprobs: req.logprobs.is_some(),
-    };
+    let shape = Meta::new("cmpl", &backend.info().model_id, req.logprobs.is_some());
     if req.common.stream.unwrap_or(false) {
-        let include_usage = req
-            .common
-            .stream_options
-            .and_then(|o| o.include_usage)
-            .unwrap_or(false);
+        let include_usage = include_usage(&req.common);
         return Ok(stream(
             backend,
             shape,
@@ -104,16 +95,7 @@ pub async fn completions<B: Backend>(
     .into_response())
 }
 
-/// What every response object of one request shares.
-#[derive(Clone)]
-struct Shape {
-    id: String,
-    created: u64,
-    model: String,
-    with_logprobs: bool,
-}
-
-impl Shape {
+impl Meta {
     fn completion(
         &self,
         choices: Vec<CompletionChoice>,
@@ -132,7 +114,7 @@ impl Shape {
 
 fn stream<B: Backend>(
     backend: Arc<B>,
-    shape: Shape,
+    shape: Meta,
     choices: Vec<Choice>,
     mut echoes: Vec<String>,
     flight: crate::in_flight::InFlight,

@@ -11,7 +11,7 @@ use crate::AppState;
 use axum::extract::State;
 use axum::Json;
 use sluice_core::Backend;
-use sluice_protocol::openai::{ModelCard, ModelList};
+use sluice_protocol::openai::{CommonParameters, ModelCard, ModelList};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use chat::chat_completions;
@@ -36,6 +36,30 @@ fn created() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-fn response_id(prefix: &str) -> String {
-    format!("{prefix}-{:016x}", rand::random::<u64>())
+/// What every response object (or chunk) of one request shares.
+#[derive(Clone)]
+struct Meta {
+    id: String,
+    created: u64,
+    model: String,
+    with_logprobs: bool,
+}
+
+impl Meta {
+    fn new(id_prefix: &str, model: &str, with_logprobs: bool) -> Self {
+        Meta {
+            id: format!("{id_prefix}-{:016x}", rand::random::<u64>()),
+            created: created(),
+            model: model.to_string(),
+            with_logprobs,
+        }
+    }
+}
+
+/// Whether a stream ends with a usage chunk (`stream_options.include_usage`).
+fn include_usage(p: &CommonParameters) -> bool {
+    p.stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        .unwrap_or(false)
 }

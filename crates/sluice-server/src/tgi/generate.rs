@@ -7,7 +7,9 @@ use crate::generation::{collect_all, submit_all, Generation};
 use crate::validate::{validate, Validated};
 use crate::AppState;
 use sluice_core::Backend;
-use sluice_protocol::tgi::{BestOfSequence, Details, GenerateParameters, GenerateResponse};
+use sluice_protocol::tgi::{
+    BestOfSequence, Details, GenerateParameters, GenerateResponse, SequenceDetails,
+};
 
 pub async fn run<B: Backend>(
     state: &AppState<B>,
@@ -32,28 +34,17 @@ pub async fn run<B: Backend>(
     } else {
         ""
     };
-    let details = options.details.then(|| {
-        let others = (!copies.is_empty()).then(|| {
+    let details = options.details.then(|| Details {
+        sequence: details(backend, &req, &best, &options),
+        best_of_sequences: (!copies.is_empty()).then(|| {
             copies
                 .iter()
-                .map(|g| {
-                    let d = details(backend, &req, g, &options);
-                    BestOfSequence {
-                        generated_text: format!("{prefix}{}", g.text),
-                        finish_reason: d.finish_reason,
-                        generated_tokens: d.generated_tokens,
-                        seed: d.seed,
-                        prefill: d.prefill,
-                        tokens: d.tokens,
-                        top_tokens: d.top_tokens,
-                    }
+                .map(|g| BestOfSequence {
+                    generated_text: format!("{prefix}{}", g.text),
+                    sequence: details(backend, &req, g, &options),
                 })
                 .collect()
-        });
-        Details {
-            best_of_sequences: others,
-            ..details(backend, &req, &best, &options)
-        }
+        }),
     });
     Ok(GenerateResponse {
         generated_text: format!("{prefix}{}", best.text),
@@ -66,7 +57,7 @@ fn details(
     req: &Validated,
     g: &Generation,
     options: &ResponseOptions,
-) -> Details {
+) -> SequenceDetails {
     let prefill = if options.decoder_input_details {
         tokens::prefill(backend, &req.prompt_ids, g.prompt_logprobs.as_deref())
     } else {
@@ -80,13 +71,12 @@ fn details(
     } else {
         Vec::new()
     };
-    Details {
+    SequenceDetails {
         finish_reason: g.finish.to_string(),
         generated_tokens: g.tokens.len() as u32,
         seed: g.seed,
         prefill,
         tokens: g.tokens.iter().map(tokens::generated).collect(),
         top_tokens,
-        best_of_sequences: None,
     }
 }
