@@ -102,8 +102,19 @@ fn f16_at(w: &[u8], at: usize) -> f32 {
 }
 
 /// Σ (nibble - offset) * x over a block: low nibbles are values 0..16, high ones 16..32.
+/// Integer arithmetic, so the AVX2 path gives exactly the scalar result.
 #[inline(always)]
 fn nibble_dot(qs: &[u8; BLOCK / 2], x: &[i8; BLOCK], offset: i32) -> i32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    // SAFETY: this build targets AVX2 (`.cargo/config.toml` builds for the native CPU).
+    return unsafe { avx2::nibble_dot(qs, x, offset) };
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2")))]
+    nibble_dot_scalar(qs, x, offset)
+}
+
+/// The reference [`nibble_dot`] is tested against.
+#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2"), allow(dead_code))]
+fn nibble_dot_scalar(qs: &[u8; BLOCK / 2], x: &[i8; BLOCK], offset: i32) -> i32 {
     let mut sum = 0i32;
     for j in 0..BLOCK / 2 {
         let lo = (qs[j] & 0x0F) as i32 - offset;
@@ -111,6 +122,42 @@ fn nibble_dot(qs: &[u8; BLOCK / 2], x: &[i8; BLOCK], offset: i32) -> i32 {
         sum += lo * x[j] as i32 + hi * x[j + BLOCK / 2] as i32;
     }
     sum
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+mod avx2 {
+    use super::BLOCK;
+    use std::arch::x86_64::*;
+
+    /// Nibbles widened to 32 unsigned bytes in x's order (low nibbles, then high), multiplied
+    /// by x as u8×i8 pairs into i16 (at most 2·15·127, no saturation), then summed in i32.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[inline(always)]
+    pub unsafe fn nibble_dot(qs: &[u8; BLOCK / 2], x: &[i8; BLOCK], offset: i32) -> i32 {
+        let packed = _mm_loadu_si128(qs.as_ptr().cast());
+        let mask = _mm_set1_epi8(0x0F);
+        let lo = _mm_and_si128(packed, mask);
+        let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
+        let q = _mm256_set_m128i(hi, lo);
+        let xv = _mm256_loadu_si256(x.as_ptr().cast());
+        let ones = _mm256_set1_epi16(1);
+        let mut sum = hsum(_mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), ones));
+        if offset != 0 {
+            let xsum = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), xv), ones);
+            sum -= offset * hsum(xsum);
+        }
+        sum
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(v: __m256i) -> i32 {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }
 }
 
 /// A weight matrix in its GGUF bytes: `rows` rows of `cols` values in `format`.
@@ -256,6 +303,34 @@ mod tests {
         assert_eq!(&q.qs[..3], &[-127, 2, 4]);
         let sum: i32 = q.qs.iter().map(|&v| v as i32).sum();
         assert_eq!(q.s[0], f16_round(sum as f32));
+    }
+
+    #[test]
+    fn nibble_dot_equals_its_scalar_reference_exactly() {
+        let extremes = [-127i8, 127, 0, -1, 1];
+        for seed in 0..200u64 {
+            let raw = bytes(seed, BLOCK / 2 + BLOCK);
+            let qs: [u8; BLOCK / 2] = raw[..BLOCK / 2].try_into().unwrap();
+            let mut x = [0i8; BLOCK];
+            for (i, v) in x.iter_mut().enumerate() {
+                // Quantized activations stay within ±127; mix in the extremes.
+                *v = if seed % 4 == 0 {
+                    extremes[i % extremes.len()]
+                } else {
+                    (raw[BLOCK / 2 + i] as i8).max(-127)
+                };
+            }
+            for offset in [0, 8] {
+                assert_eq!(
+                    nibble_dot(&qs, &x, offset),
+                    nibble_dot_scalar(&qs, &x, offset),
+                    "seed {seed} offset {offset}"
+                );
+            }
+        }
+        let all_ones = [0xFFu8; BLOCK / 2];
+        assert_eq!(nibble_dot(&all_ones, &[127; BLOCK], 0), 15 * 127 * 32);
+        assert_eq!(nibble_dot(&all_ones, &[-127; BLOCK], 8), 7 * -127 * 32);
     }
 
     #[test]
