@@ -1,5 +1,5 @@
 //! Experiment files (TOML): which servers to start, with which settings, and how to bench
-//! them. See docs/bench.md for the format; `bench/experiments/` has examples.
+//! them. See docs/benchmarking.md for the format; `bench/experiments/` has examples.
 
 mod process;
 mod runner;
