@@ -1,11 +1,10 @@
 //! `POST /v1/chat/completions`: the conversation rendered with the model's own chat template.
 
-use super::choices::{self, Choice};
+use super::choices::{self, Submitted};
 use super::params::{knobs, max_new_tokens};
 use super::{include_usage, logprobs, Meta};
 use crate::body::JsonBody;
 use crate::error::{ApiError, OpenAiError};
-use crate::in_flight::InFlight;
 use crate::sse::json_event;
 use crate::validate::{validate, MaxNewTokens};
 use crate::AppState;
@@ -24,7 +23,7 @@ pub async fn chat_completions<B: Backend>(
     body: Result<JsonBody<ChatRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let JsonBody(req) = body?;
-    let mut flight = state.admit()?;
+    let flight = state.admit()?;
     let limits = &state.config.limits;
     let backend = state.backend.clone();
     let wanted = max_new_tokens(
@@ -40,22 +39,13 @@ pub async fn chat_completions<B: Backend>(
     let knobs = knobs(&req.common, limits, wanted, top_n)?;
     let prompt = render(backend.as_ref(), &req.messages)?;
     let validated = vec![validate(backend.as_ref(), limits, &prompt, knobs)?];
-    let choices = choices::submit(backend.as_ref(), &validated, &mut flight)?;
-    let prompt_tokens = choices::prompt_tokens(&validated);
+    let run = choices::submit(backend.as_ref(), &validated, flight)?;
     let shape = Meta::new("chatcmpl", &backend.info().model_id, with_logprobs);
     if req.common.stream.unwrap_or(false) {
         let include_usage = include_usage(&req.common);
-        return Ok(stream(
-            backend,
-            shape,
-            choices,
-            flight,
-            prompt_tokens,
-            include_usage,
-        ));
+        return Ok(stream(backend, shape, run, include_usage));
     }
-    let outputs = choices::collect_choices(choices, &mut flight).await?;
-    let completion_tokens = outputs.iter().map(|g| g.tokens.len() as u32).sum();
+    let (outputs, usage) = run.collect().await?;
     let choices = outputs
         .iter()
         .enumerate()
@@ -81,7 +71,7 @@ pub async fn chat_completions<B: Backend>(
         created: shape.created,
         model: shape.model,
         choices,
-        usage: choices::usage(prompt_tokens, completion_tokens),
+        usage,
     })
     .into_response())
 }
@@ -127,36 +117,28 @@ impl Meta {
 fn stream<B: Backend>(
     backend: Arc<B>,
     shape: Meta,
-    choices: Vec<Choice>,
-    flight: InFlight,
-    prompt_tokens: u32,
+    run: Submitted,
     include_usage: bool,
 ) -> Response {
     // The first chunk of each choice names the role, as OpenAI's do.
-    let mut started = vec![false; choices.len()];
+    let mut started = vec![false; run.len()];
     let usage_shape = shape.clone();
     let usage_chunk = include_usage
         .then_some(move |usage| json_event(&usage_shape.chunk(Vec::new(), Some(usage))));
-    choices::stream(
-        choices,
-        flight,
-        prompt_tokens,
-        usage_chunk,
-        move |index, event| {
-            let first = !std::mem::replace(&mut started[index as usize], true);
-            let choice = ChatChunkChoice {
-                index,
-                delta: Delta {
-                    role: first.then(|| "assistant".into()),
-                    content: Some(event.text.clone()),
-                },
-                logprobs: shape.with_logprobs.then(|| ChatLogprobs {
-                    content: vec![logprobs::chat_token(backend.as_ref(), event)],
-                }),
-                finish_reason: event.finish.map(|f| f.openai().into()),
-            };
-            json_event(&shape.chunk(vec![choice], None))
-        },
-    )
+    choices::stream(run, usage_chunk, move |index, event| {
+        let first = !std::mem::replace(&mut started[index as usize], true);
+        let choice = ChatChunkChoice {
+            index,
+            delta: Delta {
+                role: first.then(|| "assistant".into()),
+                content: Some(event.text.clone()),
+            },
+            logprobs: shape.with_logprobs.then(|| ChatLogprobs {
+                content: vec![logprobs::chat_token(backend.as_ref(), event)],
+            }),
+            finish_reason: event.finish.map(|f| f.openai().into()),
+        };
+        json_event(&shape.chunk(vec![choice], None))
+    })
     .into_response()
 }

@@ -13,18 +13,25 @@ use sluice_core::{Backend, EventStream, GenerationError, TokenEvent};
 use sluice_protocol::openai::Usage;
 
 /// A choice being generated: its index in the response and its events.
-pub struct Choice {
-    pub index: u32,
-    pub seed: Option<u64>,
-    pub rx: EventStream,
+struct Choice {
+    index: u32,
+    seed: Option<u64>,
+    rx: EventStream,
+}
+
+/// A request's choices, handed to the engine, and what its response needs besides them.
+pub struct Submitted {
+    choices: Vec<Choice>,
+    flight: InFlight,
+    prompt_tokens: u32,
 }
 
 /// Submits `n` copies of every prompt; choice `p * n + i` is copy `i` of prompt `p`.
 pub fn submit(
     backend: &impl Backend,
     prompts: &[Validated],
-    flight: &mut InFlight,
-) -> Result<Vec<Choice>, ApiError> {
+    mut flight: InFlight,
+) -> Result<Submitted, ApiError> {
     let mut choices = Vec::new();
     for req in prompts {
         let streams = submit_all(backend, req)?;
@@ -37,27 +44,32 @@ pub fn submit(
         }
     }
     flight.submitted(prompts.iter().map(Validated::input_length).sum());
-    Ok(choices)
-}
-
-pub fn prompt_tokens(prompts: &[Validated]) -> u32 {
-    prompts
+    let prompt_tokens = prompts
         .iter()
         .map(|p| p.input_length() as u32 * p.copies() as u32)
-        .sum()
+        .sum();
+    Ok(Submitted {
+        choices,
+        flight,
+        prompt_tokens,
+    })
 }
 
-/// Reads every choice to its end, in index order.
-pub async fn collect_choices(
-    choices: Vec<Choice>,
-    flight: &mut InFlight,
-) -> Result<Vec<Generation>, ApiError> {
-    let mut out = Vec::with_capacity(choices.len());
-    for c in choices {
-        out.push(collect(c.rx, c.seed, flight).await?);
+impl Submitted {
+    pub fn len(&self) -> usize {
+        self.choices.len()
     }
-    flight.finish();
-    Ok(out)
+
+    /// Reads every choice to its end, in index order; returns them with the usage counts.
+    pub async fn collect(mut self) -> Result<(Vec<Generation>, Usage), ApiError> {
+        let mut out = Vec::with_capacity(self.choices.len());
+        for c in self.choices {
+            out.push(collect(c.rx, c.seed, &mut self.flight).await?);
+        }
+        self.flight.finish();
+        let completion_tokens = out.iter().map(|g| g.tokens.len() as u32).sum();
+        Ok((out, usage(self.prompt_tokens, completion_tokens)))
+    }
 }
 
 pub fn usage(prompt_tokens: u32, completion_tokens: u32) -> Usage {
@@ -90,17 +102,16 @@ struct ChunkStream<R, U> {
 /// Streams one chunk per token (`render(choice index, event)`), then, if `usage_chunk` is
 /// given, a last chunk with the usage counts, then `data: [DONE]`. A failure sends OpenAI's
 /// error object and ends the stream the same way.
-pub fn stream<R, U>(
-    choices: Vec<Choice>,
-    flight: InFlight,
-    prompt_tokens: u32,
-    usage_chunk: Option<U>,
-    render: R,
-) -> axum::response::Response
+pub fn stream<R, U>(run: Submitted, usage_chunk: Option<U>, render: R) -> axum::response::Response
 where
     R: FnMut(u32, &TokenEvent) -> Event + Send + 'static,
     U: FnOnce(Usage) -> Event + Send + 'static,
 {
+    let Submitted {
+        choices,
+        flight,
+        prompt_tokens,
+    } = run;
     let merged = select_all(choices.into_iter().map(|c| {
         let index = c.index;
         events(c.rx).map(move |e| (index, e)).boxed()

@@ -1,6 +1,6 @@
 //! `POST /v1/completions`.
 
-use super::choices::{self, Choice};
+use super::choices::{self, Submitted};
 use super::params::{knobs, max_new_tokens};
 use super::{include_usage, logprobs, Meta};
 use crate::body::JsonBody;
@@ -25,7 +25,7 @@ pub async fn completions<B: Backend>(
     body: Result<JsonBody<CompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let JsonBody(req) = body?;
-    let mut flight = state.admit()?;
+    let flight = state.admit()?;
     let limits = &state.config.limits;
     let backend = state.backend.clone();
     let wanted = max_new_tokens(
@@ -41,11 +41,10 @@ pub async fn completions<B: Backend>(
         .iter()
         .map(|p| validate(backend.as_ref(), limits, p, knobs.clone()))
         .collect::<Result<Vec<Validated>, ApiError>>()?;
-    let choices = choices::submit(backend.as_ref(), &validated, &mut flight)?;
-    let prompt_tokens = choices::prompt_tokens(&validated);
+    let run = choices::submit(backend.as_ref(), &validated, flight)?;
     let n = knobs.copies;
     // With `echo` each choice starts with its prompt.
-    let echoes: Vec<String> = (0..choices.len())
+    let echoes: Vec<String> = (0..run.len())
         .map(|i| match req.echo {
             Some(true) => prompts[i / n].clone(),
             _ => String::new(),
@@ -54,18 +53,9 @@ pub async fn completions<B: Backend>(
     let shape = Meta::new("cmpl", &backend.info().model_id, req.logprobs.is_some());
     if req.common.stream.unwrap_or(false) {
         let include_usage = include_usage(&req.common);
-        return Ok(stream(
-            backend,
-            shape,
-            choices,
-            echoes,
-            flight,
-            prompt_tokens,
-            include_usage,
-        ));
+        return Ok(stream(backend, shape, run, echoes, include_usage));
     }
-    let outputs = choices::collect_choices(choices, &mut flight).await?;
-    let completion_tokens = outputs.iter().map(|g| g.tokens.len() as u32).sum();
+    let (outputs, usage) = run.collect().await?;
     let choices = outputs
         .iter()
         .zip(echoes)
@@ -88,11 +78,7 @@ pub async fn completions<B: Backend>(
             }
         })
         .collect();
-    Ok(Json(shape.completion(
-        choices,
-        Some(choices::usage(prompt_tokens, completion_tokens)),
-    ))
-    .into_response())
+    Ok(Json(shape.completion(choices, Some(usage))).into_response())
 }
 
 impl Meta {
@@ -115,40 +101,32 @@ impl Meta {
 fn stream<B: Backend>(
     backend: Arc<B>,
     shape: Meta,
-    choices: Vec<Choice>,
+    run: Submitted,
     mut echoes: Vec<String>,
-    flight: crate::in_flight::InFlight,
-    prompt_tokens: u32,
     include_usage: bool,
 ) -> Response {
     // Text emitted so far per choice: the offsets of logprobs.
-    let mut emitted = vec![0usize; choices.len()];
+    let mut emitted = vec![0usize; run.len()];
     let usage_shape = shape.clone();
     let usage_chunk = include_usage
         .then_some(move |usage| json_event(&usage_shape.completion(Vec::new(), Some(usage))));
-    choices::stream(
-        choices,
-        flight,
-        prompt_tokens,
-        usage_chunk,
-        move |index, event| {
-            let i = index as usize;
-            let text = std::mem::take(&mut echoes[i]) + &event.text;
-            let logprobs = shape.with_logprobs.then(|| {
-                let mut lp = CompletionLogprobs::default();
-                let offset = emitted[i] + text.len() - event.text.len();
-                logprobs::push_completion(backend.as_ref(), &mut lp, event, offset);
-                lp
-            });
-            emitted[i] += text.len();
-            let choice = CompletionChoice {
-                index,
-                text,
-                logprobs,
-                finish_reason: event.finish.map(|f| f.openai().into()),
-            };
-            json_event(&shape.completion(vec![choice], None))
-        },
-    )
+    choices::stream(run, usage_chunk, move |index, event| {
+        let i = index as usize;
+        let text = std::mem::take(&mut echoes[i]) + &event.text;
+        let logprobs = shape.with_logprobs.then(|| {
+            let mut lp = CompletionLogprobs::default();
+            let offset = emitted[i] + text.len() - event.text.len();
+            logprobs::push_completion(backend.as_ref(), &mut lp, event, offset);
+            lp
+        });
+        emitted[i] += text.len();
+        let choice = CompletionChoice {
+            index,
+            text,
+            logprobs,
+            finish_reason: event.finish.map(|f| f.openai().into()),
+        };
+        json_event(&shape.completion(vec![choice], None))
+    })
     .into_response()
 }
