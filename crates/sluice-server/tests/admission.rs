@@ -62,12 +62,7 @@ async fn beyond_max_concurrent_requests_answers_429_and_the_admitted_complete() 
         );
     }
     // The slots are free again.
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, metrics) = get(&format!("{url}/metrics")).await;
     assert!(metrics.contains("sluice_requests_in_flight 0"), "{metrics}");
     assert!(metrics.contains("status=\"429\"} 1"), "{metrics}");
 }
@@ -96,12 +91,7 @@ async fn a_client_that_disconnects_mid_stream_releases_its_request() {
     drop(body);
     // The server dropped the event receiver: the engine aborts the sequence and frees its blocks.
     wait_for("the receiver to close", || tx.is_closed()).await;
-    let metrics = reqwest::get(format!("{url}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, metrics) = get(&format!("{url}/metrics")).await;
     assert!(
         metrics.contains("sluice_requests_aborted_total 1"),
         "{metrics}"

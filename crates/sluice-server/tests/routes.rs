@@ -5,11 +5,6 @@ mod common;
 use common::*;
 use serde_json::{json, Value};
 
-async fn get(url: &str) -> (u16, String) {
-    let resp = reqwest::get(url).await.unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
 async fn post_sse(url: &str, body: Value) -> Vec<Value> {
     let resp = reqwest::Client::new()
         .post(url)

@@ -149,6 +149,12 @@ pub async fn start(fake: Arc<Fake>, limits: Limits) -> String {
     url
 }
 
+/// GETs a URL; returns the status and the body.
+pub async fn get(url: &str) -> (u16, String) {
+    let resp = reqwest::get(url).await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
 /// POSTs raw bytes as JSON; returns the status and the body parsed as JSON (or a string).
 pub async fn post(url: &str, body: impl Into<reqwest::Body>) -> (u16, serde_json::Value) {
     let resp = reqwest::Client::new()
