@@ -62,7 +62,8 @@ impl Validated {
         self.seeds.len()
     }
 
-    /// The engine request of copy `copy`.
+    /// The engine request of copy `copy`. Prompt logprobs are the same for every copy, so only
+    /// copy 0 computes them; the others may use the prefix cache.
     pub fn request(&self, id: RequestId, copy: usize) -> GenerationRequest {
         GenerationRequest {
             id,
@@ -72,7 +73,10 @@ impl Validated {
                 ..self.sampling.clone()
             },
             stop: self.stop.clone(),
-            logprobs: self.logprobs,
+            logprobs: LogprobOptions {
+                prompt: self.logprobs.prompt && copy == 0,
+                ..self.logprobs
+            },
         }
     }
 }

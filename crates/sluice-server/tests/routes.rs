@@ -72,13 +72,27 @@ async fn defaults_truncate_and_sampling_seed() {
 async fn best_of_returns_the_other_sequences() {
     let fake = Fake::new(false);
     let url = start(fake.clone(), limits()).await;
-    let body = json!({"inputs": "hi", "parameters": {"best_of": 2, "do_sample": true, "max_new_tokens": 2, "details": true}});
+    let body = json!({"inputs": "hi", "parameters": {"best_of": 2, "do_sample": true, "max_new_tokens": 2, "details": true, "decoder_input_details": true}});
     let (status, r) = post(&format!("{url}/generate"), body.to_string()).await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(
         r["details"]["best_of_sequences"].as_array().unwrap().len(),
         1
     );
+    // One copy scores the prompt; both report it.
+    assert_eq!(r["details"]["prefill"][1]["logprob"], -2.0);
+    assert_eq!(
+        r["details"]["best_of_sequences"][0]["prefill"][1]["logprob"],
+        -2.0
+    );
+    let asked: Vec<bool> = fake
+        .submitted
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.logprobs.prompt)
+        .collect();
+    assert_eq!(asked, [true, false]);
     let seeds: Vec<u64> = fake
         .submitted
         .lock()
@@ -92,7 +106,8 @@ async fn best_of_returns_the_other_sequences() {
 
 #[tokio::test]
 async fn generate_stream_and_compat_route() {
-    let url = start(Fake::new(false), limits()).await;
+    let fake = Fake::new(false);
+    let url = start(fake.clone(), limits()).await;
     let body = json!({"inputs": "hi", "parameters": {"max_new_tokens": 3, "details": true}});
     let events = post_sse(&format!("{url}/generate_stream"), body.clone()).await;
     assert_eq!(events.len(), 3);
@@ -102,6 +117,19 @@ async fn generate_stream_and_compat_route() {
     assert_eq!(events[2]["generated_text"], "abc");
     assert_eq!(events[2]["details"]["input_length"], 2);
     assert_eq!(events[2]["details"]["finish_reason"], "length");
+    // A stream has no `prefill`, so it never asks the engine to score the prompt.
+    let scored = json!({"inputs": "hi", "parameters": {"details": true, "decoder_input_details": true, "max_new_tokens": 1}});
+    post_sse(&format!("{url}/generate_stream"), scored).await;
+    assert!(
+        !fake
+            .submitted
+            .lock()
+            .unwrap()
+            .last()
+            .unwrap()
+            .logprobs
+            .prompt
+    );
     // POST / streams when asked, else answers a one-element list.
     let mut compat = body.clone();
     compat["stream"] = json!(true);

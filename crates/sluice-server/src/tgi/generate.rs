@@ -26,6 +26,8 @@ pub async fn run<B: Backend>(
     let result = collect_all(streams, &req, &mut flight).await;
     flight.finish();
     let mut copies = result?;
+    // Copy 0 alone scored the prompt (see `Validated::request`); every copy reports it.
+    let prompt_logprobs = copies.iter_mut().find_map(|g| g.prompt_logprobs.take());
     // best_of: the most likely copy answers; the others go to `best_of_sequences`.
     copies.sort_by(|a, b| b.total_logprob().total_cmp(&a.total_logprob()));
     let best = copies.remove(0);
@@ -35,13 +37,13 @@ pub async fn run<B: Backend>(
         ""
     };
     let details = options.details.then(|| Details {
-        sequence: details(backend, &req, &best, &options),
+        sequence: details(backend, &req, &best, prompt_logprobs.as_deref(), &options),
         best_of_sequences: (!copies.is_empty()).then(|| {
             copies
                 .iter()
                 .map(|g| BestOfSequence {
                     generated_text: format!("{prefix}{}", g.text),
-                    sequence: details(backend, &req, g, &options),
+                    sequence: details(backend, &req, g, prompt_logprobs.as_deref(), &options),
                 })
                 .collect()
         }),
@@ -56,10 +58,11 @@ fn details(
     backend: &impl Backend,
     req: &Validated,
     g: &Generation,
+    prompt_logprobs: Option<&[f32]>,
     options: &ResponseOptions,
 ) -> SequenceDetails {
     let prefill = if options.decoder_input_details {
-        tokens::prefill(backend, &req.prompt_ids, g.prompt_logprobs.as_deref())
+        tokens::prefill(backend, &req.prompt_ids, prompt_logprobs)
     } else {
         Vec::new()
     };

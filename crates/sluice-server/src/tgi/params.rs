@@ -73,7 +73,11 @@ pub fn knobs(
         stop: p.stop.clone().unwrap_or_default(),
         truncate: p.truncate,
         top_n: p.top_n_tokens.unwrap_or(0),
-        prompt_logprobs: p.decoder_input_details.unwrap_or(false),
+        // Prompt logprobs cost a full LM head over the prompt and skip the prefix cache: ask
+        // for them only where the response has room for them (`details.prefill`).
+        prompt_logprobs: !streaming
+            && p.details.unwrap_or(false)
+            && p.decoder_input_details.unwrap_or(false),
         ignore_eos: false,
         copies: best_of,
     };
