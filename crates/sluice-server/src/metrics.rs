@@ -9,6 +9,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use sluice_core::EngineStats;
 use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -33,6 +34,9 @@ pub struct Metrics {
     kv_sequences: Gauge,
     preemptions: Counter,
     prefix_cache_hits: Counter,
+    /// One scrape at a time: `catch_up` reads a counter and then adds to it, so two concurrent
+    /// scrapes would both add the same gap.
+    scrape: Mutex<()>,
 }
 
 impl Metrics {
@@ -56,6 +60,7 @@ impl Metrics {
             kv_sequences: Gauge::default(),
             preemptions: Counter::default(),
             prefix_cache_hits: Counter::default(),
+            scrape: Mutex::new(()),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -139,6 +144,7 @@ impl Metrics {
 
     /// The Prometheus text exposition, with the engine's gauges as of `stats`.
     pub fn render(&self, stats: &EngineStats) -> String {
+        let _one_at_a_time = self.scrape.lock().unwrap_or_else(|e| e.into_inner());
         self.queue_size.set(stats.waiting as i64);
         self.batch_size.set(stats.running as i64);
         self.kv_usage.set(stats.kv_usage());
@@ -164,5 +170,31 @@ fn catch_up(counter: &Counter, total: u64) {
     let seen = counter.get();
     if total > seen {
         counter.inc_by(total - seen);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concurrent_scrapes_report_the_engine_totals_once() {
+        let metrics = Metrics::new();
+        let stats = EngineStats {
+            preemptions: 1000,
+            prefix_cache_hit_blocks: 7,
+            ..EngineStats::default()
+        };
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| metrics.render(&stats));
+            }
+        });
+        let text = metrics.render(&stats);
+        assert!(text.contains("sluice_preemptions_total 1000\n"), "{text}");
+        assert!(
+            text.contains("sluice_prefix_cache_hit_blocks_total 7\n"),
+            "{text}"
+        );
     }
 }
