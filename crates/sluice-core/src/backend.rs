@@ -44,9 +44,6 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the token is a control token (BOS, EOS, chat markers).
     fn is_special(&self, id: u32) -> bool;
 
-    /// Token ids to text, special tokens skipped.
-    fn decode(&self, ids: &[u32]) -> String;
-
     /// Renders a conversation with the model's chat template into prompt text.
     fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String>;
 

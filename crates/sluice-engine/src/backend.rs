@@ -52,10 +52,6 @@ impl Backend for LocalBackend {
         self.tokenizer.is_special(id)
     }
 
-    fn decode(&self, ids: &[u32]) -> String {
-        self.tokenizer.decode(ids, true)
-    }
-
     fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String> {
         let messages: Vec<ChatMessage> = turns
             .iter()

@@ -9,5 +9,10 @@ pub fn finite(logprob: f32) -> Option<f32> {
 
 /// One token's text on its own (lossy where the token is part of a UTF-8 character).
 pub fn text_of(backend: &impl Backend, id: u32) -> String {
-    String::from_utf8_lossy(&backend.token_bytes(id)).into_owned()
+    text_from(&backend.token_bytes(id))
+}
+
+/// Token bytes already fetched, as text.
+pub fn text_from(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
 }

@@ -121,7 +121,6 @@ pub fn validate(
         presence_penalty: knobs.presence_penalty.unwrap_or(0.0),
         seed: 0,
     };
-    sampling.validate().map_err(ApiError::validation)?;
     let seeds = (0..knobs.copies.max(1))
         .map(|copy| match (knobs.sampling, knobs.seed) {
             (false, _) => None,
@@ -146,6 +145,8 @@ pub fn validate(
     })
 }
 
+/// Every range `SamplingParams::validate` enforces, stricter where TGI is (`typical_p` < 1),
+/// with TGI's messages; the API adapters have already bounded `temperature`.
 fn check_sampling(k: &Knobs) -> Result<(), ApiError> {
     let finite = |name: &str, v: Option<f32>| match v {
         Some(x) if !x.is_finite() => Err(ApiError::validation(format!(

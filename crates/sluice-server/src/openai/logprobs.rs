@@ -1,7 +1,7 @@
 //! Token logprobs in OpenAI's two layouts: the legacy parallel lists of completions and the
 //! per-token objects of chat completions.
 
-use crate::token_text::{finite, text_of};
+use crate::token_text::{finite, text_from, text_of};
 use sluice_core::{Backend, TokenEvent};
 use sluice_protocol::openai::{ChatTokenLogprob, CompletionLogprobs, TopLogprob};
 
@@ -28,7 +28,7 @@ pub fn chat_token(backend: &impl Backend, event: &TokenEvent) -> ChatTokenLogpro
     let top = |id: u32, logprob: f32| {
         let bytes = backend.token_bytes(id);
         TopLogprob {
-            token: String::from_utf8_lossy(&bytes).into_owned(),
+            token: text_from(&bytes),
             logprob: finite(logprob),
             bytes,
         }

@@ -2,7 +2,7 @@
 
 use crate::body::JsonBody;
 use crate::error::ApiError;
-use crate::token_text::text_of;
+use crate::token_text::text_from;
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -34,7 +34,7 @@ fn with_offsets(backend: &impl Backend, input: &str, ids: &[u32]) -> Vec<SimpleT
             }
             SimpleToken {
                 id,
-                text: text_of(backend, id),
+                text: text_from(&piece),
                 start,
                 stop: offset,
             }

@@ -79,10 +79,6 @@ impl Backend for Fake {
         false
     }
 
-    fn decode(&self, ids: &[u32]) -> String {
-        ids.iter().map(|&i| i as u8 as char).collect()
-    }
-
     fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String> {
         Ok(turns
             .iter()
