@@ -28,6 +28,7 @@ pub struct Engine {
     scheduler: Scheduler,
     seqs: HashMap<u64, Sequence>,
     stats: EngineStats,
+    pool: rayon::ThreadPool,
 }
 
 impl Engine {
@@ -55,6 +56,9 @@ impl Engine {
             scheduler: Scheduler::new(cfg.max_batch_tokens, cfg.max_running),
             seqs: HashMap::new(),
             stats: EngineStats::default(),
+            pool: rayon::ThreadPoolBuilder::new()
+                .build()
+                .map_err(|e| EngineError::Config(e.to_string()))?,
         })
     }
 
@@ -147,7 +151,11 @@ impl Engine {
         }
         let started = Instant::now();
         let batch = build_batch(&plan, &self.seqs, &self.blocks);
-        match self.model.forward(&batch.forward, &mut self.kv_store) {
+        let (model, kv_store) = (&self.model, &mut self.kv_store);
+        match self
+            .pool
+            .install(|| model.forward(&batch.forward, kv_store))
+        {
             Ok(logits) => {
                 self.commit(&plan);
                 self.sample_and_emit(&batch.rows, &logits);

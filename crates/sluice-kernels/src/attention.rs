@@ -104,32 +104,48 @@ fn attend_one(
     out: &mut [f32],
 ) {
     let hd = q.len();
-    let mut k_row = [0f32; MAX_HEAD_DIM];
-    let mut v_row = [0f32; MAX_HEAD_DIM];
     let mut acc = [0f32; MAX_HEAD_DIM];
+    let acc = &mut acc[..hd];
     let (mut max, mut denom) = (f32::NEG_INFINITY, 0f32);
     for p in positions {
         let off = kv.row_offset(table, p, kv_head);
-        k_row[..hd].copy_from_slice(&kv.k[off..off + hd]);
-        let score = q.iter().zip(&k_row[..hd]).map(|(a, b)| a * b).sum::<f32>() * scale;
+        let score = dot(q, &kv.k[off..off + hd]) * scale;
         if score > max {
             let rescale = (max - score).exp();
             denom *= rescale;
-            acc[..hd].iter_mut().for_each(|a| *a *= rescale);
+            acc.iter_mut().for_each(|a| *a *= rescale);
             max = score;
         }
         let w = (score - max).exp();
         denom += w;
-        v_row[..hd].copy_from_slice(&kv.v[off..off + hd]);
-        acc[..hd]
-            .iter_mut()
-            .zip(&v_row[..hd])
+        acc.iter_mut()
+            .zip(&kv.v[off..off + hd])
             .for_each(|(a, v)| *a += w * v);
     }
     let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
     out.iter_mut()
-        .zip(&acc[..hd])
+        .zip(acc.iter())
         .for_each(|(o, a)| *o = a * inv);
+}
+
+/// `a · b` in eight independent partial sums, so the compiler can keep them in one SIMD
+/// register (a single running sum would force scalar, in-order additions).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    const LANES: usize = 8;
+    let mut partial = [0f32; LANES];
+    let (a8, b8) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: f32 = a8
+        .remainder()
+        .iter()
+        .zip(b8.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a8.zip(b8) {
+        for l in 0..LANES {
+            partial[l] += x[l] * y[l];
+        }
+    }
+    partial.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]

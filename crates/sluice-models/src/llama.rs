@@ -2,35 +2,33 @@
 
 use crate::layers::{Attention, DecoderLayer, GatedMlp, Linear, RmsNorm, StepContext};
 use crate::{CausalLm, ForwardBatch, GgufFile, KvStore, ModelConfig, ModelError};
-use candle_core::quantized::QTensor;
-use candle_core::{Device, Tensor};
 use sluice_kernels::attention::AttentionParams;
 use sluice_kernels::rope::{RopeStyle, RopeTable};
-use std::sync::Arc;
 
 pub struct Llama {
     cfg: ModelConfig,
-    embed: Arc<QTensor>,
+    /// The token embedding table, also the output projection when `lm_head` is `None` (tied).
+    embed: Linear,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
-    lm_head: Linear,
+    lm_head: Option<Linear>,
     rope: RopeTable,
 }
 
 impl Llama {
     pub fn load(gguf: &mut GgufFile) -> Result<Self, ModelError> {
         let cfg = ModelConfig::from_gguf(gguf, "llama")?;
-        let embed = Arc::new(gguf.tensor("token_embd.weight")?);
+        let linear = |g: &mut GgufFile, name: &str| Linear::new(name, g.tensor(name)?);
+        let embed = linear(gguf, "token_embd.weight")?;
         // Small models tie the output projection to the embedding (shared, not loaded twice).
         let lm_head = if gguf.has_tensor("output.weight") {
-            Linear::new(Arc::new(gguf.tensor("output.weight")?))?
+            Some(linear(gguf, "output.weight")?)
         } else {
-            Linear::new(embed.clone())?
+            None
         };
         let norm = |g: &mut GgufFile, name: &str| {
             Ok::<_, ModelError>(RmsNorm::new(g.f32_vec(name)?, cfg.rms_norm_eps, 0.0))
         };
-        let linear = |g: &mut GgufFile, name: &str| Linear::new(Arc::new(g.tensor(name)?));
         let mut layers = Vec::with_capacity(cfg.num_layers);
         for i in 0..cfg.num_layers {
             let p = format!("blk.{i}");
@@ -104,12 +102,7 @@ impl CausalLm for Llama {
         {
             return Err(ModelError::Batch("token id outside the vocabulary".into()));
         }
-        let ids = Tensor::from_slice(&batch.tokens, batch.len(), &Device::Cpu)?;
-        let mut x = self
-            .embed
-            .embedding(&ids)?
-            .flatten_all()?
-            .to_vec1::<f32>()?;
+        let mut x = self.embed.rows(&batch.tokens)?;
         let step = StepContext::new(batch);
         for (i, layer) in self.layers.iter().enumerate() {
             layer.forward(&mut x, i, &self.rope, &step, kv)?;
@@ -124,6 +117,7 @@ impl CausalLm for Llama {
             .iter()
             .flat_map(|&r| x[r * d..(r + 1) * d].iter().copied())
             .collect();
-        self.lm_head.forward(&self.norm.forward(&last))
+        let lm_head = self.lm_head.as_ref().unwrap_or(&self.embed);
+        lm_head.forward(&self.norm.forward(&last))
     }
 }

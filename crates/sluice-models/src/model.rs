@@ -3,7 +3,7 @@ use sluice_tokenizer::Tokenizer;
 use std::path::Path;
 
 /// A decoder-only language model: one step over a flattened batch (see [`ForwardBatch`]).
-pub trait CausalLm: Send {
+pub trait CausalLm: Send + Sync {
     fn config(&self) -> &ModelConfig;
 
     /// Runs the batch, writing every row's K/V into `kv`, and returns the logits of

@@ -49,9 +49,7 @@ impl Attention {
         kv: &mut KvStore,
     ) -> Result<Vec<f32>, ModelError> {
         let hd = self.params.head_dim;
-        let mut q = self.q.forward(x)?;
-        let mut k = self.k.forward(x)?;
-        let v = self.v.forward(x)?;
+        let [mut q, mut k, v] = Linear::forward_shared(x, [&self.q, &self.k, &self.v])?;
         if let Some(norm) = &self.q_norm {
             norm.forward_in_place(&mut q);
         }

@@ -1,12 +1,12 @@
 use crate::ModelError;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
-use sluice_kernels::quant::{self, QuantMatrix, QuantizedRows, WeightFormat};
+use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
 use std::sync::Arc;
 
 /// `y = x W^T` with `W` kept in its stored (usually quantized) type. The 32-value block
-/// formats go through `sluice-kernels` (llama.cpp's rounding, batch-invariant); anything else
-/// through candle's `QMatMul`.
+/// formats are repacked for `sluice-kernels` (llama.cpp's arithmetic, batch-invariant);
+/// anything else goes through candle's `QMatMul`.
 pub struct Linear {
     weight: Weight,
     in_dim: usize,
@@ -14,17 +14,16 @@ pub struct Linear {
 }
 
 enum Weight {
-    /// The GGUF bytes are borrowed from the tensor at each call: no copy at load, and a tied
-    /// output projection shares the embedding's memory.
-    Blocks {
-        format: WeightFormat,
+    Packed(PackedMatrix),
+    Candle {
+        matmul: QMatMul,
         tensor: Arc<QTensor>,
     },
-    Candle(QMatMul),
 }
 
 impl Linear {
-    pub fn new(weight: Arc<QTensor>) -> Result<Self, ModelError> {
+    /// `name` is the tensor's, for errors.
+    pub fn new(name: &str, weight: QTensor) -> Result<Self, ModelError> {
         let (out_dim, in_dim) = weight.shape().dims2()?;
         let format = match weight.dtype() {
             GgmlDType::Q4_1 => Some(WeightFormat::Q4_1),
@@ -33,11 +32,21 @@ impl Linear {
             _ => None,
         };
         let weight = match format {
-            Some(format) if in_dim % quant::BLOCK == 0 => Weight::Blocks {
-                format,
-                tensor: weight,
-            },
-            _ => Weight::Candle(QMatMul::from_arc(weight)?),
+            Some(format) if in_dim % quant::BLOCK == 0 => Weight::Packed(
+                PackedMatrix::pack(format, &weight.data()?, out_dim, in_dim).map_err(|reason| {
+                    ModelError::Tensor {
+                        name: name.to_string(),
+                        reason,
+                    }
+                })?,
+            ),
+            _ => {
+                let tensor = Arc::new(weight);
+                Weight::Candle {
+                    matmul: QMatMul::from_arc(tensor.clone())?,
+                    tensor,
+                }
+            }
         };
         Ok(Linear {
             weight,
@@ -48,25 +57,54 @@ impl Linear {
 
     /// `x` is `[rows, in_dim]`; returns `[rows, out_dim]`.
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let rows = x.len() / self.in_dim;
+        let [y] = Self::forward_shared(x, [self])?;
+        Ok(y)
+    }
+
+    /// Several projections of the same input (q/k/v, gate/up): the activations are quantized
+    /// once for all of them.
+    pub fn forward_shared<const N: usize>(
+        x: &[f32],
+        linears: [&Linear; N],
+    ) -> Result<[Vec<f32>; N], ModelError> {
+        let mut quantized: Option<QuantizedRows> = None;
+        let mut outputs = Vec::with_capacity(N);
+        for linear in linears {
+            let rows = x.len() / linear.in_dim;
+            outputs.push(match &linear.weight {
+                Weight::Packed(w) => {
+                    let q = quantized.get_or_insert_with(|| {
+                        let mut q = QuantizedRows::default();
+                        quant::quantize_rows(x, linear.in_dim, &mut q);
+                        q
+                    });
+                    let mut out = vec![0f32; rows * linear.out_dim];
+                    quant::matmul(w, q, &mut out);
+                    out
+                }
+                Weight::Candle { matmul, .. } => {
+                    let x = Tensor::from_slice(x, (rows, linear.in_dim), &Device::Cpu)?;
+                    matmul.forward(&x)?.flatten_all()?.to_vec1::<f32>()?
+                }
+            });
+        }
+        Ok(outputs.try_into().expect("one output per projection"))
+    }
+
+    /// Rows `ids` of `W` (`[ids.len(), in_dim]`): the lookup of an embedding table, which
+    /// small models share with their output projection.
+    pub fn rows(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
         match &self.weight {
-            Weight::Blocks { format, tensor } => {
-                let bytes = tensor.data()?;
-                let mut q = QuantizedRows::default();
-                quant::quantize_rows(x, self.in_dim, &mut q);
-                let mut out = vec![0f32; rows * self.out_dim];
-                let w = QuantMatrix {
-                    format: *format,
-                    bytes: &bytes,
-                    rows: self.out_dim,
-                    cols: self.in_dim,
-                };
-                quant::matmul(&w, &q, &mut out);
+            Weight::Packed(w) => {
+                let mut out = vec![0f32; ids.len() * self.in_dim];
+                for (&id, row) in ids.iter().zip(out.chunks_exact_mut(self.in_dim)) {
+                    w.dequantize_row(id as usize, row);
+                }
                 Ok(out)
             }
-            Weight::Candle(w) => {
-                let x = Tensor::from_slice(x, (rows, self.in_dim), &Device::Cpu)?;
-                Ok(w.forward(&x)?.flatten_all()?.to_vec1::<f32>()?)
+            Weight::Candle { tensor, .. } => {
+                let ids = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
+                Ok(tensor.embedding(&ids)?.flatten_all()?.to_vec1::<f32>()?)
             }
         }
     }

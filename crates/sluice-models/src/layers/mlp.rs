@@ -11,8 +11,7 @@ pub struct GatedMlp {
 
 impl GatedMlp {
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let gate = self.gate.forward(x)?;
-        let up = self.up.forward(x)?;
+        let [gate, up] = Linear::forward_shared(x, [&self.gate, &self.up])?;
         let mut hidden = vec![0f32; gate.len()];
         activation::silu_mul(&gate, &up, &mut hidden);
         self.down.forward(&hidden)

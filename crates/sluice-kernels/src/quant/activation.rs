@@ -1,0 +1,79 @@
+//! Activations quantized to 8 bits, once per row and step, as llama.cpp's x86 `quantize_row_q8_1`.
+
+use super::BLOCK;
+use half::f16;
+
+/// Rows of width `cols` quantized to 8 bits per value, 32 values per block: Q8_1 (scale and
+/// scaled sum) for Q4_1 weights, and the same values read as Q8_0 for Q4_0/Q8_0 weights.
+#[derive(Clone, Debug, Default)]
+pub struct QuantizedRows {
+    /// Values per row (a multiple of 32).
+    pub cols: usize,
+    /// Per block: scale `d` (as the f16 value, widened).
+    pub d: Vec<f32>,
+    /// Per block: `d * sum(q)` rounded to f16, widened (Q8_1's `s`; used by Q4_1 weights).
+    pub s: Vec<f32>,
+    pub qs: Vec<i8>,
+}
+
+impl QuantizedRows {
+    pub fn rows(&self) -> usize {
+        self.qs.len().checked_div(self.cols).unwrap_or(0)
+    }
+
+    pub fn blocks_per_row(&self) -> usize {
+        self.cols / BLOCK
+    }
+}
+
+pub(super) fn f16_round(x: f32) -> f32 {
+    f16::from_f32(x).to_f32()
+}
+
+/// Quantizes rows of width `cols` (a multiple of 32) like ggml's x86 `quantize_row_q8_1`:
+/// `d = amax / 127` stored as f16, values `round_ties_even(x * 127 / amax)`. Reuses `out`'s
+/// buffers, so a step that quantizes the same shapes again allocates nothing.
+pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
+    assert_eq!(
+        cols % BLOCK,
+        0,
+        "row width {cols} is not a multiple of {BLOCK}"
+    );
+    let blocks = x.len() / BLOCK;
+    out.cols = cols;
+    out.d.resize(blocks, 0.0);
+    out.s.resize(blocks, 0.0);
+    out.qs.resize(blocks * BLOCK, 0);
+    for (b, xs) in x.chunks_exact(BLOCK).enumerate() {
+        let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, &v) in out.qs[b * BLOCK..(b + 1) * BLOCK].iter_mut().zip(xs) {
+            *q = (v * id).round_ties_even() as i8;
+            sum += *q as i32;
+        }
+        out.d[b] = f16_round(d);
+        out.s[b] = f16_round(d * sum as f32);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantize_rounds_like_ggml() {
+        let mut x: Vec<f32> = (0..32).map(|i| i as f32 - 16.0).collect();
+        x[0] = -127.0; // amax 127: id = 1, so values stay integers; 0.5 cases tie to even
+        x[1] = 2.5;
+        x[2] = 3.5;
+        let mut q = QuantizedRows::default();
+        quantize_rows(&x, 32, &mut q);
+        assert_eq!(q.d[0], 1.0);
+        assert_eq!(&q.qs[..3], &[-127, 2, 4]);
+        let sum: i32 = q.qs.iter().map(|&v| v as i32).sum();
+        assert_eq!(q.s[0], f16_round(sum as f32));
+        assert_eq!(q.rows(), 1);
+    }
+}

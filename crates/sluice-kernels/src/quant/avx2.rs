@@ -1,0 +1,122 @@
+//! AVX2 + FMA kernels, chosen at run time when the CPU has both. Each computes exactly what
+//! `reference::dot` computes (llama.cpp's AVX2 arithmetic), for a tile of up to [`TILE`]
+//! activation rows at once: a weight block is loaded and unpacked once and multiplied by every
+//! row of the tile, which is what makes a batched step cheaper than its rows one by one.
+
+use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK};
+use std::arch::x86_64::*;
+
+/// Activation rows per tile: four accumulators plus the unpacked weights fit the 16 registers.
+pub(super) const TILE: usize = 4;
+
+// The formats as const generic parameters, so each tile loop is compiled per format.
+const Q4_1: u8 = 0;
+const Q4_0: u8 = 1;
+const Q8_0: u8 = 2;
+
+/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()` (at most [`TILE`]).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `n < w.rows`, `t0 + out.len() <= x.rows()`, and
+/// `x.cols == w.cols`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_rows(
+    w: &PackedMatrix,
+    n: usize,
+    x: &QuantizedRows,
+    t0: usize,
+    out: &mut [f32],
+) {
+    match (w.format, out.len()) {
+        (WeightFormat::Q4_1, 4) => tile::<4, Q4_1>(w, n, x, t0, out),
+        (WeightFormat::Q4_1, 3) => tile::<3, Q4_1>(w, n, x, t0, out),
+        (WeightFormat::Q4_1, 2) => tile::<2, Q4_1>(w, n, x, t0, out),
+        (WeightFormat::Q4_1, _) => tile::<1, Q4_1>(w, n, x, t0, out),
+        (WeightFormat::Q4_0, 4) => tile::<4, Q4_0>(w, n, x, t0, out),
+        (WeightFormat::Q4_0, 3) => tile::<3, Q4_0>(w, n, x, t0, out),
+        (WeightFormat::Q4_0, 2) => tile::<2, Q4_0>(w, n, x, t0, out),
+        (WeightFormat::Q4_0, _) => tile::<1, Q4_0>(w, n, x, t0, out),
+        (WeightFormat::Q8_0, 4) => tile::<4, Q8_0>(w, n, x, t0, out),
+        (WeightFormat::Q8_0, 3) => tile::<3, Q8_0>(w, n, x, t0, out),
+        (WeightFormat::Q8_0, 2) => tile::<2, Q8_0>(w, n, x, t0, out),
+        (WeightFormat::Q8_0, _) => tile::<1, Q8_0>(w, n, x, t0, out),
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile<const T: usize, const F: u8>(
+    w: &PackedMatrix,
+    n: usize,
+    x: &QuantizedRows,
+    t0: usize,
+    out: &mut [f32],
+) {
+    let kb = w.blocks_per_row();
+    let vb = w.format.value_bytes();
+    let w_d = w.d.as_ptr().add(n * kb);
+    let w_q = w.qs.as_ptr().add(n * kb * vb);
+    let (x_d, x_s, x_q) = (
+        x.d.as_ptr().add(t0 * kb),
+        x.s.as_ptr().add(t0 * kb),
+        x.qs.as_ptr().add(t0 * kb * BLOCK),
+    );
+    let mut acc = [_mm256_setzero_ps(); T];
+    let mut mins = [0f32; T];
+    for b in 0..kb {
+        let q = weight_bytes::<F>(w_q.add(b * vb));
+        let d = *w_d.add(b);
+        for t in 0..T {
+            let xb = t * kb + b;
+            let xv = _mm256_loadu_si256(x_q.add(xb * BLOCK).cast());
+            let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * *x_d.add(xb)), lanes, acc[t]);
+            if F == Q4_1 {
+                mins[t] = (*w.m.as_ptr().add(n * kb + b)).mul_add(*x_s.add(xb), mins[t]);
+            }
+        }
+    }
+    for t in 0..T {
+        out[t] = hsum(acc[t]) + mins[t];
+    }
+}
+
+/// A block's 32 weight values as bytes in value order: nibbles widened (unsigned), or i8.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn weight_bytes<const F: u8>(qs: *const u8) -> __m256i {
+    if F == Q8_0 {
+        return _mm256_loadu_si256(qs.cast());
+    }
+    let packed = _mm_loadu_si128(qs.cast());
+    let both = _mm256_set_m128i(_mm_srli_epi16::<4>(packed), packed);
+    _mm256_and_si256(both, _mm256_set1_epi8(0x0F))
+}
+
+/// Eight i32 lanes, lane `l` = Σ weight·x over values `4l..4l+4`. Pairs are summed in i16
+/// first; no pair can saturate (at most 2·15·127, or 2·128·127 for i8 weights).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn lane_sums<const F: u8>(q: __m256i, x: __m256i) -> __m256i {
+    let ones = _mm256_set1_epi16(1);
+    let pairs = match F {
+        Q4_1 => _mm256_maddubs_epi16(q, x),
+        // (q - 8)·x = q·x - 8·x, kept unsigned × signed.
+        Q4_0 => _mm256_sub_epi16(
+            _mm256_maddubs_epi16(q, x),
+            _mm256_maddubs_epi16(_mm256_set1_epi8(8), x),
+        ),
+        // |w| × (x with w's sign).
+        _ => _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(x, q)),
+    };
+    _mm256_madd_epi16(pairs, ones)
+}
+
+/// ggml's `hsum_float_8`, in its order.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn hsum(v: __m256) -> f32 {
+    let r = _mm_add_ps(_mm256_extractf128_ps::<1>(v), _mm256_castps256_ps128(v));
+    let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
+}
