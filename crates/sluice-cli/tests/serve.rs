@@ -153,7 +153,7 @@ fn sigterm_stops_accepting_lets_the_stream_finish_and_exits_0() {
     let url = server.url.clone();
     let mut events = Events::open(
         &format!("{url}/generate_stream"),
-        json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 40}}),
+        json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 40, "details": true}}),
     );
     assert!(events.next_data().is_some());
     server.signal("TERM");
@@ -171,11 +171,18 @@ fn sigterm_stops_accepting_lets_the_stream_finish_and_exits_0() {
     while let Some(event) = events.next_data() {
         last = event;
     }
+    // The generation ran to its own end (the model's end-of-text, or 40 tokens), not the signal.
     assert!(
         last["generated_text"].is_string(),
         "stream cut short: {last}"
     );
-    assert_eq!(last["index"], 40);
+    let details = &last["details"];
+    assert!(
+        ["length", "eos_token"].contains(&details["finish_reason"].as_str().unwrap_or("")),
+        "{last}"
+    );
+    assert_eq!(last["index"], details["generated_tokens"], "{last}");
+    assert!(details["generated_tokens"].as_u64().unwrap() > 10, "{last}");
     assert!(server.wait_exit(Duration::from_secs(60)).success());
 }
 

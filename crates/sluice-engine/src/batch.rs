@@ -58,6 +58,7 @@ pub fn build_batch(
             first_row,
             rows: n,
             context_len: end,
+            prompt_len: seq.prompt_len,
             block_table: table.iter().map(|b| b.0).collect(),
         });
         if end == seq.tokens.len() {

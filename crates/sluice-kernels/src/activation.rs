@@ -1,9 +1,25 @@
 //! Gated feed-forward activations: `out = act(gate) * up`.
 
-/// SwiGLU (Llama): `silu(g) * u`.
-pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
-    for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
-        *o = g / (1.0 + (-g).exp()) * u;
+use crate::ggml::{self, LANES};
+
+/// SwiGLU (Llama), as llama.cpp's `ggml_vec_swiglu_f32` on each row of `width` values:
+/// `silu(g) * u` with `silu(g) = g / (1 + exp(0 - g))`, where `exp` is ggml's vectorised one
+/// over whole groups of 8 and libm's for a row's last `width % 8` values.
+pub fn silu_mul(gate: &[f32], up: &[f32], width: usize, out: &mut [f32]) {
+    let vectorised = width / LANES * LANES;
+    for ((o, g), u) in out
+        .chunks_exact_mut(width)
+        .zip(gate.chunks_exact(width))
+        .zip(up.chunks_exact(width))
+    {
+        for i in 0..width {
+            let exp = if i < vectorised {
+                ggml::expf(0.0 - g[i])
+            } else {
+                (-g[i]).exp()
+            };
+            o[i] = g[i] / (1.0 + exp) * u[i];
+        }
     }
 }
 
@@ -13,10 +29,17 @@ mod tests {
 
     #[test]
     fn silu_matches_definition() {
-        let mut out = [0.0; 3];
-        silu_mul(&[0.0, 1.0, -2.0], &[5.0, 2.0, 1.0], &mut out);
+        let gate = [0.0, 1.0, -2.0, 0.5, 3.0, -0.25, 7.0, -9.0, 1.0, -2.0];
+        let up = [5.0, 2.0, 1.0, 1.0, -1.0, 2.0, 0.5, 1.0, 2.0, 1.0];
+        let mut out = [0.0; 10];
+        silu_mul(&gate, &up, 10, &mut out);
+        for ((&o, &g), &u) in out.iter().zip(&gate).zip(&up) {
+            let want = g / (1.0 + (-g as f64).exp() as f32) * u;
+            assert!(
+                (o - want).abs() < 1e-6 * (1.0 + want.abs()),
+                "{g}: {o} vs {want}"
+            );
+        }
         assert_eq!(out[0], 0.0);
-        assert!((out[1] - 2.0 * 0.731_058_6).abs() < 1e-6);
-        assert!((out[2] - -2.0 * 0.119_202_92).abs() < 1e-6);
     }
 }

@@ -4,11 +4,17 @@
 //! `kv_heads * head_dim` values of K and of V (f32). A sequence's token
 //! at position `p` lives in slot `table[p / block_size] * block_size + p % block_size`.
 //!
-//! Every (query row, head) pair is an independent task: one pass of online softmax over the
-//! sequence's context (Milakov & Gimelshein), so no score buffer is allocated and a row's
-//! result never depends on what else is in the batch.
+//! Every (query row, head) pair is an independent task, so a row's result never depends on
+//! what else is in the batch. Each computes what llama.cpp's CPU attention (f32 cache, no flash
+//! attention) computes, in its order (`crate::ggml`): scores `q·k` as `ggml_vec_dot_f32`;
+//! softmax with ggml's exp over groups of 8 positions and a double-precision sum; then `Σ p V`
+//! summed by position as tinyBLAS does for a prompt's tokens and as `ggml_vec_dot_f32` does for
+//! a generated token. (llama.cpp sends a matmul to tinyBLAS only when its batch holds two or
+//! more tokens; we decide by position, so chunking and batching never change a result.)
 
+use crate::ggml::{self, LANES};
 use rayon::prelude::*;
+use std::ops::Range;
 
 /// Widest head the kernel supports (Gemma 3 uses 256); the accumulator lives on the stack.
 pub const MAX_HEAD_DIM: usize = 256;
@@ -36,6 +42,8 @@ pub struct SeqSlice<'a> {
     pub first_row: usize,
     pub rows: usize,
     pub context_len: usize,
+    /// Positions below this hold the prompt (see the module's note on summation order).
+    pub prompt_len: usize,
     pub block_table: &'a [u32],
 }
 
@@ -50,7 +58,7 @@ pub struct AttentionParams {
     pub window: Option<usize>,
 }
 
-/// `out[row, head] = softmax(q·K / scale) V` over each row's causal context.
+/// `out[row, head] = softmax(q·K * scale) V` over each row's causal context.
 ///
 /// `q` and `out` are `[rows, n_heads * head_dim]`; the K/V of the rows themselves must already be
 /// in the cache.
@@ -72,80 +80,99 @@ pub fn paged_attention(
         }
     }
     let group = params.n_heads / params.kv_heads;
-    out.par_chunks_mut(hd)
-        .enumerate()
-        .for_each(|(task, out_head)| {
+    out.par_chunks_mut(hd).enumerate().for_each_init(
+        Scratch::default,
+        |scratch, (task, out_head)| {
             let (row, head) = (task / params.n_heads, task % params.n_heads);
             let (seq_idx, position) = rows[row];
-            let q_head = &q[row * row_width + head * hd..][..hd];
+            let seq = &seqs[seq_idx];
             let first = params
                 .window
                 .map_or(0, |w| (position + 1).saturating_sub(w));
-            let table = seqs[seq_idx].block_table;
-            attend_one(
-                q_head,
+            let head = Head {
+                q: &q[row * row_width + head * hd..][..hd],
                 kv,
-                table,
-                head / group,
-                first..position + 1,
-                params.scale,
-                out_head,
-            );
-        });
+                table: seq.block_table,
+                kv_head: head / group,
+                prompt_row: position < seq.prompt_len,
+            };
+            head.attend(first..position + 1, params.scale, scratch, out_head);
+        },
+    );
 }
 
-fn attend_one(
-    q: &[f32],
-    kv: &KvLayerView<'_>,
-    table: &[u32],
+/// Buffers reused by the tasks of one worker.
+#[derive(Default)]
+struct Scratch {
+    /// Scores, then softmax weights, of the positions attended to.
+    scores: Vec<f32>,
+    /// Partial sums of `Σ p V`: one `head_dim` row per summation lane.
+    sums: Vec<f32>,
+}
+
+/// One query head of one row, and the cache it reads.
+struct Head<'a> {
+    q: &'a [f32],
+    kv: &'a KvLayerView<'a>,
+    table: &'a [u32],
     kv_head: usize,
-    positions: std::ops::Range<usize>,
-    scale: f32,
-    out: &mut [f32],
-) {
-    let hd = q.len();
-    let mut acc = [0f32; MAX_HEAD_DIM];
-    let acc = &mut acc[..hd];
-    let (mut max, mut denom) = (f32::NEG_INFINITY, 0f32);
-    for p in positions {
-        let off = kv.row_offset(table, p, kv_head);
-        let score = dot(q, &kv.k[off..off + hd]) * scale;
-        if score > max {
-            let rescale = (max - score).exp();
-            denom *= rescale;
-            acc.iter_mut().for_each(|a| *a *= rescale);
-            max = score;
-        }
-        let w = (score - max).exp();
-        denom += w;
-        acc.iter_mut()
-            .zip(&kv.v[off..off + hd])
-            .for_each(|(a, v)| *a += w * v);
-    }
-    let inv = if denom > 0.0 { 1.0 / denom } else { 0.0 };
-    out.iter_mut()
-        .zip(acc.iter())
-        .for_each(|(o, a)| *o = a * inv);
+    prompt_row: bool,
 }
 
-/// `a · b` in eight independent partial sums, so the compiler can keep them in one SIMD
-/// register (a single running sum would force scalar, in-order additions).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    const LANES: usize = 8;
-    let mut partial = [0f32; LANES];
-    let (a8, b8) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let tail: f32 = a8
-        .remainder()
-        .iter()
-        .zip(b8.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in a8.zip(b8) {
-        for l in 0..LANES {
-            partial[l] += x[l] * y[l];
+impl Head<'_> {
+    fn attend(&self, positions: Range<usize>, scale: f32, scratch: &mut Scratch, out: &mut [f32]) {
+        let hd = self.q.len();
+        let scores = &mut scratch.scores;
+        // Softmax sums exp over groups of 8 positions counted from position 0, as ggml does
+        // over a sequence's cache cells; positions outside the range are masked (weight 0).
+        let start = positions.start / LANES * LANES;
+        let end = positions.end.div_ceil(LANES) * LANES;
+        scores.clear();
+        scores.resize(end - start, f32::NEG_INFINITY);
+        let mut max = f32::NEG_INFINITY;
+        for p in positions.clone() {
+            let k = &self.kv.k[self.offset(p)..][..hd];
+            let score = ggml::dot_vec_f32(k, self.q) * scale;
+            scores[p - start] = score;
+            max = max.max(score);
+        }
+        let mut sum = 0f64;
+        for group in scores.chunks_exact_mut(LANES) {
+            for s in group.iter_mut() {
+                *s = ggml::expf(*s - max);
+            }
+            sum += ggml::hsum_float_8(&(*group).try_into().expect("8 lanes")) as f64;
+        }
+        let inv = (1.0 / sum) as f32;
+        // Per output value, independent sums by position: tinyBLAS keeps 8 (position mod 8),
+        // ggml_vec_dot_f32 32 (four accumulators of 8 lanes).
+        let lanes = if self.prompt_row { LANES } else { 4 * LANES };
+        let acc = &mut scratch.sums;
+        acc.clear();
+        acc.resize(lanes * hd, 0.0);
+        for p in positions {
+            let w = scores[p - start] * inv;
+            let v = &self.kv.v[self.offset(p)..][..hd];
+            let lane = p % lanes;
+            for (a, &x) in acc[lane * hd..][..hd].iter_mut().zip(v) {
+                *a = x.mul_add(w, *a);
+            }
+        }
+        let at = |lane: usize, d: usize| acc[lane * hd + d];
+        for (d, o) in out.iter_mut().enumerate() {
+            *o = if self.prompt_row {
+                ggml::hsum_float_8(&std::array::from_fn(|l| at(l, d)))
+            } else {
+                ggml::reduce_f32x8x4(&std::array::from_fn(|j| {
+                    std::array::from_fn(|l| at(j * LANES + l, d))
+                }))
+            };
         }
     }
-    partial.iter().sum::<f32>() + tail
+
+    fn offset(&self, position: usize) -> usize {
+        self.kv.row_offset(self.table, position, self.kv_head)
+    }
 }
 
 #[cfg(test)]
@@ -213,7 +240,7 @@ mod tests {
             block_size in 1usize..6,
             kv_heads in 1usize..3,
             group in 1usize..4,
-            head_dim in 1usize..9,
+            head_dim in proptest::sample::select(vec![1usize, 3, 8, 16, 24]),
             lens in proptest::collection::vec((1usize..12, 0usize..5), 1..4),
             window in proptest::option::of(1usize..6),
         ) {
@@ -235,7 +262,7 @@ mod tests {
             let mut first_row = 0;
             for (i, &(ctx, extra)) in lens.iter().enumerate() {
                 let rows = (extra % ctx) + 1;
-                seqs.push(SeqSlice { first_row, rows, context_len: ctx, block_table: &tables[i] });
+                seqs.push(SeqSlice { first_row, rows, context_len: ctx, prompt_len: ctx - rows + i % 2, block_table: &tables[i] });
                 first_row += rows;
             }
             let params = AttentionParams {

@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod ggml;
 pub mod norm;
 pub mod quant;
 pub mod rope;

@@ -58,8 +58,10 @@ impl RopeTable {
                     RopeStyle::Halves => (i, i + half),
                 };
                 let (x0, x1) = (head[a], head[b]);
-                head[a] = x0 * cos[i] - x1 * sin[i];
-                head[b] = x0 * sin[i] + x1 * cos[i];
+                // As llama.cpp's compiled rotation: the products of x0 fused (FMA), those of x1
+                // rounded first (checked bit for bit against its tensors).
+                head[a] = x0.mul_add(cos[i], -(x1 * sin[i]));
+                head[b] = x0.mul_add(sin[i], x1 * cos[i]);
             }
         }
     }

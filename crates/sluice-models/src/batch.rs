@@ -20,6 +20,9 @@ pub struct BatchSeq {
     /// Tokens in the cache once this step has run (the positions of its rows end at
     /// `context_len - 1`).
     pub context_len: usize,
+    /// Positions below this hold the prompt, which attention sums in llama.cpp's batch order
+    /// (see `sluice_kernels::attention`); generated tokens in its single-token order.
+    pub prompt_len: usize,
     pub block_table: Vec<u32>,
 }
 

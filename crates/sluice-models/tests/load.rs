@@ -66,6 +66,7 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
             first_row: 0,
             rows: 3,
             context_len: 3,
+            prompt_len: 3,
             block_table: vec![1],
         }],
         logit_rows: vec![2],

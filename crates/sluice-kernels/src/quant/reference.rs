@@ -8,8 +8,7 @@
 
 use super::packed::nibble;
 use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK};
-
-pub(super) const LANES: usize = 8;
+use crate::ggml::{hsum_float_8, LANES};
 
 /// `W[n] · x[t]`.
 pub(super) fn dot(w: &PackedMatrix, n: usize, x: &QuantizedRows, t: usize) -> f32 {
@@ -32,7 +31,7 @@ pub(super) fn dot(w: &PackedMatrix, n: usize, x: &QuantizedRows, t: usize) -> f3
             mins = w.m[wb].mul_add(x.s[xb], mins);
         }
     }
-    hsum(acc) + mins
+    hsum_float_8(&acc) + mins
 }
 
 fn weight_value(format: WeightFormat, qs: &[u8], j: usize) -> i32 {
@@ -41,10 +40,4 @@ fn weight_value(format: WeightFormat, qs: &[u8], j: usize) -> i32 {
         WeightFormat::Q4_0 => nibble(qs, j) as i32 - 8,
         WeightFormat::Q8_0 => qs[j] as i8 as i32,
     }
-}
-
-/// ggml's `hsum_float_8`: upper half onto lower, then pairs, then the last two.
-fn hsum(a: [f32; LANES]) -> f32 {
-    let r: [f32; 4] = std::array::from_fn(|i| a[i + 4] + a[i]);
-    (r[0] + r[2]) + (r[1] + r[3])
 }

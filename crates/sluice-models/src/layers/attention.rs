@@ -18,6 +18,7 @@ impl<'a> StepContext<'a> {
                 first_row: s.first_row,
                 rows: s.rows,
                 context_len: s.context_len,
+                prompt_len: s.prompt_len,
                 block_table: &s.block_table,
             })
             .collect();

@@ -91,6 +91,10 @@ impl Linear {
         Ok(outputs.try_into().expect("one output per projection"))
     }
 
+    pub fn in_dim(&self) -> usize {
+        self.in_dim
+    }
+
     /// Rows `ids` of `W` (`[ids.len(), in_dim]`): the lookup of an embedding table, which
     /// small models share with their output projection.
     pub fn rows(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {

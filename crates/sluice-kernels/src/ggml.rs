@@ -1,0 +1,149 @@
+//! llama.cpp's float arithmetic on x86 (AVX2 + FMA), written out lane by lane so that our
+//! kernels reproduce its results bit for bit. This model family's 8-bit activation quantization
+//! turns last-bit differences into different tokens, so greedy agreement with the reference
+//! engine needs the same operations in the same order, not merely the same math.
+
+/// Lanes of an AVX2 float vector.
+pub const LANES: usize = 8;
+
+/// `hsum_float_8` (and tinyBLAS's `hsum`): upper half onto lower, then pairs, then the last two.
+#[inline(always)]
+pub fn hsum_float_8(a: &[f32; LANES]) -> f32 {
+    let r: [f32; 4] = std::array::from_fn(|i| a[i + 4] + a[i]);
+    (r[0] + r[2]) + (r[1] + r[3])
+}
+
+/// `x · y` as tinyBLAS computes one output of an f32 matmul: lane `l` accumulates elements
+/// `l, l + 8, ...` with fused multiply-adds, then [`hsum_float_8`]. `x.len()` is a multiple
+/// of 8.
+#[inline(always)]
+pub fn dot_tinyblas(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    for (xs, ys) in x.chunks_exact(LANES).zip(y.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            acc[l] = xs[l].mul_add(ys[l], acc[l]);
+        }
+    }
+    hsum_float_8(&acc)
+}
+
+/// `x · y` as `ggml_vec_dot_f32` computes it: four 8-lane accumulators over steps of 32
+/// elements, reduced pairwise (`GGML_F32x8_REDUCE`), then the leftover elements one by one.
+#[inline(always)]
+pub fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
+    const STEP: usize = 4 * LANES;
+    let whole = x.len() / STEP * STEP;
+    let mut sum = [[0f32; LANES]; 4];
+    for (xs, ys) in x[..whole]
+        .chunks_exact(STEP)
+        .zip(y[..whole].chunks_exact(STEP))
+    {
+        for (j, s) in sum.iter_mut().enumerate() {
+            for l in 0..LANES {
+                s[l] = xs[j * LANES + l].mul_add(ys[j * LANES + l], s[l]);
+            }
+        }
+    }
+    let mut total = reduce_f32x8x4(&sum);
+    for (a, b) in x[whole..].iter().zip(&y[whole..]) {
+        total = a.mul_add(*b, total);
+    }
+    total
+}
+
+/// `GGML_F32x8_REDUCE` of `ggml_vec_dot_f32`'s four accumulators: pairwise across them, then
+/// halves, then `hadd` twice.
+#[inline(always)]
+pub fn reduce_f32x8x4(sum: &[[f32; LANES]; 4]) -> f32 {
+    let x: [f32; LANES] = std::array::from_fn(|l| {
+        let x0 = sum[0][l] + sum[2][l];
+        let x1 = sum[1][l] + sum[3][l];
+        x0 + x1
+    });
+    let t0: [f32; 4] = std::array::from_fn(|i| x[i] + x[i + 4]);
+    (t0[0] + t0[1]) + (t0[2] + t0[3])
+}
+
+/// `ggml_v_expf` for one lane: ARM's optimized-routines exp (max error 1.45 ulp + 0.5), which
+/// llama.cpp uses in softmax and SiLU instead of libm's `expf`.
+#[inline(always)]
+pub fn expf(x: f32) -> f32 {
+    let r = f32::from_bits(0x4B40_0000); // 0x1.8p23
+    let z = x.mul_add(f32::from_bits(0x3FB8_AA3B), r); // 0x1.715476p+0
+    let n = z - r;
+    let b = (-n).mul_add(
+        f32::from_bits(0x35BF_BE8E),                  // 0x1.7f7d1cp-20
+        (-n).mul_add(f32::from_bits(0x3F31_7200), x), // 0x1.62e4p-1
+    );
+    let e = z.to_bits().wrapping_shl(23);
+    let k = f32::from_bits(e.wrapping_add(1f32.to_bits()));
+    let u = b * b;
+    let j = f32::from_bits(0x3C07_2010) // 0x1.0e4020p-7
+        .mul_add(b, f32::from_bits(0x3D2B_9F17)) // 0x1.573e2ep-5
+        .mul_add(
+            u,
+            f32::from_bits(0x3E2A_AF33).mul_add(b, f32::from_bits(0x3EFF_FEDB)), // 0x1.555e66p-3, 0x1.fffdb6p-2
+        )
+        .mul_add(u, f32::from_bits(0x3F7F_FFF6) * b); // 0x1.ffffecp-1
+    if n.abs() <= 126.0 {
+        return j.mul_add(k, k);
+    }
+    let g: u32 = if n <= 0.0 { 0x8200_0000 } else { 0 };
+    let s1 = f32::from_bits(g.wrapping_add(0x7F00_0000));
+    if n.abs() > 192.0 {
+        return s1 * s1;
+    }
+    let s2 = f32::from_bits(e.wrapping_sub(g));
+    s2.mul_add(j, s2) * s1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constants_are_the_hex_floats_ggml_writes() {
+        // 0x1.8p23 = 1.5 * 2^23; 0x1.715476p+0 = log2(e) rounded; 0x1.62e4p-1 ≈ ln 2.
+        assert_eq!(f32::from_bits(0x4B40_0000), 1.5 * (1u32 << 23) as f32);
+        assert_eq!(f32::from_bits(0x3FB8_AA3B), std::f32::consts::LOG2_E);
+        assert!((f32::from_bits(0x3F31_7200) - std::f32::consts::LN_2).abs() < 1e-5);
+    }
+
+    #[test]
+    fn expf_is_within_two_ulp_of_libm_and_saturates() {
+        let mut x = -100.0f32;
+        while x < 88.0 {
+            let (ours, libm) = (expf(x), x.exp());
+            let ulps = (ours.to_bits() as i64 - libm.to_bits() as i64).abs();
+            assert!(ulps <= 2, "exp({x}) = {ours}, libm {libm}");
+            x += 0.37;
+        }
+        assert_eq!(expf(f32::NEG_INFINITY), 0.0);
+        assert_eq!(expf(-200.0), 0.0);
+        assert_eq!(expf(100.0), f32::INFINITY);
+        assert_eq!(expf(0.0), 1.0);
+    }
+
+    #[test]
+    fn dots_sum_in_their_documented_orders() {
+        // Values whose sums depend on order: 1e8 swallows 1 unless they pair up first.
+        let mut x = [0f32; 32];
+        x[0] = 1e8;
+        x[4] = -1e8;
+        x[1] = 1.0;
+        x[5] = 1.0;
+        let ones = [1f32; 32];
+        // tinyBLAS: lanes 0 and 4 meet first (1e8 - 1e8 = 0), then lanes 1 and 5 (2).
+        assert_eq!(dot_tinyblas(&x, &ones), 2.0);
+        // vec_dot_f32: the same lane pairing in its final reduction.
+        assert_eq!(dot_vec_f32(&x, &ones), 2.0);
+        let mut y = [0f32; 32];
+        y[0] = 1e8;
+        y[1] = 1.0;
+        y[2] = -1e8;
+        // hsum_float_8 adds lanes 0+4 and 2+6 before 1+5: (1e8 + -1e8) + 1 = 1.
+        assert_eq!(dot_tinyblas(&y[..8], &ones[..8]), 1.0);
+        // GGML_F32x8_REDUCE adds (0+4) + (1+5) first: (1e8 + 1) rounds to 1e8, minus 1e8 is 0.
+        assert_eq!(dot_vec_f32(&y, &ones), 0.0);
+    }
+}
