@@ -12,13 +12,20 @@ pub fn silu_mul(gate: &[f32], up: &[f32], width: usize, out: &mut [f32]) {
         .zip(gate.chunks_exact(width))
         .zip(up.chunks_exact(width))
     {
+        let mut exp = [0f32; LANES];
         for i in 0..width {
-            let exp = if i < vectorised {
-                ggml::expf(0.0 - g[i])
+            if i % LANES == 0 && i < vectorised {
+                for (e, &g) in exp.iter_mut().zip(&g[i..i + LANES]) {
+                    *e = 0.0 - g;
+                }
+                ggml::exp_group(&mut exp, 0.0);
+            }
+            let e = if i < vectorised {
+                exp[i % LANES]
             } else {
                 (-g[i]).exp()
             };
-            o[i] = g[i] / (1.0 + exp) * u[i];
+            o[i] = g[i] / (1.0 + e) * u[i];
         }
     }
 }

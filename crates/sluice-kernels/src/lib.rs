@@ -6,6 +6,7 @@
 
 pub mod activation;
 pub mod attention;
+pub mod cpu;
 pub mod ggml;
 pub mod norm;
 pub mod quant;

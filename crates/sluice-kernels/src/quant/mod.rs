@@ -17,10 +17,10 @@ mod avx2;
 mod packed;
 mod reference;
 
+use crate::cpu::{isa, Isa, SharedOut};
 pub use activation::{quantize_rows, QuantizedRows};
 pub use packed::PackedMatrix;
 use rayon::prelude::*;
-use std::sync::OnceLock;
 
 /// Values per quantization block in every format here.
 pub const BLOCK: usize = 32;
@@ -55,24 +55,6 @@ impl WeightFormat {
     }
 }
 
-/// The instruction set the kernels use, detected once at run time.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Isa {
-    Avx2Fma,
-    Scalar,
-}
-
-pub fn isa() -> Isa {
-    static ISA: OnceLock<Isa> = OnceLock::new();
-    *ISA.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Isa::Avx2Fma;
-        }
-        Isa::Scalar
-    })
-}
-
 /// Weight rows per parallel task: enough tasks to balance two to a few dozen threads on the
 /// smallest matrices (576 rows), and a chunk's weights stay in L1/L2 while every activation
 /// tile streams past them.
@@ -91,7 +73,7 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
         return;
     }
     let n_out = w.rows;
-    let shared = SharedOut(out.as_mut_ptr());
+    let shared = SharedOut::new(out);
     (0..n_out.div_ceil(ROW_CHUNK))
         .into_par_iter()
         .for_each(|chunk| {
@@ -127,22 +109,6 @@ fn dot_rows(isa: Isa, w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize, 
                 *o = reference::dot(w, n, x, t0 + i);
             }
         }
-    }
-}
-
-/// The output matrix, written by parallel tasks that each own a disjoint set of columns.
-#[derive(Clone, Copy)]
-struct SharedOut(*mut f32);
-
-// SAFETY: tasks write disjoint elements, and `matmul_on` outlives them (rayon joins).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
-
-impl SharedOut {
-    /// # Safety
-    /// `at` is in bounds and no other task writes it.
-    unsafe fn write(&self, at: usize, v: f32) {
-        *self.0.add(at) = v;
     }
 }
 

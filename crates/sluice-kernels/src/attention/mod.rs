@@ -4,20 +4,30 @@
 //! `kv_heads * head_dim` values of K and of V (f32). A sequence's token
 //! at position `p` lives in slot `table[p / block_size] * block_size + p % block_size`.
 //!
-//! Every (query row, head) pair is an independent task, so a row's result never depends on
-//! what else is in the batch. Each computes what llama.cpp's CPU attention (f32 cache, no flash
-//! attention) computes, in its order (`crate::ggml`): scores `q·k` as `ggml_vec_dot_f32`;
+//! Each (query row, head) is computed as llama.cpp's CPU attention (f32 cache, no flash
+//! attention) computes it, in its order (`crate::ggml`): scores `q·k` as `ggml_vec_dot_f32`;
 //! softmax with ggml's exp over groups of 8 positions and a double-precision sum; then `Σ p V`
 //! summed by position as tinyBLAS does for a prompt's tokens and as `ggml_vec_dot_f32` does for
 //! a generated token. (llama.cpp sends a matmul to tinyBLAS only when its batch holds two or
 //! more tokens; we decide by position, so chunking and batching never change a result.)
+//!
+//! The parallel tasks are blocks of up to [`ROW_BLOCK`] consecutive rows of one sequence, with
+//! all the query heads of one K/V head (`block.rs`): each K and V row is read once per block
+//! rather than once per row and head, which is what long prefill chunks and grouped-query
+//! attention need. A row's arithmetic is the same in any block.
 
-use crate::ggml::{self, LANES};
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod block;
+
+use crate::cpu::SharedOut;
 use rayon::prelude::*;
-use std::ops::Range;
 
-/// Widest head the kernel supports (Gemma 3 uses 256); the accumulator lives on the stack.
+/// Widest head the kernel supports (Gemma 3 uses 256).
 pub const MAX_HEAD_DIM: usize = 256;
+
+/// Query rows of one sequence and head that share their reads of K and V.
+const ROW_BLOCK: usize = 8;
 
 /// One layer of the paged cache.
 pub struct KvLayerView<'a> {
@@ -71,108 +81,38 @@ pub fn paged_attention(
 ) {
     let hd = params.head_dim;
     assert!(hd <= MAX_HEAD_DIM, "head_dim {hd} exceeds {MAX_HEAD_DIM}");
-    let row_width = params.n_heads * hd;
-    // Batch row -> (sequence, position): small, built once per call.
-    let mut rows = vec![(0usize, 0usize); q.len() / row_width];
-    for (s, seq) in seqs.iter().enumerate() {
-        for i in 0..seq.rows {
-            rows[seq.first_row + i] = (s, seq.context_len - seq.rows + i);
-        }
-    }
-    let group = params.n_heads / params.kv_heads;
-    out.par_chunks_mut(hd).enumerate().for_each_init(
-        Scratch::default,
-        |scratch, (task, out_head)| {
-            let (row, head) = (task / params.n_heads, task % params.n_heads);
-            let (seq_idx, position) = rows[row];
-            let seq = &seqs[seq_idx];
-            let first = params
-                .window
-                .map_or(0, |w| (position + 1).saturating_sub(w));
-            let head = Head {
-                q: &q[row * row_width + head * hd..][..hd],
-                kv,
-                table: seq.block_table,
-                kv_head: head / group,
-                prompt_row: position < seq.prompt_len,
-            };
-            head.attend(first..position + 1, params.scale, scratch, out_head);
-        },
+    assert_eq!(q.len(), out.len());
+    let rows: usize = seqs.iter().map(|s| s.rows).sum();
+    assert_eq!(rows * params.n_heads * hd, out.len(), "rows do not cover q");
+    assert_eq!(
+        params.n_heads % params.kv_heads,
+        0,
+        "query heads in unequal groups"
     );
-}
-
-/// Buffers reused by the tasks of one worker.
-#[derive(Default)]
-struct Scratch {
-    /// Scores, then softmax weights, of the positions attended to.
-    scores: Vec<f32>,
-    /// Partial sums of `Σ p V`: one `head_dim` row per summation lane.
-    sums: Vec<f32>,
-}
-
-/// One query head of one row, and the cache it reads.
-struct Head<'a> {
-    q: &'a [f32],
-    kv: &'a KvLayerView<'a>,
-    table: &'a [u32],
-    kv_head: usize,
-    prompt_row: bool,
-}
-
-impl Head<'_> {
-    fn attend(&self, positions: Range<usize>, scale: f32, scratch: &mut Scratch, out: &mut [f32]) {
-        let hd = self.q.len();
-        let scores = &mut scratch.scores;
-        // Softmax sums exp over groups of 8 positions counted from position 0, as ggml does
-        // over a sequence's cache cells; positions outside the range are masked (weight 0).
-        let start = positions.start / LANES * LANES;
-        let end = positions.end.div_ceil(LANES) * LANES;
-        scores.clear();
-        scores.resize(end - start, f32::NEG_INFINITY);
-        let mut max = f32::NEG_INFINITY;
-        for p in positions.clone() {
-            let k = &self.kv.k[self.offset(p)..][..hd];
-            let score = ggml::dot_vec_f32(k, self.q) * scale;
-            scores[p - start] = score;
-            max = max.max(score);
-        }
-        let mut sum = 0f64;
-        for group in scores.chunks_exact_mut(LANES) {
-            for s in group.iter_mut() {
-                *s = ggml::expf(*s - max);
-            }
-            sum += ggml::hsum_float_8(&(*group).try_into().expect("8 lanes")) as f64;
-        }
-        let inv = (1.0 / sum) as f32;
-        // Per output value, independent sums by position: tinyBLAS keeps 8 (position mod 8),
-        // ggml_vec_dot_f32 32 (four accumulators of 8 lanes).
-        let lanes = if self.prompt_row { LANES } else { 4 * LANES };
-        let acc = &mut scratch.sums;
-        acc.clear();
-        acc.resize(lanes * hd, 0.0);
-        for p in positions {
-            let w = scores[p - start] * inv;
-            let v = &self.kv.v[self.offset(p)..][..hd];
-            let lane = p % lanes;
-            for (a, &x) in acc[lane * hd..][..hd].iter_mut().zip(v) {
-                *a = x.mul_add(w, *a);
-            }
-        }
-        let at = |lane: usize, d: usize| acc[lane * hd + d];
-        for (d, o) in out.iter_mut().enumerate() {
-            *o = if self.prompt_row {
-                ggml::hsum_float_8(&std::array::from_fn(|l| at(l, d)))
-            } else {
-                ggml::reduce_f32x8x4(&std::array::from_fn(|j| {
-                    std::array::from_fn(|l| at(j * LANES + l, d))
-                }))
+    // (sequence, K/V head, first row within the sequence): small, built once per call.
+    let tasks: Vec<(usize, usize, usize)> = seqs
+        .iter()
+        .enumerate()
+        .flat_map(|(s, seq)| {
+            (0..params.kv_heads)
+                .flat_map(move |h| (0..seq.rows).step_by(ROW_BLOCK).map(move |r| (s, h, r)))
+        })
+        .collect();
+    let shared = SharedOut::new(out);
+    tasks
+        .par_iter()
+        .for_each_init(block::Scratch::default, |scratch, &(s, kv_head, r)| {
+            let seq = &seqs[s];
+            let block = block::RowBlock {
+                q,
+                kv,
+                seq,
+                params,
+                kv_head,
+                rows: r..(r + ROW_BLOCK).min(seq.rows),
             };
-        }
-    }
-
-    fn offset(&self, position: usize) -> usize {
-        self.kv.row_offset(self.table, position, self.kv_head)
-    }
+            block.attend(scratch, shared);
+        });
 }
 
 #[cfg(test)]

@@ -3,6 +3,11 @@
 //! turns last-bit differences into different tokens, so greedy agreement with the reference
 //! engine needs the same operations in the same order, not merely the same math.
 
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+
+use crate::cpu::{isa, Isa};
+
 /// Lanes of an AVX2 float vector.
 pub const LANES: usize = 8;
 
@@ -13,24 +18,21 @@ pub fn hsum_float_8(a: &[f32; LANES]) -> f32 {
     (r[0] + r[2]) + (r[1] + r[3])
 }
 
-/// `x · y` as tinyBLAS computes one output of an f32 matmul: lane `l` accumulates elements
-/// `l, l + 8, ...` with fused multiply-adds, then [`hsum_float_8`]. `x.len()` is a multiple
-/// of 8.
-#[inline(always)]
-pub fn dot_tinyblas(x: &[f32], y: &[f32]) -> f32 {
-    let mut acc = [0f32; LANES];
-    for (xs, ys) in x.chunks_exact(LANES).zip(y.chunks_exact(LANES)) {
-        for l in 0..LANES {
-            acc[l] = xs[l].mul_add(ys[l], acc[l]);
-        }
-    }
-    hsum_float_8(&acc)
-}
-
 /// `x · y` as `ggml_vec_dot_f32` computes it: four 8-lane accumulators over steps of 32
 /// elements, reduced pairwise (`GGML_F32x8_REDUCE`), then the leftover elements one by one.
-#[inline(always)]
+#[inline]
 pub fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA; the lengths are equal.
+        Isa::Avx2Fma => unsafe { avx2::dot_vec_f32(x, y) },
+        _ => dot_vec_f32_scalar(x, y),
+    }
+}
+
+/// The scalar [`dot_vec_f32`].
+fn dot_vec_f32_scalar(x: &[f32], y: &[f32]) -> f32 {
     const STEP: usize = 4 * LANES;
     let whole = x.len() / STEP * STEP;
     let mut sum = [[0f32; LANES]; 4];
@@ -62,6 +64,26 @@ pub fn reduce_f32x8x4(sum: &[[f32; LANES]; 4]) -> f32 {
     });
     let t0: [f32; 4] = std::array::from_fn(|i| x[i] + x[i + 4]);
     (t0[0] + t0[1]) + (t0[2] + t0[3])
+}
+
+/// `group[i] = exp(group[i] - max)` with `ggml_v_expf`, returning the group's sum as
+/// `ggml_vec_soft_max_f32` adds it (`hsum_float_8`).
+#[inline]
+pub fn exp_group(group: &mut [f32; LANES], max: f32) -> f32 {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2 and FMA.
+        Isa::Avx2Fma => unsafe { avx2::exp_group(group, max) },
+        _ => exp_group_scalar(group, max),
+    }
+}
+
+/// The scalar [`exp_group`].
+fn exp_group_scalar(group: &mut [f32; LANES], max: f32) -> f32 {
+    for v in group.iter_mut() {
+        *v = expf(*v - max);
+    }
+    hsum_float_8(group)
 }
 
 /// `ggml_v_expf` for one lane: ARM's optimized-routines exp (max error 1.45 ulp + 0.5), which
@@ -124,6 +146,54 @@ mod tests {
         assert_eq!(expf(0.0), 1.0);
     }
 
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((x >> 40) as f32 / (1u64 << 24) as f32) * 8.0 - 4.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn detected_kernels_equal_the_scalar_ones_exactly() {
+        for n in [0, 5, 32, 64, 96, 100, 256] {
+            let (x, y) = (values(n, 1 + n as u64), values(n, 2));
+            assert_eq!(
+                dot_vec_f32(&x, &y).to_bits(),
+                dot_vec_f32_scalar(&x, &y).to_bits(),
+                "dot of {n}"
+            );
+        }
+        let specials = [
+            f32::NEG_INFINITY,
+            -150.0,
+            -100.0,
+            -87.5,
+            0.0,
+            60.0,
+            89.0,
+            200.0,
+        ];
+        for seed in 0..50u64 {
+            let mut group: [f32; LANES] = values(LANES, seed).try_into().unwrap();
+            for v in group.iter_mut() {
+                *v *= 30.0;
+            }
+            if seed % 5 == 0 {
+                group[seed as usize % LANES] = specials[seed as usize / 5 % specials.len()];
+            }
+            let max = 10.0;
+            let (mut a, mut b) = (group, group);
+            let (sa, sb) = (exp_group(&mut a, max), exp_group_scalar(&mut b, max));
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits), "{group:?}");
+            assert_eq!(sa.to_bits(), sb.to_bits());
+        }
+    }
+
     #[test]
     fn dots_sum_in_their_documented_orders() {
         // Values whose sums depend on order: 1e8 swallows 1 unless they pair up first.
@@ -133,8 +203,8 @@ mod tests {
         x[1] = 1.0;
         x[5] = 1.0;
         let ones = [1f32; 32];
-        // tinyBLAS: lanes 0 and 4 meet first (1e8 - 1e8 = 0), then lanes 1 and 5 (2).
-        assert_eq!(dot_tinyblas(&x, &ones), 2.0);
+        // hsum_float_8: lanes 0 and 4 meet first (1e8 - 1e8 = 0), then lanes 1 and 5 (2).
+        assert_eq!(hsum_float_8(&x[..8].try_into().unwrap()), 2.0);
         // vec_dot_f32: the same lane pairing in its final reduction.
         assert_eq!(dot_vec_f32(&x, &ones), 2.0);
         let mut y = [0f32; 32];
@@ -142,7 +212,7 @@ mod tests {
         y[1] = 1.0;
         y[2] = -1e8;
         // hsum_float_8 adds lanes 0+4 and 2+6 before 1+5: (1e8 + -1e8) + 1 = 1.
-        assert_eq!(dot_tinyblas(&y[..8], &ones[..8]), 1.0);
+        assert_eq!(hsum_float_8(&y[..8].try_into().unwrap()), 1.0);
         // GGML_F32x8_REDUCE adds (0+4) + (1+5) first: (1e8 + 1) rounds to 1e8, minus 1e8 is 0.
         assert_eq!(dot_vec_f32(&y, &ones), 0.0);
     }

@@ -1,0 +1,51 @@
+//! AVX2 + FMA form of `block::WeightedSum::sum` for a full group of 8 output values: the lanes'
+//! partial sums live in registers. The same operations per value as the scalar form, so the
+//! results are equal bit for bit (tested in `block.rs`).
+
+use crate::ggml::LANES;
+use std::arch::x86_64::*;
+use std::ops::Range;
+
+/// `Σ_p weight(p) V[p][d0..d0 + 8]` in `L` lanes by position, reduced as the scalar form.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `row(p) + d0 + 8 <= v.len()` for every position.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn weighted_sum8<const L: usize>(
+    v: &[f32],
+    row: impl Fn(usize) -> usize,
+    weight: impl Fn(usize) -> f32,
+    positions: Range<usize>,
+    d0: usize,
+) -> [f32; LANES] {
+    let mut acc = [_mm256_setzero_ps(); L];
+    let mut base = positions.start / L * L;
+    while base < positions.end {
+        for (l, lane) in acc.iter_mut().enumerate() {
+            let pos = base + l;
+            if pos < positions.start || pos >= positions.end {
+                continue;
+            }
+            let x = _mm256_loadu_ps(v.as_ptr().add(row(pos) + d0));
+            *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(weight(pos)), *lane);
+        }
+        base += L;
+    }
+    let sum = if L == LANES {
+        // hsum_float_8, value by value: (a0+a4 + a2+a6) + (a1+a5 + a3+a7).
+        let r: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(acc[i + 4], acc[i]));
+        _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]))
+    } else {
+        // reduce_f32x8x4, value by value.
+        let x: [__m256; LANES] = std::array::from_fn(|l| {
+            let x0 = _mm256_add_ps(acc[l], acc[2 * LANES + l]);
+            let x1 = _mm256_add_ps(acc[LANES + l], acc[3 * LANES + l]);
+            _mm256_add_ps(x0, x1)
+        });
+        let t: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(x[i], x[i + 4]));
+        _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]))
+    };
+    let mut out = [0f32; LANES];
+    _mm256_storeu_ps(out.as_mut_ptr(), sum);
+    out
+}

@@ -1,0 +1,226 @@
+//! One task of [`super::paged_attention`]: the query heads that share one K/V head (grouped-query
+//! attention), for consecutive rows of one sequence.
+
+use super::{AttentionParams, KvLayerView, SeqSlice};
+use crate::cpu::SharedOut;
+use crate::ggml::{self, LANES};
+use std::ops::Range;
+
+/// Buffers reused by the tasks one worker runs.
+#[derive(Default)]
+pub(super) struct Scratch {
+    /// The block's queries: (row within the block, query head).
+    queries: Vec<(usize, usize)>,
+    /// Where each attended position's K and V rows start in the cache.
+    kv_rows: Vec<usize>,
+    /// Per query: its scores, then softmax numerators, over the block's positions.
+    scores: Vec<f32>,
+    /// Per query: `1 / Σ exp`.
+    inv: Vec<f32>,
+}
+
+pub(super) struct RowBlock<'a> {
+    pub q: &'a [f32],
+    pub kv: &'a KvLayerView<'a>,
+    pub seq: &'a SeqSlice<'a>,
+    pub params: &'a AttentionParams,
+    pub kv_head: usize,
+    /// Rows of the sequence (0 = its first row in the batch).
+    pub rows: Range<usize>,
+}
+
+impl RowBlock<'_> {
+    fn position(&self, i: usize) -> usize {
+        self.seq.context_len - self.seq.rows + self.rows.start + i
+    }
+
+    /// The positions row `i` of the block attends to.
+    fn attended(&self, i: usize) -> Range<usize> {
+        let pos = self.position(i);
+        let first = self
+            .params
+            .window
+            .map_or(0, |w| (pos + 1).saturating_sub(w));
+        first..pos + 1
+    }
+
+    /// Summation lanes of `Σ p V`: tinyBLAS's 8 for prompt tokens, `ggml_vec_dot_f32`'s 32 for
+    /// generated ones.
+    fn lanes(&self, i: usize) -> usize {
+        if self.position(i) < self.seq.prompt_len {
+            LANES
+        } else {
+            4 * LANES
+        }
+    }
+
+    /// Where (row `i` of the block, query head `head`) starts in `q` and `out`.
+    fn offset(&self, (i, head): (usize, usize)) -> usize {
+        let p = self.params;
+        (self.seq.first_row + self.rows.start + i) * p.n_heads * p.head_dim + head * p.head_dim
+    }
+
+    /// Writes the block's rows of these heads into `out` (the batch's `[rows, n_heads * hd]`).
+    pub(super) fn attend(&self, scratch: &mut Scratch, out: SharedOut) {
+        let hd = self.params.head_dim;
+        let n = self.rows.len();
+        let group = self.params.n_heads / self.params.kv_heads;
+        let heads = self.kv_head * group..(self.kv_head + 1) * group;
+        let queries = &mut scratch.queries;
+        queries.clear();
+        queries.extend((0..n).flat_map(|i| heads.clone().map(move |h| (i, h))));
+        let all = self.attended(0).start..self.attended(n - 1).end;
+        // Softmax sums exp over groups of 8 positions counted from position 0, as ggml does
+        // over a sequence's cache cells; unattended positions stay masked (-inf, weight 0).
+        let start = all.start / LANES * LANES;
+        let width = all.end.div_ceil(LANES) * LANES - start;
+        let kv_rows = &mut scratch.kv_rows;
+        kv_rows.clear();
+        kv_rows.extend(
+            all.clone()
+                .map(|pos| self.kv.row_offset(self.seq.block_table, pos, self.kv_head)),
+        );
+        let kv_row = |pos: usize| kv_rows[pos - all.start];
+        let scores = &mut scratch.scores;
+        scores.clear();
+        scores.resize(queries.len() * width, f32::NEG_INFINITY);
+        // Each K row is read once for every query of the block.
+        for pos in all.clone() {
+            let k = &self.kv.k[kv_row(pos)..][..hd];
+            for (j, &query) in queries.iter().enumerate() {
+                if self.attended(query.0).contains(&pos) {
+                    let q = &self.q[self.offset(query)..][..hd];
+                    scores[j * width + pos - start] = ggml::dot_vec_f32(k, q) * self.params.scale;
+                }
+            }
+        }
+        let inv = &mut scratch.inv;
+        inv.clear();
+        for row in scores.chunks_exact_mut(width) {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut sum = 0f64;
+            for group in row.chunks_exact_mut(LANES) {
+                sum += ggml::exp_group(group.try_into().expect("8 lanes"), max) as f64;
+            }
+            inv.push((1.0 / sum) as f32);
+        }
+        // Σ p V, 8 output values at a time: the partial sums of all lanes for those values stay
+        // in registers while the V rows stream past.
+        for (j, &query) in queries.iter().enumerate() {
+            let weights = &scores[j * width..(j + 1) * width];
+            let pv = WeightedSum {
+                v: self.kv.v,
+                rows: |pos: usize| kv_row(pos),
+                weights: |pos: usize| weights[pos - start] * inv[j],
+                positions: self.attended(query.0),
+            };
+            for d0 in (0..hd).step_by(LANES) {
+                let d = d0..(d0 + LANES).min(hd);
+                let sums = if self.lanes(query.0) == LANES {
+                    pv.sum::<LANES>(d.clone())
+                } else {
+                    pv.sum::<{ 4 * LANES }>(d.clone())
+                };
+                for (t, value) in sums.into_iter().take(d.len()).enumerate() {
+                    // SAFETY: (row, head, d) is inside `out` (paged_attention checked the
+                    // shape), and only this task owns these rows and heads.
+                    unsafe { out.write(self.offset(query) + d0 + t, value) };
+                }
+            }
+        }
+    }
+}
+
+/// `Σ_p weight(p) V[p][d]` for up to 8 values `d` of one query.
+struct WeightedSum<'a, R, W> {
+    v: &'a [f32],
+    /// Where position `p`'s V row starts.
+    rows: R,
+    weights: W,
+    positions: Range<usize>,
+}
+
+impl<R: Fn(usize) -> usize, W: Fn(usize) -> f32> WeightedSum<'_, R, W> {
+    /// Sums in `L` lanes by position (`p % L`), reduced as tinyBLAS (8) or `ggml_vec_dot_f32`
+    /// (32) reduce them. `L` is a constant so the lanes can live in registers.
+    fn sum<const L: usize>(&self, d: Range<usize>) -> [f32; LANES] {
+        #[cfg(target_arch = "x86_64")]
+        if d.len() == LANES && crate::cpu::isa() == crate::cpu::Isa::Avx2Fma {
+            // SAFETY: the CPU has AVX2 and FMA; every V row holds `d` (the caller's head_dim).
+            return unsafe {
+                super::avx2::weighted_sum8::<L>(
+                    self.v,
+                    &self.rows,
+                    &self.weights,
+                    self.positions.clone(),
+                    d.start,
+                )
+            };
+        }
+        self.sum_scalar::<L>(d)
+    }
+
+    fn sum_scalar<const L: usize>(&self, d: Range<usize>) -> [f32; LANES] {
+        let mut acc = [[0f32; LANES]; L];
+        let first = self.positions.start / L * L;
+        for base in (first..self.positions.end).step_by(L) {
+            for (l, lane) in acc.iter_mut().enumerate() {
+                let pos = base + l;
+                if !self.positions.contains(&pos) {
+                    continue;
+                }
+                let w = (self.weights)(pos);
+                let v = &self.v[(self.rows)(pos) + d.start..][..d.len()];
+                if let Ok(v) = <&[f32; LANES]>::try_from(v) {
+                    for t in 0..LANES {
+                        lane[t] = v[t].mul_add(w, lane[t]);
+                    }
+                } else {
+                    for (a, &x) in lane.iter_mut().zip(v) {
+                        *a = x.mul_add(w, *a);
+                    }
+                }
+            }
+        }
+        std::array::from_fn(|t| {
+            if L == LANES {
+                ggml::hsum_float_8(&std::array::from_fn(|l| acc[l][t]))
+            } else {
+                ggml::reduce_f32x8x4(&std::array::from_fn(|g| {
+                    std::array::from_fn(|l| acc[g * LANES + l][t])
+                }))
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detected_weighted_sum_equals_the_scalar_one_exactly() {
+        let v: Vec<f32> = (0..40 * 16)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let weights: Vec<f32> = (0..40)
+            .map(|i| ((i * 13 % 17) as f32 + 0.5) / 17.0)
+            .collect();
+        for positions in [0..40, 3..29, 9..10, 31..40] {
+            let pv = WeightedSum {
+                v: &v,
+                rows: |p: usize| p * 16,
+                weights: |p: usize| weights[p],
+                positions,
+            };
+            for d in [0..8, 8..16] {
+                let bits = |x: [f32; LANES]| x.map(f32::to_bits);
+                assert_eq!(
+                    bits(pv.sum::<8>(d.clone())),
+                    bits(pv.sum_scalar::<8>(d.clone()))
+                );
+                assert_eq!(bits(pv.sum::<32>(d.clone())), bits(pv.sum_scalar::<32>(d)));
+            }
+        }
+    }
+}

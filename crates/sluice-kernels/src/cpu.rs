@@ -1,0 +1,42 @@
+//! The instruction set the kernels use, detected once at run time: the binary runs on any
+//! x86-64 (or other) CPU, and uses AVX2 + FMA where the CPU has them.
+
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Avx2Fma,
+    Scalar,
+}
+
+pub fn isa() -> Isa {
+    static ISA: OnceLock<Isa> = OnceLock::new();
+    *ISA.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Isa::Avx2Fma;
+        }
+        Isa::Scalar
+    })
+}
+
+/// An output buffer shared by parallel tasks that each write a disjoint set of elements.
+#[derive(Clone, Copy)]
+pub(crate) struct SharedOut(*mut f32);
+
+// SAFETY: tasks write disjoint elements, and the buffer outlives them (rayon joins before the
+// owner of the buffer returns).
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    pub(crate) fn new(out: &mut [f32]) -> Self {
+        SharedOut(out.as_mut_ptr())
+    }
+
+    /// # Safety
+    /// `at` is inside the buffer and no other task writes it.
+    pub(crate) unsafe fn write(&self, at: usize, v: f32) {
+        *self.0.add(at) = v;
+    }
+}

@@ -1,0 +1,109 @@
+//! `cargo bench -p sluice-models --bench quant_matmul`: sluice's quantized matmul against
+//! candle's `QMatMul` on SmolLM2-135M's shapes, per weight format and rows per step.
+//!
+//! Prints GFLOP/s (2·rows·out·in per call, activation quantization included for both) and the
+//! ratio, the median of several timed runs. A plain timing loop rather than criterion: it needs
+//! nothing but `Instant`, and criterion would add some 30 crates to every test build on our
+//! 2-core machines. Threads: rayon's global pool for both (`RAYON_NUM_THREADS` to change).
+
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::{Device, Module, Tensor};
+use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
+use std::time::{Duration, Instant};
+
+/// (name, out_dim, in_dim): the projections of one SmolLM2 layer, and its output head.
+const SHAPES: [(&str, usize, usize); 4] = [
+    ("q/o 576x576", 576, 576),
+    ("gate/up 1536x576", 1536, 576),
+    ("down 576x1536", 576, 1536),
+    ("lm_head 49152x576", 49152, 576),
+];
+const ROWS: [usize; 4] = [1, 8, 32, 128];
+const FORMATS: [(WeightFormat, GgmlDType); 3] = [
+    (WeightFormat::Q4_1, GgmlDType::Q4_1),
+    (WeightFormat::Q4_0, GgmlDType::Q4_0),
+    (WeightFormat::Q8_0, GgmlDType::Q8_0),
+];
+
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed;
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Median seconds per call: runs `f` in batches until each batch takes ≥ 50 ms, 7 batches.
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut reps = 1;
+    loop {
+        let start = Instant::now();
+        for _ in 0..reps {
+            f();
+        }
+        if start.elapsed() >= Duration::from_millis(50) {
+            break;
+        }
+        reps *= 2;
+    }
+    let mut samples: Vec<f64> = (0..7)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..reps {
+                f();
+            }
+            start.elapsed().as_secs_f64() / reps as f64
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument picks formats or shapes by substring.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    println!(
+        "threads: {}, kernel: {:?}",
+        rayon::current_num_threads(),
+        sluice_kernels::cpu::isa()
+    );
+    println!("| format | shape | rows | sluice GFLOP/s | candle GFLOP/s | ratio |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (format, dtype) in FORMATS {
+        for (name, n, k) in SHAPES {
+            let label = format!("{format:?} {name}");
+            if filter.as_ref().is_some_and(|f| !label.contains(f.as_str())) {
+                continue;
+            }
+            let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+            let qt = QTensor::quantize(&w, dtype).unwrap();
+            let packed = PackedMatrix::pack(format, &qt.data().unwrap(), n, k).unwrap();
+            let candle = QMatMul::from_qtensor(qt).unwrap();
+            for rows in ROWS {
+                let x = values(rows * k, 2);
+                let xt = Tensor::from_vec(x.clone(), (rows, k), &Device::Cpu).unwrap();
+                let mut q = QuantizedRows::default();
+                let mut out = vec![0f32; rows * n];
+                let ours = time(|| {
+                    quant::quantize_rows(&x, k, &mut q);
+                    quant::matmul(&packed, &q, &mut out);
+                });
+                let theirs = time(|| {
+                    candle.forward(&xt).unwrap();
+                });
+                let gflops = |secs: f64| 2.0 * (rows * n * k) as f64 / secs / 1e9;
+                println!(
+                    "| {format:?} | {name} | {rows} | {:.1} | {:.1} | {:.2}x |",
+                    gflops(ours),
+                    gflops(theirs),
+                    theirs / ours
+                );
+            }
+        }
+    }
+}
