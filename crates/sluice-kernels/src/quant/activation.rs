@@ -14,7 +14,14 @@ pub struct QuantizedRows {
     /// Per block: `d * sum(q)` rounded to f16, widened (Q8_1's `s`; used by Q4_1 weights).
     pub s: Vec<f32>,
     pub qs: Vec<i8>,
+    /// `d` and `s` again for each whole group of [`ROW_TILE`] rows, block-major
+    /// (`[group][block][row]`), so a kernel loads one block's scales for 8 rows at once.
+    pub d_by_tile: Vec<f32>,
+    pub s_by_tile: Vec<f32>,
 }
+
+/// Rows per group in [`QuantizedRows::d_by_tile`].
+pub const ROW_TILE: usize = 8;
 
 impl QuantizedRows {
     pub fn rows(&self) -> usize {
@@ -55,6 +62,22 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
         }
         out.d[b] = f16_round(d);
         out.s[b] = f16_round(d * sum as f32);
+    }
+    let kb = cols / BLOCK;
+    let tiles = out.rows() / ROW_TILE;
+    out.d_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
+    out.s_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
+    for tile in 0..tiles {
+        for b in 0..kb {
+            for r in 0..ROW_TILE {
+                let (at, from) = (
+                    (tile * kb + b) * ROW_TILE + r,
+                    (tile * ROW_TILE + r) * kb + b,
+                );
+                out.d_by_tile[at] = out.d[from];
+                out.s_by_tile[at] = out.s[from];
+            }
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 //! AVX2 + FMA kernels, chosen at run time when the CPU has both. Each computes exactly what
-//! `reference::dot` computes (llama.cpp's AVX2 arithmetic), for a tile of up to [`TILE`]
-//! activation rows at once: a weight block is loaded and unpacked once and multiplied by every
-//! row of the tile, which is what makes a batched step cheaper than its rows one by one.
+//! `reference::dot` computes (llama.cpp's AVX2 arithmetic), for a tile of activation rows at
+//! once: a weight block is loaded and unpacked once and multiplied by every row of the tile,
+//! which is what makes a batched step cheaper than its rows one by one. Tiles of 8 rows also
+//! take their 8 block scales (and Q4_1's mins) as one vector each.
 
-use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK};
+use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK, ROW_TILE};
 use std::arch::x86_64::*;
 
 /// Activation rows per tile: four accumulators plus the unpacked weights fit the 16 registers.
@@ -14,7 +15,8 @@ const Q4_1: u8 = 0;
 const Q4_0: u8 = 1;
 const Q8_0: u8 = 2;
 
-/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()` (at most [`TILE`]).
+/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()`: at most [`TILE`], or [`ROW_TILE`]
+/// with `t0` a multiple of it.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA; `n < w.rows`, `t0 + out.len() <= x.rows()`, and
@@ -28,6 +30,9 @@ pub(super) unsafe fn dot_rows(
     out: &mut [f32],
 ) {
     match (w.format, out.len()) {
+        (WeightFormat::Q4_1, ROW_TILE) => tile8::<Q4_1>(w, n, x, t0, out),
+        (WeightFormat::Q4_0, ROW_TILE) => tile8::<Q4_0>(w, n, x, t0, out),
+        (WeightFormat::Q8_0, ROW_TILE) => tile8::<Q8_0>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 4) => tile::<4, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 3) => tile::<3, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 2) => tile::<2, Q4_1>(w, n, x, t0, out),
@@ -78,6 +83,53 @@ unsafe fn tile<const T: usize, const F: u8>(
     }
     for t in 0..T {
         out[t] = hsum(acc[t]) + mins[t];
+    }
+}
+
+/// [`tile`] for 8 rows starting at a multiple of 8, with each block's scales `d_w · d_x` for
+/// the 8 rows computed as one vector and Q4_1's `Σ m · s` summed in one vector of 8 rows.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile8<const F: u8>(
+    w: &PackedMatrix,
+    n: usize,
+    x: &QuantizedRows,
+    t0: usize,
+    out: &mut [f32],
+) {
+    let kb = w.blocks_per_row();
+    let vb = w.format.value_bytes();
+    let w_d = w.d.as_ptr().add(n * kb);
+    let w_q = w.qs.as_ptr().add(n * kb * vb);
+    let group = (t0 / ROW_TILE) * kb * ROW_TILE;
+    let (x_d, x_s) = (
+        x.d_by_tile.as_ptr().add(group),
+        x.s_by_tile.as_ptr().add(group),
+    );
+    let x_q = x.qs.as_ptr().add(t0 * kb * BLOCK);
+    let mut acc = [_mm256_setzero_ps(); ROW_TILE];
+    let mut mins = _mm256_setzero_ps();
+    for b in 0..kb {
+        let q = weight_bytes::<F>(w_q.add(b * vb));
+        let scales = _mm256_mul_ps(
+            _mm256_set1_ps(*w_d.add(b)),
+            _mm256_loadu_ps(x_d.add(b * ROW_TILE)),
+        );
+        if F == Q4_1 {
+            let m = _mm256_set1_ps(*w.m.as_ptr().add(n * kb + b));
+            mins = _mm256_fmadd_ps(m, _mm256_loadu_ps(x_s.add(b * ROW_TILE)), mins);
+        }
+        for (t, a) in acc.iter_mut().enumerate() {
+            let xv = _mm256_loadu_si256(x_q.add((t * kb + b) * BLOCK).cast());
+            let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
+            let scale = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(t as i32));
+            *a = _mm256_fmadd_ps(scale, lanes, *a);
+        }
+    }
+    let mut m = [0f32; ROW_TILE];
+    _mm256_storeu_ps(m.as_mut_ptr(), mins);
+    for t in 0..ROW_TILE {
+        out[t] = hsum(acc[t]) + m[t];
     }
 }
 

@@ -18,7 +18,7 @@ mod packed;
 mod reference;
 
 use crate::cpu::{isa, Isa, SharedOut};
-pub use activation::{quantize_rows, QuantizedRows};
+pub use activation::{quantize_rows, QuantizedRows, ROW_TILE};
 pub use packed::PackedMatrix;
 use rayon::prelude::*;
 
@@ -74,13 +74,29 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
     }
     let n_out = w.rows;
     let shared = SharedOut::new(out);
-    (0..n_out.div_ceil(ROW_CHUNK))
+    // One tile of activation rows reads each weight once, so cache reuse does not need small
+    // chunks; a few tasks per thread then keep the dispatch cost below the work.
+    let chunk_rows = if rows <= TILE {
+        n_out
+            .div_ceil(4 * rayon::current_num_threads())
+            .max(ROW_CHUNK)
+    } else {
+        ROW_CHUNK
+    };
+    (0..n_out.div_ceil(chunk_rows))
         .into_par_iter()
         .for_each(|chunk| {
-            let ns = chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(n_out);
-            let mut tile = [0f32; TILE];
-            for t0 in (0..rows).step_by(TILE) {
-                let tile = &mut tile[..TILE.min(rows - t0)];
+            let ns = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(n_out);
+            let mut tile = [0f32; ROW_TILE];
+            let mut t0 = 0;
+            while t0 < rows {
+                // Whole groups of 8 rows first (their scales are laid out for that), then 4s.
+                let len = if rows - t0 >= ROW_TILE {
+                    ROW_TILE
+                } else {
+                    TILE.min(rows - t0)
+                };
+                let tile = &mut tile[..len];
                 for n in ns.clone() {
                     dot_rows(isa, w, n, x, t0, tile);
                     for (i, &v) in tile.iter().enumerate() {
@@ -89,6 +105,7 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
                         unsafe { shared.write((t0 + i) * n_out + n, v) };
                     }
                 }
+                t0 += len;
             }
         });
 }
