@@ -9,6 +9,8 @@ Builds llama.cpp from the llama-cpp-python sdist (scripts/llama-cpp/build.sh) an
     `sluice generate` (one sequence, stats on stderr);
   - serving: `sluice bench run bench/experiments/cpu-sluice-vs-llama-server.toml` (64 prompts,
     64 new tokens, streamed /v1/completions at 1, 8 and 32 clients; llama-server -np 32).
+  - kernels: `cargo bench -p sluice-models --bench quant_matmul` (sluice's quantized matmul
+    against candle's QMatMul).
 Reports medians over the runs and sluice/llama.cpp ratios, and copies the last serving run's
 throughput plot next to the page. Needs the default model (`sluice fetch`).
 """
@@ -36,8 +38,11 @@ GGUF = Path(
     or Path(os.environ.get("SLUICE_CACHE", Path.home() / ".cache/sluice"))
     / "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf"
 )
-# 512 tokens with SmolLM2's tokenizer (checked by the script against sluice's count).
-PROMPT_512 = " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 36)
+# 512 tokens with SmolLM2's tokenizer (the report prints the count sluice measured).
+PROMPT_512 = (
+    " ".join(["The quick brown fox jumps over the lazy dog near the river bank."] * 36)
+    + " The quick brown fox jumps over the lazy"
+)
 
 
 def run(cmd, **kw):
@@ -94,8 +99,11 @@ def serve(runs, out_dir):
     last = None
     for i in range(runs):
         out = out_dir / f"serve-{i}"
-        run([SLUICE, "bench", "run", EXPERIMENT, "--out", out],
-            env={**os.environ, "SLUICE_BIN": str(SLUICE)})
+        # A run with failed requests exits non-zero but still writes its results; the table
+        # shows the failures in its `ok` column.
+        print("+ sluice bench run", EXPERIMENT, "--out", out, file=sys.stderr, flush=True)
+        subprocess.run([SLUICE, "bench", "run", EXPERIMENT, "--out", out],
+                       env={**os.environ, "SLUICE_BIN": str(SLUICE)})
         results = json.loads((out / "results.json").read_text())
         for r in results["runs"]:
             for level in r["levels"]:
@@ -142,7 +150,13 @@ def llama_version():
     return " ".join((out.stdout + out.stderr).split())
 
 
-def write_doc(samples, prompt_tokens, levels, plot, args):
+def kernel_bench():
+    out = run(["cargo", "bench", "--quiet", "-p", "sluice-models", "--bench", "quant_matmul"],
+              cwd=REPO, capture_output=True).stdout
+    return [line for line in out.splitlines() if line.startswith(("|", "threads"))]
+
+
+def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
     lines = [
         "# Performance: sluice against llama.cpp on CPU",
         "",
@@ -176,7 +190,7 @@ def write_doc(samples, prompt_tokens, levels, plot, args):
         "`sluice bench run bench/experiments/cpu-sluice-vs-llama-server.toml`: the 64 built-in "
         "prompts (3,885 prompt tokens), 64 new tokens each with ignore_eos, streamed "
         "`/v1/completions`, at 1, 8 and 32 concurrent clients; llama-server runs with "
-        "`-np 32 -c 16384`. Token counts are the servers' own.",
+        "`-np 32 -c 32768` (1,024 tokens per slot). Token counts are the servers' own.",
         "",
         "| clients | engine | " + " | ".join(FIELDS) + " |",
         "|---|---|" + "---:|" * len(FIELDS),
@@ -204,9 +218,10 @@ def write_doc(samples, prompt_tokens, levels, plot, args):
         "## Kernels",
         "",
         "`cargo bench -p sluice-models --bench quant_matmul` compares sluice's quantized matmul "
-        "with candle's `QMatMul` per format and rows per step (GFLOP/s).",
+        "with candle's `QMatMul` per format and rows per step (GFLOP/s, activation "
+        "quantization included, SmolLM2's shapes; ratio = sluice / candle).",
         "",
-    ]
+    ] + kernels
     DOC.write_text("\n".join(lines) + "\n")
 
 
@@ -215,6 +230,8 @@ def main():
     p.add_argument("--runs", type=int, default=3, help="prefill/decode runs")
     p.add_argument("--serve-runs", type=int, default=3, help="serving runs (about 5 min each)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--no-kernels", dest="kernels", action="store_false",
+                   help="skip the kernel micro-benchmarks")
     p.add_argument("--out", type=Path, default=Path("bench-results/compare-cpu"))
     args = p.parse_args()
     if not (LLAMA_BIN / "llama-bench").exists():
@@ -228,7 +245,8 @@ def main():
     if plot:
         PLOTS.mkdir(parents=True, exist_ok=True)
         shutil.copy(last / "plots/throughput.svg", PLOTS / "throughput.svg")
-    write_doc(samples, prompt_tokens, levels, plot, args)
+    kernels = kernel_bench() if args.kernels else []
+    write_doc(samples, prompt_tokens, levels, plot, kernels, args)
     print(DOC.read_text())
 
 

@@ -1,5 +1,9 @@
-//! CPU hot paths of the model step, in plain Rust with no tensor types, so each one is tested
-//! against a naive reference on random shapes.
+//! CPU hot paths of the model step, with no tensor types, so each one is tested against a naive
+//! reference on random shapes.
+//!
+//! Every kernel computes what llama.cpp's x86 kernels compute, in the same order, so greedy
+//! output equals the reference engine's token for token (`ggml`). AVX2 + FMA code is chosen at
+//! run time (`cpu`) and equals the scalar code bit for bit.
 //!
 //! Row-major buffers everywhere: a batch of `rows` vectors of width `dim` is a `&[f32]` of
 //! `rows * dim` values.
@@ -11,3 +15,4 @@ pub mod ggml;
 pub mod norm;
 pub mod quant;
 pub mod rope;
+pub mod test_data;

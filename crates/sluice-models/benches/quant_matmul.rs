@@ -9,6 +9,7 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
+use sluice_kernels::test_data::uniform;
 use std::time::{Duration, Instant};
 
 /// (name, out_dim, in_dim): the projections of one SmolLM2 layer, and its output head.
@@ -24,18 +25,6 @@ const FORMATS: [(WeightFormat, GgmlDType); 3] = [
     (WeightFormat::Q4_0, GgmlDType::Q4_0),
     (WeightFormat::Q8_0, GgmlDType::Q8_0),
 ];
-
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut x = seed;
-    (0..n)
-        .map(|_| {
-            x = x
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 /// Median seconds per call: runs `f` in batches until each batch takes ≥ 50 ms, 7 batches.
 fn time(mut f: impl FnMut()) -> f64 {
@@ -80,12 +69,12 @@ fn main() {
             if filter.as_ref().is_some_and(|f| !label.contains(f.as_str())) {
                 continue;
             }
-            let w = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+            let w = Tensor::from_vec(uniform(1, n * k), (n, k), &Device::Cpu).unwrap();
             let qt = QTensor::quantize(&w, dtype).unwrap();
             let packed = PackedMatrix::pack(format, &qt.data().unwrap(), n, k).unwrap();
             let candle = QMatMul::from_qtensor(qt).unwrap();
             for rows in ROWS {
-                let x = values(rows * k, 2);
+                let x = uniform(2, rows * k);
                 let xt = Tensor::from_vec(x.clone(), (rows, k), &Device::Cpu).unwrap();
                 let mut q = QuantizedRows::default();
                 let mut out = vec![0f32; rows * n];

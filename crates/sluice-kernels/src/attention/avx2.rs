@@ -18,18 +18,24 @@ pub(super) unsafe fn weighted_sum8<const L: usize>(
     positions: Range<usize>,
     d0: usize,
 ) -> [f32; LANES] {
+    // Lane `l` sums positions `p % L == l`. The lanes are filled 8 at a time (one pass over
+    // the positions per 8 lanes) so that the 8 being summed stay in registers.
     let mut acc = [_mm256_setzero_ps(); L];
-    let mut base = positions.start / L * L;
-    while base < positions.end {
-        for (l, lane) in acc.iter_mut().enumerate() {
-            let pos = base + l;
-            if pos < positions.start || pos >= positions.end {
-                continue;
+    for group in 0..L / LANES {
+        let mut part = [_mm256_setzero_ps(); LANES];
+        let mut base = positions.start / L * L + group * LANES;
+        while base < positions.end {
+            for (l, lane) in part.iter_mut().enumerate() {
+                let pos = base + l;
+                if pos < positions.start || pos >= positions.end {
+                    continue;
+                }
+                let x = _mm256_loadu_ps(v.as_ptr().add(row(pos) + d0));
+                *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(weight(pos)), *lane);
             }
-            let x = _mm256_loadu_ps(v.as_ptr().add(row(pos) + d0));
-            *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(weight(pos)), *lane);
+            base += L;
         }
-        base += L;
+        acc[group * LANES..(group + 1) * LANES].copy_from_slice(&part);
     }
     let sum = if L == LANES {
         // hsum_float_8, value by value: (a0+a4 + a2+a6) + (a1+a5 + a3+a7).

@@ -118,6 +118,7 @@ pub fn paged_attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::uniform;
     use proptest::prelude::*;
 
     /// Straightforward attention over contiguous K/V, gathered from the blocks first.
@@ -158,21 +159,6 @@ mod tests {
         out
     }
 
-    fn values(seed: u64, n: usize) -> Vec<f32> {
-        // Small deterministic generator: the test data needs variety, not quality.
-        let mut x = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((x >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
-
     proptest! {
         #[test]
         fn matches_reference(
@@ -195,8 +181,8 @@ mod tests {
             }
             let slots = next_block as usize * block_size;
             let width = kv_heads * head_dim;
-            let k: Vec<f32> = values(seed, slots * width);
-            let v: Vec<f32> = values(seed + 1, slots * width);
+            let k: Vec<f32> = uniform(seed, slots * width);
+            let v: Vec<f32> = uniform(seed + 1, slots * width);
             let kv = KvLayerView { k: &k, v: &v, block_size, kv_heads, head_dim };
             let mut seqs = Vec::new();
             let mut first_row = 0;
@@ -208,7 +194,7 @@ mod tests {
             let params = AttentionParams {
                 n_heads, kv_heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt(), window,
             };
-            let q = values(seed + 2, first_row * n_heads * head_dim);
+            let q = uniform(seed + 2, first_row * n_heads * head_dim);
             let mut out = vec![0f32; q.len()];
             paged_attention(&q, &kv, &seqs, &params, &mut out);
             let want = reference(&q, &kv, &seqs, &params);

@@ -146,15 +146,11 @@ mod tests {
         assert_eq!(expf(0.0), 1.0);
     }
 
+    /// Values in [-4, 4).
     fn values(n: usize, seed: u64) -> Vec<f32> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((x >> 40) as f32 / (1u64 << 24) as f32) * 8.0 - 4.0
-            })
+        crate::test_data::uniform(seed, n)
+            .iter()
+            .map(|v| v * 4.0)
             .collect()
     }
 

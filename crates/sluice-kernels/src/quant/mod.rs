@@ -132,6 +132,7 @@ fn dot_rows(isa: Isa, w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_data::bytes;
     use half::f16;
 
     /// Dequantizes one weight row, for the float reference.
@@ -159,18 +160,6 @@ mod tests {
                     }
                     WeightFormat::Q8_0 => d * (w[2 + j] as i8) as f32,
                 })
-            })
-            .collect()
-    }
-
-    fn bytes(seed: u64, n: usize) -> Vec<u8> {
-        let mut x = seed;
-        (0..n)
-            .map(|_| {
-                x = x
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (x >> 56) as u8
             })
             .collect()
     }
