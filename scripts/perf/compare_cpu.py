@@ -153,7 +153,8 @@ def llama_version():
 def kernel_bench():
     out = run(["cargo", "bench", "--quiet", "-p", "sluice-models", "--bench", "quant_matmul"],
               cwd=REPO, capture_output=True).stdout
-    return [line for line in out.splitlines() if line.startswith(("|", "threads"))]
+    head = [line + "\n" for line in out.splitlines() if line.startswith("threads")]
+    return head + [line for line in out.splitlines() if line.startswith("|")]
 
 
 def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
