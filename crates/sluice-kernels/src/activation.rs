@@ -12,20 +12,19 @@ pub fn silu_mul(gate: &[f32], up: &[f32], width: usize, out: &mut [f32]) {
         .zip(gate.chunks_exact(width))
         .zip(up.chunks_exact(width))
     {
-        let mut exp = [0f32; LANES];
-        for i in 0..width {
-            if i % LANES == 0 && i < vectorised {
-                for (e, &g) in exp.iter_mut().zip(&g[i..i + LANES]) {
-                    *e = 0.0 - g;
-                }
-                ggml::exp_group(&mut exp, 0.0);
+        for ((o, g), u) in o[..vectorised]
+            .chunks_exact_mut(LANES)
+            .zip(g.chunks_exact(LANES))
+            .zip(u.chunks_exact(LANES))
+        {
+            let mut exp: [f32; LANES] = std::array::from_fn(|i| 0.0 - g[i]);
+            ggml::exp_group(&mut exp, 0.0);
+            for i in 0..LANES {
+                o[i] = g[i] / (1.0 + exp[i]) * u[i];
             }
-            let e = if i < vectorised {
-                exp[i % LANES]
-            } else {
-                (-g[i]).exp()
-            };
-            o[i] = g[i] / (1.0 + e) * u[i];
+        }
+        for i in vectorised..width {
+            o[i] = g[i] / (1.0 + (-g[i]).exp()) * u[i];
         }
     }
 }

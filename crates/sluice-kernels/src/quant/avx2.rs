@@ -57,10 +57,13 @@ unsafe fn tile<const T: usize, const F: u8>(
     t0: usize,
     out: &mut [f32],
 ) {
-    let kb = w.blocks_per_row();
-    let vb = w.format.value_bytes();
-    let w_d = w.d.as_ptr().add(n * kb);
-    let w_q = w.qs.as_ptr().add(n * kb * vb);
+    let WeightRow {
+        kb,
+        vb,
+        d: w_d,
+        m: w_m,
+        q: w_q,
+    } = WeightRow::of(w, n);
     let (x_d, x_s, x_q) = (
         x.d.as_ptr().add(t0 * kb),
         x.s.as_ptr().add(t0 * kb),
@@ -77,7 +80,7 @@ unsafe fn tile<const T: usize, const F: u8>(
             let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * *x_d.add(xb)), lanes, acc[t]);
             if F == Q4_1 {
-                mins[t] = (*w.m.as_ptr().add(n * kb + b)).mul_add(*x_s.add(xb), mins[t]);
+                mins[t] = (*w_m.add(b)).mul_add(*x_s.add(xb), mins[t]);
             }
         }
     }
@@ -97,10 +100,13 @@ unsafe fn tile8<const F: u8>(
     t0: usize,
     out: &mut [f32],
 ) {
-    let kb = w.blocks_per_row();
-    let vb = w.format.value_bytes();
-    let w_d = w.d.as_ptr().add(n * kb);
-    let w_q = w.qs.as_ptr().add(n * kb * vb);
+    let WeightRow {
+        kb,
+        vb,
+        d: w_d,
+        m: w_m,
+        q: w_q,
+    } = WeightRow::of(w, n);
     let group = (t0 / ROW_TILE) * kb * ROW_TILE;
     let (x_d, x_s) = (
         x.d_by_tile.as_ptr().add(group),
@@ -116,7 +122,7 @@ unsafe fn tile8<const F: u8>(
             _mm256_loadu_ps(x_d.add(b * ROW_TILE)),
         );
         if F == Q4_1 {
-            let m = _mm256_set1_ps(*w.m.as_ptr().add(n * kb + b));
+            let m = _mm256_set1_ps(*w_m.add(b));
             mins = _mm256_fmadd_ps(m, _mm256_loadu_ps(x_s.add(b * ROW_TILE)), mins);
         }
         for (t, a) in acc.iter_mut().enumerate() {
@@ -130,6 +136,30 @@ unsafe fn tile8<const F: u8>(
     _mm256_storeu_ps(m.as_mut_ptr(), mins);
     for t in 0..ROW_TILE {
         out[t] = hsum(acc[t]) + m[t];
+    }
+}
+
+/// Weight row `n`: blocks per row, value bytes per block, and where its scales, mins (Q4_1
+/// only) and values start.
+struct WeightRow {
+    kb: usize,
+    vb: usize,
+    d: *const f32,
+    m: *const f32,
+    q: *const u8,
+}
+
+impl WeightRow {
+    fn of(w: &PackedMatrix, n: usize) -> Self {
+        let (kb, vb) = (w.blocks_per_row(), w.format.value_bytes());
+        WeightRow {
+            kb,
+            vb,
+            d: w.d[n * kb..].as_ptr(),
+            // Empty unless the format has mins; read only for Q4_1.
+            m: w.m.as_ptr().wrapping_add(n * kb),
+            q: w.qs[n * kb * vb..].as_ptr(),
+        }
     }
 }
 
