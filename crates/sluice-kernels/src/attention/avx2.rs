@@ -2,22 +2,26 @@
 //! partial sums live in registers. The same operations per value as the scalar form, so the
 //! results are equal bit for bit (tested in `block.rs`).
 
+use super::block::WeightedSum;
 use crate::ggml::LANES;
 use std::arch::x86_64::*;
-use std::ops::Range;
 
 /// `Σ_p weight(p) V[p][d0..d0 + 8]` in `L` lanes by position, reduced as the scalar form.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `row(p) + d0 + 8 <= v.len()` for every position.
+/// The CPU must have AVX2 and FMA; `pv.rows` and `pv.weights` cover `pv.positions` from
+/// `pv.first`, and `row + d0 + 8 <= pv.v.len()` for every position's row.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn weighted_sum8<const L: usize>(
-    v: &[f32],
-    row: impl Fn(usize) -> usize,
-    weight: impl Fn(usize) -> f32,
-    positions: Range<usize>,
+    pv: &WeightedSum<'_>,
     d0: usize,
 ) -> [f32; LANES] {
+    let positions = pv.positions.clone();
+    let add = |lane: &mut __m256, pos: usize| {
+        let i = pos - pv.first;
+        let x = _mm256_loadu_ps(pv.v.as_ptr().add(*pv.rows.get_unchecked(i) + d0));
+        *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(*pv.weights.get_unchecked(i)), *lane);
+    };
     // Lane `l` sums positions `p % L == l`. The lanes are filled 8 at a time (one pass over
     // the positions per 8 lanes) so that the 8 being summed stay in registers.
     let mut acc = [_mm256_setzero_ps(); L];
@@ -25,13 +29,16 @@ pub(super) unsafe fn weighted_sum8<const L: usize>(
         let mut part = [_mm256_setzero_ps(); LANES];
         let mut base = positions.start / L * L + group * LANES;
         while base < positions.end {
-            for (l, lane) in part.iter_mut().enumerate() {
-                let pos = base + l;
-                if pos < positions.start || pos >= positions.end {
-                    continue;
+            if base >= positions.start && base + LANES <= positions.end {
+                for (l, lane) in part.iter_mut().enumerate() {
+                    add(lane, base + l);
                 }
-                let x = _mm256_loadu_ps(v.as_ptr().add(row(pos) + d0));
-                *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(weight(pos)), *lane);
+            } else {
+                for (l, lane) in part.iter_mut().enumerate() {
+                    if positions.contains(&(base + l)) {
+                        add(lane, base + l);
+                    }
+                }
             }
             base += L;
         }

@@ -11,12 +11,11 @@ use std::ops::Range;
 pub(super) struct Scratch {
     /// The block's queries: (row within the block, query head).
     queries: Vec<(usize, usize)>,
-    /// Where each attended position's K and V rows start in the cache.
+    /// Where each position's K and V rows start in the cache, from the block's first group of 8
+    /// positions (entries before its first attended position are unused).
     kv_rows: Vec<usize>,
-    /// Per query: its scores, then softmax numerators, over the block's positions.
+    /// Per query: its scores, then its softmax weights, over the same positions.
     scores: Vec<f32>,
-    /// Per query: `1 / Σ exp`.
-    inv: Vec<f32>,
 }
 
 pub(super) struct RowBlock<'a> {
@@ -25,6 +24,8 @@ pub(super) struct RowBlock<'a> {
     pub seq: &'a SeqSlice<'a>,
     pub params: &'a AttentionParams,
     pub kv_head: usize,
+    /// The query heads of this task: all of `kv_head`'s group, or some of them.
+    pub heads: Range<usize>,
     /// Rows of the sequence (0 = its first row in the batch).
     pub rows: Range<usize>,
 }
@@ -64,11 +65,9 @@ impl RowBlock<'_> {
     pub(super) fn attend(&self, scratch: &mut Scratch, out: SharedOut) {
         let hd = self.params.head_dim;
         let n = self.rows.len();
-        let group = self.params.n_heads / self.params.kv_heads;
-        let heads = self.kv_head * group..(self.kv_head + 1) * group;
         let queries = &mut scratch.queries;
         queries.clear();
-        queries.extend((0..n).flat_map(|i| heads.clone().map(move |h| (i, h))));
+        queries.extend((0..n).flat_map(|i| self.heads.clone().map(move |h| (i, h))));
         let all = self.attended(0).start..self.attended(n - 1).end;
         // Softmax sums exp over groups of 8 positions counted from position 0, as ggml does
         // over a sequence's cache cells; unattended positions stay masked (-inf, weight 0).
@@ -76,11 +75,12 @@ impl RowBlock<'_> {
         let width = all.end.div_ceil(LANES) * LANES - start;
         let kv_rows = &mut scratch.kv_rows;
         kv_rows.clear();
+        kv_rows.resize(all.start - start, 0);
         kv_rows.extend(
             all.clone()
                 .map(|pos| self.kv.row_offset(self.seq.block_table, pos, self.kv_head)),
         );
-        let kv_row = |pos: usize| kv_rows[pos - all.start];
+        let kv_row = |pos: usize| kv_rows[pos - start];
         let scores = &mut scratch.scores;
         scores.clear();
         scores.resize(queries.len() * width, f32::NEG_INFINITY);
@@ -94,24 +94,24 @@ impl RowBlock<'_> {
                 }
             }
         }
-        let inv = &mut scratch.inv;
-        inv.clear();
         for row in scores.chunks_exact_mut(width) {
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             let mut sum = 0f64;
             for group in row.chunks_exact_mut(LANES) {
                 sum += ggml::exp_group(group.try_into().expect("8 lanes"), max) as f64;
             }
-            inv.push((1.0 / sum) as f32);
+            // The weights as ggml scales them (`ggml_vec_scale_f32` by 1 / Σ).
+            let inv = (1.0 / sum) as f32;
+            row.iter_mut().for_each(|p| *p *= inv);
         }
         // Σ p V, 8 output values at a time: the partial sums of all lanes for those values stay
         // in registers while the V rows stream past.
         for (j, &query) in queries.iter().enumerate() {
-            let weights = &scores[j * width..(j + 1) * width];
             let pv = WeightedSum {
                 v: self.kv.v,
-                rows: |pos: usize| kv_row(pos),
-                weights: |pos: usize| weights[pos - start] * inv[j],
+                rows: kv_rows,
+                weights: &scores[j * width..(j + 1) * width],
+                first: start,
                 positions: self.attended(query.0),
             };
             for d0 in (0..hd).step_by(LANES) {
@@ -132,30 +132,28 @@ impl RowBlock<'_> {
 }
 
 /// `Σ_p weight(p) V[p][d]` for up to 8 values `d` of one query.
-struct WeightedSum<'a, R, W> {
-    v: &'a [f32],
-    /// Where position `p`'s V row starts.
-    rows: R,
-    weights: W,
-    positions: Range<usize>,
+pub(super) struct WeightedSum<'a> {
+    pub v: &'a [f32],
+    /// Where position `first + i`'s V row starts, at `rows[i]`.
+    pub rows: &'a [usize],
+    /// Position `first + i`'s weight, at `weights[i]`.
+    pub weights: &'a [f32],
+    pub first: usize,
+    /// The positions summed (at least `first`).
+    pub positions: Range<usize>,
 }
 
-impl<R: Fn(usize) -> usize, W: Fn(usize) -> f32> WeightedSum<'_, R, W> {
+impl WeightedSum<'_> {
     /// Sums in `L` lanes by position (`p % L`), reduced as tinyBLAS (8) or `ggml_vec_dot_f32`
     /// (32) reduce them. `L` is a constant so the lanes can live in registers.
     fn sum<const L: usize>(&self, d: Range<usize>) -> [f32; LANES] {
+        assert!(self.positions.start >= self.first);
+        assert!(self.positions.end - self.first <= self.rows.len().min(self.weights.len()));
         #[cfg(target_arch = "x86_64")]
         if d.len() == LANES && crate::cpu::isa() == crate::cpu::Isa::Avx2Fma {
-            // SAFETY: the CPU has AVX2 and FMA; every V row holds `d` (the caller's head_dim).
-            return unsafe {
-                super::avx2::weighted_sum8::<L>(
-                    self.v,
-                    &self.rows,
-                    &self.weights,
-                    self.positions.clone(),
-                    d.start,
-                )
-            };
+            // SAFETY: the CPU has AVX2 and FMA; `rows` and `weights` cover the positions
+            // (asserted), and every V row holds `d` (the caller's head_dim).
+            return unsafe { super::avx2::weighted_sum8::<L>(self, d.start) };
         }
         self.sum_scalar::<L>(d)
     }
@@ -169,8 +167,9 @@ impl<R: Fn(usize) -> usize, W: Fn(usize) -> f32> WeightedSum<'_, R, W> {
                 if !self.positions.contains(&pos) {
                     continue;
                 }
-                let w = (self.weights)(pos);
-                let v = &self.v[(self.rows)(pos) + d.start..][..d.len()];
+                let i = pos - self.first;
+                let w = self.weights[i];
+                let v = &self.v[self.rows[i] + d.start..][..d.len()];
                 if let Ok(v) = <&[f32; LANES]>::try_from(v) {
                     for t in 0..LANES {
                         lane[t] = v[t].mul_add(w, lane[t]);
@@ -206,11 +205,13 @@ mod tests {
         let weights: Vec<f32> = (0..40)
             .map(|i| ((i * 13 % 17) as f32 + 0.5) / 17.0)
             .collect();
+        let rows: Vec<usize> = (0..40).map(|p| p * 16).collect();
         for positions in [0..40, 3..29, 9..10, 31..40] {
             let pv = WeightedSum {
                 v: &v,
-                rows: |p: usize| p * 16,
-                weights: |p: usize| weights[p],
+                rows: &rows,
+                weights: &weights,
+                first: 0,
                 positions,
             };
             for d in [0..8, 8..16] {

@@ -14,7 +14,9 @@
 //! The parallel tasks are blocks of up to [`ROW_BLOCK`] consecutive rows of one sequence, with
 //! all the query heads of one K/V head (`block.rs`): each K and V row is read once per block
 //! rather than once per row and head, which is what long prefill chunks and grouped-query
-//! attention need. A row's arithmetic is the same in any block.
+//! attention need. When that gives too few tasks for the threads (decoding one or two
+//! sequences), each query head is a task of its own. A row's arithmetic is the same in any
+//! task.
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -85,19 +87,30 @@ pub fn paged_attention(
         0,
         "query heads in unequal groups"
     );
-    // (sequence, K/V head, first row within the sequence): small, built once per call.
-    let tasks: Vec<(usize, usize, usize)> = seqs
+    let group = params.n_heads / params.kv_heads;
+    let blocks: usize = seqs.iter().map(|s| s.rows.div_ceil(ROW_BLOCK)).sum();
+    let heads_per_task = if blocks * params.kv_heads < 2 * rayon::current_num_threads() {
+        1
+    } else {
+        group
+    };
+    // (sequence, K/V head, first query head, first row within the sequence): small, built
+    // once per call.
+    let tasks: Vec<(usize, usize, usize, usize)> = seqs
         .iter()
         .enumerate()
         .flat_map(|(s, seq)| {
-            (0..params.kv_heads)
-                .flat_map(move |h| (0..seq.rows).step_by(ROW_BLOCK).map(move |r| (s, h, r)))
+            (0..params.kv_heads).flat_map(move |h| {
+                (h * group..(h + 1) * group)
+                    .step_by(heads_per_task)
+                    .flat_map(move |q| (0..seq.rows).step_by(ROW_BLOCK).map(move |r| (s, h, q, r)))
+            })
         })
         .collect();
     let shared = SharedOut::new(out);
-    tasks
-        .par_iter()
-        .for_each_init(block::Scratch::default, |scratch, &(s, kv_head, r)| {
+    tasks.par_iter().for_each_init(
+        block::Scratch::default,
+        |scratch, &(s, kv_head, head, r)| {
             let seq = &seqs[s];
             let block = block::RowBlock {
                 q,
@@ -105,10 +118,12 @@ pub fn paged_attention(
                 seq,
                 params,
                 kv_head,
+                heads: head..head + heads_per_task,
                 rows: r..(r + ROW_BLOCK).min(seq.rows),
             };
             block.attend(scratch, shared);
-        });
+        },
+    );
 }
 
 #[cfg(test)]
