@@ -8,7 +8,8 @@ Builds llama.cpp from the llama-cpp-python sdist (scripts/llama-cpp/build.sh) an
   - prefill of a 512-token prompt and decode of 128 tokens: llama-bench pp512/tg128 against
     `sluice generate` (one sequence, stats on stderr);
   - serving: `sluice bench run bench/experiments/cpu-sluice-vs-llama-server.toml` (64 prompts,
-    64 new tokens, streamed /v1/completions at 1, 8 and 32 clients; llama-server -np 32).
+    64 new tokens, streamed /v1/completions at 1, 8 and 32 clients; llama-server -np 32), one
+    launch per concurrency level so that no level finds the prompts already cached.
   - kernels: `cargo bench -p sluice-models --bench quant_matmul` (sluice's quantized matmul
     against candle's QMatMul).
 Reports medians over the runs and sluice/llama.cpp ratios, and copies the last serving run's
@@ -94,30 +95,58 @@ def micro(runs, threads):
     return samples, prompt_tokens
 
 
+LEVELS = (1, 8, 32)
+
+
+def experiment_at(concurrency, out):
+    """The experiment with one concurrency level, written next to its results."""
+    text = re.sub(r"^concurrency = .*$", f"concurrency = [{concurrency}]",
+                  EXPERIMENT.read_text(), count=1, flags=re.M)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "experiment.toml"
+    path.write_text(text)
+    return path
+
+
+def merge_levels(run_dir):
+    """One results.json with every level of a run (for its report and plots)."""
+    parts = [json.loads((run_dir / f"c{c}" / "results.json").read_text()) for c in LEVELS]
+    merged = parts[0]
+    for part in parts[1:]:
+        for mine, theirs in zip(merged["runs"], part["runs"]):
+            mine["levels"].extend(theirs["levels"])
+    out = run_dir / "all-levels"
+    out.mkdir(exist_ok=True)
+    (out / "results.json").write_text(json.dumps(merged, indent=2))
+    run([SLUICE, "bench", "report", out])
+    return out
+
+
 def serve(runs, out_dir):
     levels = {}
     last = None
     for i in range(runs):
-        out = out_dir / f"serve-{i}"
-        # A run with failed requests exits non-zero but still writes its results; the table
-        # shows the failures in its `ok` column.
-        print("+ sluice bench run", EXPERIMENT, "--out", out, file=sys.stderr, flush=True)
-        subprocess.run([SLUICE, "bench", "run", EXPERIMENT, "--out", out],
-                       env={**os.environ, "SLUICE_BIN": str(SLUICE)})
-        results = json.loads((out / "results.json").read_text())
-        for r in results["runs"]:
-            for level in r["levels"]:
-                c = level["load"]["concurrency"]
-                s = level["summary"]
-                entry = levels.setdefault((c, r["engine"]), {k: [] for k in FIELDS})
-                entry["out tok/s"].append(s["output_throughput"])
-                entry["time (s)"].append(s["duration_s"])
-                entry["TTFT p50 (ms)"].append(s["ttft_ms"]["p50"])
-                entry["TTFT p99 (ms)"].append(s["ttft_ms"]["p99"])
-                entry["TPOT p50 (ms)"].append(s["tpot_ms"]["p50"])
-                entry["RSS max (MiB)"].append(level["server_usage"]["rss_mib_max"])
-                entry["ok"].append(s["completed"])
-        last = out
+        for c in LEVELS:
+            out = out_dir / f"serve-{i}" / f"c{c}"
+            experiment = experiment_at(c, out)
+            # A run with failed requests exits non-zero but still writes its results; the
+            # table shows the failures in its `ok` column.
+            print("+ sluice bench run", experiment, "--out", out, file=sys.stderr, flush=True)
+            subprocess.run([SLUICE, "bench", "run", experiment, "--out", out], cwd=REPO,
+                           env={**os.environ, "SLUICE_BIN": str(SLUICE)})
+            results = json.loads((out / "results.json").read_text())
+            for r in results["runs"]:
+                for level in r["levels"]:
+                    s = level["summary"]
+                    entry = levels.setdefault((c, r["engine"]), {k: [] for k in FIELDS})
+                    entry["out tok/s"].append(s["output_throughput"])
+                    entry["time (s)"].append(s["duration_s"])
+                    entry["TTFT p50 (ms)"].append(s["ttft_ms"]["p50"])
+                    entry["TTFT p99 (ms)"].append(s["ttft_ms"]["p99"])
+                    entry["TPOT p50 (ms)"].append(s["tpot_ms"]["p50"])
+                    entry["RSS max (MiB)"].append(level["server_usage"]["rss_mib_max"])
+                    entry["ok"].append(s["completed"])
+        last = merge_levels(out_dir / f"serve-{i}")
     return levels, last
 
 
@@ -191,7 +220,9 @@ def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
         "`sluice bench run bench/experiments/cpu-sluice-vs-llama-server.toml`: the 64 built-in "
         "prompts (3,885 prompt tokens), 64 new tokens each with ignore_eos, streamed "
         "`/v1/completions`, at 1, 8 and 32 concurrent clients; llama-server runs with "
-        "`-np 32 -c 32768` (1,024 tokens per slot). Token counts are the servers' own.",
+        "`-np 32 -c 32768` (1,024 tokens per slot). Both servers are started afresh for "
+        "each level, so no level finds the prompts in a cache. Token counts are the "
+        "servers' own.",
         "",
         "| clients | engine | " + " | ".join(FIELDS) + " |",
         "|---|---|" + "---:|" * len(FIELDS),
