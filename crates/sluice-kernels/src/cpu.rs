@@ -40,3 +40,20 @@ impl SharedOut {
         *self.0.add(at) = v;
     }
 }
+
+/// Asks the CPU to start loading `values` into cache: a hint, never a fault, whatever the
+/// slice. For rows of the paged KV cache, whose addresses the hardware prefetcher cannot guess.
+#[inline(always)]
+pub(crate) fn prefetch(values: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in values.chunks(16) {
+        // SAFETY: prefetching is a hint with no architectural effect; the address is in bounds.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = values;
+}

@@ -2,7 +2,10 @@
 //! candle's `QMatMul` on SmolLM2-135M's shapes, per weight format and rows per step.
 //!
 //! Prints GFLOP/s (2·rows·out·in per call, activation quantization included for both) and the
-//! ratio, the median of several timed runs. A plain timing loop rather than criterion: it needs
+//! ratio, the median of several timed runs. Then a whole model's step: one product per
+//! projection of 30 SmolLM2 layers and the Q8_0 output head, each matrix its own copy, so the
+//! weights stream from memory as in a real decode step (the table above reuses one matrix,
+//! which stays in cache and hides what memory costs). A plain timing loop rather than criterion: it needs
 //! nothing but `Instant`, and criterion would add some 30 crates to every test build on our
 //! 2-core machines. Threads: rayon's global pool for both (`RAYON_NUM_THREADS` to change).
 
@@ -53,6 +56,56 @@ fn time(mut f: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
+/// (out_dim, in_dim) of one SmolLM2 layer's projections: q, k, v, o, gate, up, down.
+const LAYER: [(usize, usize); 7] = [
+    (576, 576),
+    (192, 576),
+    (192, 576),
+    (576, 576),
+    (1536, 576),
+    (1536, 576),
+    (576, 1536),
+];
+
+fn packed(format: WeightFormat, dtype: GgmlDType, n: usize, k: usize) -> PackedMatrix {
+    let w = Tensor::from_vec(uniform(1, n * k), (n, k), &Device::Cpu).unwrap();
+    let qt = QTensor::quantize(&w, dtype).unwrap();
+    PackedMatrix::pack(format, &qt.data().unwrap(), n, k).unwrap()
+}
+
+/// A decode-shaped step through a whole model's weights (`model` in the filter).
+fn model_step() {
+    let layer: Vec<PackedMatrix> = LAYER
+        .iter()
+        .map(|&(n, k)| packed(WeightFormat::Q4_1, GgmlDType::Q4_1, n, k))
+        .collect();
+    let mut model: Vec<PackedMatrix> = (0..30).flat_map(|_| layer.iter().cloned()).collect();
+    model.push(packed(WeightFormat::Q8_0, GgmlDType::Q8_0, 49152, 576));
+    let bytes: usize = model.iter().map(PackedMatrix::bytes).sum();
+    println!();
+    println!(
+        "| model step (30 layers Q4_1 + Q8_0 head, {} MB) | rows | ms per step | weight GB/s |",
+        bytes / 1_000_000
+    );
+    println!("|---|---:|---:|---:|");
+    for rows in [1, 2, 4, 8] {
+        let mut inputs = [576, 1536].map(|k| (k, uniform(3, rows * k), QuantizedRows::default()));
+        let mut out = vec![0f32; rows * 49152];
+        let secs = time(|| {
+            for w in &model {
+                let (k, x, q) = inputs.iter_mut().find(|(k, ..)| *k == w.cols()).unwrap();
+                quant::quantize_rows(x, *k, q);
+                quant::matmul(w, q, &mut out[..rows * w.rows()]);
+            }
+        });
+        println!(
+            "| | {rows} | {:.2} | {:.1} |",
+            secs * 1e3,
+            bytes as f64 / secs / 1e9
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks formats or shapes by substring.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
@@ -94,5 +147,8 @@ fn main() {
                 );
             }
         }
+    }
+    if filter.as_deref().is_none_or(|f| "model".contains(f)) {
+        model_step();
     }
 }

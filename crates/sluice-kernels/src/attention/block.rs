@@ -6,6 +6,9 @@ use crate::cpu::SharedOut;
 use crate::ggml::{self, LANES};
 use std::ops::Range;
 
+/// How many positions ahead the K pass requests cache rows.
+const PREFETCH_AHEAD: usize = 8;
+
 /// Buffers reused by the tasks one worker runs.
 #[derive(Default)]
 pub(super) struct Scratch {
@@ -84,8 +87,14 @@ impl RowBlock<'_> {
         let scores = &mut scratch.scores;
         scores.clear();
         scores.resize(queries.len() * width, f32::NEG_INFINITY);
-        // Each K row is read once for every query of the block.
+        // Each K row is read once for every query of the block. The cache rows of positions a
+        // few steps ahead are requested early (K for this pass, V for the weighted sums).
         for pos in all.clone() {
+            if pos + PREFETCH_AHEAD < all.end {
+                let ahead = kv_row(pos + PREFETCH_AHEAD);
+                crate::cpu::prefetch(&self.kv.k[ahead..][..hd]);
+                crate::cpu::prefetch(&self.kv.v[ahead..][..hd]);
+            }
             let k = &self.kv.k[kv_row(pos)..][..hd];
             for (j, &query) in queries.iter().enumerate() {
                 if self.attended(query.0).contains(&pos) {

@@ -72,6 +72,11 @@ impl PackedMatrix {
         self.cols
     }
 
+    /// Bytes a product with one activation row streams: every scale, min and value once.
+    pub fn bytes(&self) -> usize {
+        std::mem::size_of_val(&self.d[..]) + std::mem::size_of_val(&self.m[..]) + self.qs.len()
+    }
+
     pub(super) fn blocks_per_row(&self) -> usize {
         self.cols / BLOCK
     }
