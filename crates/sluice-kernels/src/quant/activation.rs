@@ -2,6 +2,7 @@
 
 use super::BLOCK;
 use half::f16;
+use rayon::prelude::*;
 
 /// Rows of width `cols` quantized to 8 bits per value, 32 values per block: Q8_1 (scale and
 /// scaled sum) for Q4_1 weights, and the same values read as Q8_0 for Q4_0/Q8_0 weights.
@@ -33,6 +34,23 @@ impl QuantizedRows {
     }
 }
 
+/// Blocks per parallel task of [`quantize_rows`].
+const PARALLEL_BLOCKS: usize = 64;
+
+/// One block of 32 values: its 8-bit values, scale `d` and Q8_1 sum `s`.
+fn quantize_block(xs: &[f32], qs: &mut [i8], d: &mut f32, s: &mut f32) {
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scale = amax / 127.0;
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, &v) in qs.iter_mut().zip(xs) {
+        *q = (v * id).round_ties_even() as i8;
+        sum += *q as i32;
+    }
+    *d = f16_round(scale);
+    *s = f16_round(scale * sum as f32);
+}
+
 pub(super) fn f16_round(x: f32) -> f32 {
     f16::from_f32(x).to_f32()
 }
@@ -51,17 +69,18 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
     out.d.resize(blocks, 0.0);
     out.s.resize(blocks, 0.0);
     out.qs.resize(blocks * BLOCK, 0);
-    for (b, xs) in x.chunks_exact(BLOCK).enumerate() {
-        let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
-        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-        let mut sum = 0i32;
-        for (q, &v) in out.qs[b * BLOCK..(b + 1) * BLOCK].iter_mut().zip(xs) {
-            *q = (v * id).round_ties_even() as i8;
-            sum += *q as i32;
+    // A block takes tens of nanoseconds: a decode step's few rows stay on this thread.
+    if blocks < 2 * PARALLEL_BLOCKS {
+        for (b, xs) in x.chunks_exact(BLOCK).enumerate() {
+            let qs = &mut out.qs[b * BLOCK..(b + 1) * BLOCK];
+            quantize_block(xs, qs, &mut out.d[b], &mut out.s[b]);
         }
-        out.d[b] = f16_round(d);
-        out.s[b] = f16_round(d * sum as f32);
+    } else {
+        x.par_chunks_exact(BLOCK)
+            .zip(out.qs.par_chunks_exact_mut(BLOCK))
+            .zip(out.d.par_iter_mut().zip(out.s.par_iter_mut()))
+            .with_min_len(PARALLEL_BLOCKS)
+            .for_each(|((xs, qs), (d, s))| quantize_block(xs, qs, d, s));
     }
     let kb = cols / BLOCK;
     let tiles = out.rows() / ROW_TILE;
@@ -98,5 +117,25 @@ mod tests {
         let sum: i32 = q.qs.iter().map(|&v| v as i32).sum();
         assert_eq!(q.s[0], f16_round(sum as f32));
         assert_eq!(q.rows(), 1);
+    }
+
+    #[test]
+    fn many_rows_quantize_as_each_row_alone() {
+        let (rows, cols) = (16, 576);
+        let x: Vec<f32> = crate::test_data::uniform(9, rows * cols);
+        let mut all = QuantizedRows::default();
+        quantize_rows(&x, cols, &mut all);
+        assert!(
+            all.d.len() >= 2 * PARALLEL_BLOCKS,
+            "takes the parallel path"
+        );
+        for (r, row) in x.chunks_exact(cols).enumerate() {
+            let mut alone = QuantizedRows::default();
+            quantize_rows(row, cols, &mut alone);
+            let blocks = r * cols / BLOCK..(r + 1) * cols / BLOCK;
+            assert_eq!(alone.qs, all.qs[r * cols..(r + 1) * cols]);
+            assert_eq!(alone.d, all.d[blocks.clone()]);
+            assert_eq!(alone.s, all.s[blocks]);
+        }
     }
 }
