@@ -33,6 +33,8 @@ LLAMA_BIN = REPO / "third_party/llama.cpp-build/bin"
 SLUICE = REPO / "target/release/sluice"
 EXPERIMENT = REPO / "bench/experiments/cpu-sluice-vs-llama-server.toml"
 DOC = REPO / "docs/performance.md"
+# Everything from this line on in the page is written by hand (analysis, tuning), and kept.
+NOTES_MARKER = "<!-- written by hand below; compare_cpu.py keeps it -->"
 PLOTS = REPO / "docs/performance"
 GGUF = Path(
     os.environ.get("SLUICE_GGUF")
@@ -182,8 +184,11 @@ def llama_version():
 def kernel_bench():
     out = run(["cargo", "bench", "--quiet", "-p", "sluice-models", "--bench", "quant_matmul"],
               cwd=REPO, capture_output=True).stdout
-    head = [line + "\n" for line in out.splitlines() if line.startswith("threads")]
-    return head + [line for line in out.splitlines() if line.startswith("|")]
+    lines = out.splitlines()
+    head = [line + "\n" for line in lines if line.startswith("threads")]
+    # The tables, with the blank lines that separate them.
+    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    return head + [line for line in lines[first:] if line.startswith("|") or not line.strip()]
 
 
 def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
@@ -254,7 +259,10 @@ def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
         "quantization included, SmolLM2's shapes; ratio = sluice / candle).",
         "",
     ] + kernels
-    DOC.write_text("\n".join(lines) + "\n")
+    notes = ""
+    if DOC.exists() and NOTES_MARKER in DOC.read_text():
+        notes = "\n" + DOC.read_text()[DOC.read_text().index(NOTES_MARKER):]
+    DOC.write_text("\n".join(lines) + "\n" + notes)
 
 
 def main():
