@@ -1,6 +1,7 @@
 //! Activations quantized to 8 bits, once per row and step, as llama.cpp's x86 `quantize_row_q8_1`.
 
 use super::BLOCK;
+use crate::cpu::{isa, Isa};
 use half::f16;
 use rayon::prelude::*;
 
@@ -34,21 +35,35 @@ impl QuantizedRows {
     }
 }
 
-/// Blocks per parallel task of [`quantize_rows`].
+/// Blocks per parallel task of [`quantize_rows`]; fewer than two tasks' worth stay serial.
 const PARALLEL_BLOCKS: usize = 64;
 
 /// One block of 32 values: its 8-bit values, scale `d` and Q8_1 sum `s`.
 fn quantize_block(xs: &[f32], qs: &mut [i8], d: &mut f32, s: &mut f32) {
-    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let xs: &[f32; BLOCK] = xs.try_into().expect("a whole block");
+    let qs: &mut [i8; BLOCK] = qs.try_into().expect("a whole block");
+    let (amax, sum) = match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the CPU has AVX2.
+        Isa::Avx2Fma => unsafe { super::avx2::quantize_values(xs, qs) },
+        _ => quantize_values(xs, qs),
+    };
     let scale = amax / 127.0;
+    *d = f16_round(scale);
+    *s = f16_round(scale * sum as f32);
+}
+
+/// The block's largest magnitude `amax`, its values `round_ties_even(x * 127 / amax)` in `qs`,
+/// and their sum.
+fn quantize_values(xs: &[f32; BLOCK], qs: &mut [i8; BLOCK]) -> (f32, i32) {
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
     let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
     let mut sum = 0i32;
     for (q, &v) in qs.iter_mut().zip(xs) {
         *q = (v * id).round_ties_even() as i8;
         sum += *q as i32;
     }
-    *d = f16_round(scale);
-    *s = f16_round(scale * sum as f32);
+    (amax, sum)
 }
 
 pub(super) fn f16_round(x: f32) -> f32 {
@@ -69,7 +84,7 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
     out.d.resize(blocks, 0.0);
     out.s.resize(blocks, 0.0);
     out.qs.resize(blocks * BLOCK, 0);
-    // A block takes tens of nanoseconds: a decode step's few rows stay on this thread.
+    // A block takes tens of nanoseconds: small steps (a decode step's row) stay on this thread.
     if blocks < 2 * PARALLEL_BLOCKS {
         for (b, xs) in x.chunks_exact(BLOCK).enumerate() {
             let qs = &mut out.qs[b * BLOCK..(b + 1) * BLOCK];
@@ -136,6 +151,34 @@ mod tests {
             assert_eq!(alone.qs, all.qs[r * cols..(r + 1) * cols]);
             assert_eq!(alone.d, all.d[blocks.clone()]);
             assert_eq!(alone.s, all.s[blocks]);
+        }
+    }
+
+    #[test]
+    fn detected_quantizer_equals_the_scalar_one_exactly() {
+        let mut blocks: Vec<[f32; BLOCK]> = (0..40u64)
+            .map(|seed| {
+                let x = crate::test_data::uniform(seed, BLOCK);
+                std::array::from_fn(|i| x[i] * (1.0 + seed as f32))
+            })
+            .collect();
+        blocks.push([0.0; BLOCK]);
+        // Ties: amax 127 makes x * id = x, so halves must round to even.
+        blocks.push(std::array::from_fn(|i| {
+            if i == 0 {
+                -127.0
+            } else {
+                i as f32 - 15.5
+            }
+        }));
+        for xs in &blocks {
+            let (mut fast, mut scalar) = ([0i8; BLOCK], [0i8; BLOCK]);
+            let (mut d, mut s) = (0.0, 0.0);
+            quantize_block(xs, &mut fast, &mut d, &mut s);
+            let (amax, sum) = quantize_values(xs, &mut scalar);
+            assert_eq!(fast, scalar, "{xs:?}");
+            assert_eq!(d.to_bits(), f16_round(amax / 127.0).to_bits());
+            assert_eq!(s.to_bits(), f16_round(amax / 127.0 * sum as f32).to_bits());
         }
     }
 }

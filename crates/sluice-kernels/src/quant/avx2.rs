@@ -202,3 +202,36 @@ unsafe fn hsum(v: __m256) -> f32 {
     let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))
 }
+
+/// [`super::activation`]'s `quantize_values` as ggml's AVX2 `quantize_row_q8_1` computes it:
+/// the same largest magnitude, products `x * id` rounded to nearest even, and integer sum.
+///
+/// # Safety
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn quantize_values(xs: &[f32; BLOCK], qs: &mut [i8; BLOCK]) -> (f32, i32) {
+    let v: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(xs.as_ptr().add(8 * i)));
+    let sign = _mm256_set1_ps(-0.0);
+    let abs = v.map(|x| _mm256_andnot_ps(sign, x));
+    let m = _mm256_max_ps(_mm256_max_ps(abs[0], abs[1]), _mm256_max_ps(abs[2], abs[3]));
+    let mut lanes = [0f32; 8];
+    _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+    let amax = lanes.iter().fold(0f32, |a, &b| a.max(b));
+    let id = _mm256_set1_ps(if amax != 0.0 { 127.0 / amax } else { 0.0 });
+    let q = v.map(|x| {
+        _mm256_cvtps_epi32(_mm256_round_ps::<
+            { _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC },
+        >(_mm256_mul_ps(x, id)))
+    });
+    let sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    let mut sums = [0i32; 8];
+    _mm256_storeu_si256(sums.as_mut_ptr().cast(), sum);
+    // Packing interleaves the 128-bit halves; the permutation puts the values back in order.
+    let packed = _mm256_packs_epi16(
+        _mm256_packs_epi32(q[0], q[1]),
+        _mm256_packs_epi32(q[2], q[3]),
+    );
+    let ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(qs.as_mut_ptr().cast(), ordered);
+    (amax, sums.iter().sum())
+}
