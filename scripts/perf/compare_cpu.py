@@ -101,10 +101,13 @@ LEVELS = (1, 8, 32)
 
 
 def experiment_at(concurrency, out):
-    """The experiment with one concurrency level, written next to its results."""
-    text = re.sub(r"^concurrency = .*$", f"concurrency = [{concurrency}]",
-                  EXPERIMENT.read_text(), count=1, flags=re.M)
-    out.mkdir(parents=True, exist_ok=True)
+    """The experiment with one concurrency level, written into a fresh results directory."""
+    text, n = re.subn(r"^concurrency = .*$", f"concurrency = [{concurrency}]",
+                      EXPERIMENT.read_text(), count=1, flags=re.M)
+    if n != 1:
+        sys.exit(f"{EXPERIMENT} has no `concurrency = ...` line to replace")
+    shutil.rmtree(out, ignore_errors=True)  # never read an earlier run's results
+    out.mkdir(parents=True)
     path = out / "experiment.toml"
     path.write_text(text)
     return path
@@ -115,8 +118,14 @@ def merge_levels(run_dir):
     parts = [json.loads((run_dir / f"c{c}" / "results.json").read_text()) for c in LEVELS]
     merged = parts[0]
     for part in parts[1:]:
-        for mine, theirs in zip(merged["runs"], part["runs"]):
+        for theirs in part["runs"]:
+            mine = next((r for r in merged["runs"] if r["engine"] == theirs["engine"]), None)
+            if mine is None:
+                merged["runs"].append(theirs)
+                continue
             mine["levels"].extend(theirs["levels"])
+            errors = [e for e in (mine.get("error"), theirs.get("error")) if e]
+            mine["error"] = "; ".join(errors) or None
     out = run_dir / "all-levels"
     out.mkdir(exist_ok=True)
     (out / "results.json").write_text(json.dumps(merged, indent=2))
@@ -138,9 +147,13 @@ def serve(runs, out_dir):
                            env={**os.environ, "SLUICE_BIN": str(SLUICE)})
             results = json.loads((out / "results.json").read_text())
             for r in results["runs"]:
+                entry = levels.setdefault((c, r["engine"]), {k: [] for k in FIELDS})
+                if not r["levels"]:
+                    # The server never served this level (it failed to start, say).
+                    print(f"warning: {r['engine']} at c={c}: {r.get('error')}", file=sys.stderr)
+                    entry["ok"].append(0)
                 for level in r["levels"]:
                     s = level["summary"]
-                    entry = levels.setdefault((c, r["engine"]), {k: [] for k in FIELDS})
                     entry["out tok/s"].append(s["output_throughput"])
                     entry["time (s)"].append(s["duration_s"])
                     entry["TTFT p50 (ms)"].append(s["ttft_ms"]["p50"])
@@ -157,7 +170,8 @@ FIELDS = ["out tok/s", "time (s)", "TTFT p50 (ms)", "TTFT p99 (ms)", "TPOT p50 (
 
 
 def med(xs):
-    return statistics.median(xs)
+    """The median; NaN (shown as nan) when a level has no successful run."""
+    return statistics.median(xs) if xs else float("nan")
 
 
 def machine():
@@ -187,7 +201,9 @@ def kernel_bench():
     lines = out.splitlines()
     head = [line + "\n" for line in lines if line.startswith("threads")]
     # The tables, with the blank lines that separate them.
-    first = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    first = next((i for i, line in enumerate(lines) if line.startswith("|")), None)
+    if first is None:
+        sys.exit(f"no table in the kernel benchmark's output:\n{out}")
     return head + [line for line in lines[first:] if line.startswith("|") or not line.strip()]
 
 
@@ -226,8 +242,8 @@ def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
         "prompts (3,885 prompt tokens), 64 new tokens each with ignore_eos, streamed "
         "`/v1/completions`, at 1, 8 and 32 concurrent clients; llama-server runs with "
         "`-np 32 -c 32768` (1,024 tokens per slot). Both servers are started afresh for "
-        "each level, so no level finds the prompts in a cache. Token counts are the "
-        "servers' own.",
+        "each level, so no level finds the prompts in a cache (apart from the experiment's "
+        "2 warm-up requests). Token counts are the servers' own.",
         "",
         "| clients | engine | " + " | ".join(FIELDS) + " |",
         "|---|---|" + "---:|" * len(FIELDS),
@@ -259,9 +275,8 @@ def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
         "quantization included, SmolLM2's shapes; ratio = sluice / candle).",
         "",
     ] + kernels
-    notes = ""
-    if DOC.exists() and NOTES_MARKER in DOC.read_text():
-        notes = "\n" + DOC.read_text()[DOC.read_text().index(NOTES_MARKER):]
+    old = DOC.read_text() if DOC.exists() else ""
+    notes = "\n" + old[old.index(NOTES_MARKER):] if NOTES_MARKER in old else ""
     DOC.write_text("\n".join(lines) + "\n" + notes)
 
 
@@ -274,6 +289,7 @@ def main():
                    help="skip the kernel micro-benchmarks")
     p.add_argument("--out", type=Path, default=Path("bench-results/compare-cpu"))
     args = p.parse_args()
+    args.out = args.out.resolve()  # the benches run from the repository root
     if not (LLAMA_BIN / "llama-bench").exists():
         run(["bash", REPO / "scripts/llama-cpp/build.sh"])
     run(["cargo", "build", "--release", "--quiet"], cwd=REPO)

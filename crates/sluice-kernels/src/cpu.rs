@@ -1,5 +1,6 @@
 //! The instruction set the kernels use, detected once at run time: the binary runs on any
-//! x86-64 (or other) CPU, and uses AVX2 + FMA where the CPU has them.
+//! x86-64 (or other) CPU, and uses AVX2 + FMA where the CPU has them. Also the small CPU-level
+//! helpers the kernels share: an output buffer for parallel writers, and a cache prefetch.
 
 use std::sync::OnceLock;
 

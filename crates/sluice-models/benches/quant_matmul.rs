@@ -5,9 +5,10 @@
 //! ratio, the median of several timed runs. Then a whole model's step: one product per
 //! projection of 30 SmolLM2 layers and the Q8_0 output head, each matrix its own copy, so the
 //! weights stream from memory as in a real decode step (the table above reuses one matrix,
-//! which stays in cache and hides what memory costs). A plain timing loop rather than criterion: it needs
-//! nothing but `Instant`, and criterion would add some 30 crates to every test build on our
-//! 2-core machines. Threads: rayon's global pool for both (`RAYON_NUM_THREADS` to change).
+//! which stays in cache and hides what memory costs). A plain timing loop rather than
+//! criterion: it needs nothing but `Instant`, and criterion would add some 30 crates to every
+//! test build on our 2-core machines. Threads: rayon's global pool for both
+//! (`RAYON_NUM_THREADS` to change).
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
@@ -56,32 +57,49 @@ fn time(mut f: impl FnMut()) -> f64 {
     samples[samples.len() / 2]
 }
 
-/// (out_dim, in_dim) of one SmolLM2 layer's projections: q, k, v, o, gate, up, down.
-const LAYER: [(usize, usize); 7] = [
-    (576, 576),
-    (192, 576),
-    (192, 576),
-    (576, 576),
-    (1536, 576),
-    (1536, 576),
-    (576, 1536),
+/// One SmolLM2 layer's projections in order, (out_dim, in_dim, whether it quantizes a new input):
+/// q, k, v share one quantized input, as gate and up do (`Linear::forward_shared`).
+const LAYER: [(usize, usize, bool); 7] = [
+    (576, 576, true),
+    (192, 576, false),
+    (192, 576, false),
+    (576, 576, true),
+    (1536, 576, true),
+    (1536, 576, false),
+    (576, 1536, true),
 ];
 
-fn packed(format: WeightFormat, dtype: GgmlDType, n: usize, k: usize) -> PackedMatrix {
+/// A random `n × k` matrix in `dtype`, as candle holds it and repacked for sluice.
+fn quantized(
+    format: WeightFormat,
+    dtype: GgmlDType,
+    n: usize,
+    k: usize,
+) -> (QTensor, PackedMatrix) {
     let w = Tensor::from_vec(uniform(1, n * k), (n, k), &Device::Cpu).unwrap();
     let qt = QTensor::quantize(&w, dtype).unwrap();
-    PackedMatrix::pack(format, &qt.data().unwrap(), n, k).unwrap()
+    let packed = PackedMatrix::pack(format, &qt.data().unwrap(), n, k).unwrap();
+    (qt, packed)
 }
 
 /// A decode-shaped step through a whole model's weights (`model` in the filter).
 fn model_step() {
-    let layer: Vec<PackedMatrix> = LAYER
+    let layer: Vec<(PackedMatrix, bool)> = LAYER
         .iter()
-        .map(|&(n, k)| packed(WeightFormat::Q4_1, GgmlDType::Q4_1, n, k))
+        .map(|&(n, k, new_input)| {
+            (
+                quantized(WeightFormat::Q4_1, GgmlDType::Q4_1, n, k).1,
+                new_input,
+            )
+        })
         .collect();
-    let mut model: Vec<PackedMatrix> = (0..30).flat_map(|_| layer.iter().cloned()).collect();
-    model.push(packed(WeightFormat::Q8_0, GgmlDType::Q8_0, 49152, 576));
-    let bytes: usize = model.iter().map(PackedMatrix::bytes).sum();
+    let mut model: Vec<(PackedMatrix, bool)> =
+        (0..30).flat_map(|_| layer.iter().cloned()).collect();
+    model.push((
+        quantized(WeightFormat::Q8_0, GgmlDType::Q8_0, 49152, 576).1,
+        true,
+    ));
+    let bytes: usize = model.iter().map(|(w, _)| w.streamed_bytes()).sum();
     println!();
     println!(
         "| model step (30 layers Q4_1 + Q8_0 head, {} MB) | rows | ms per step | weight GB/s |",
@@ -89,13 +107,16 @@ fn model_step() {
     );
     println!("|---|---:|---:|---:|");
     for rows in [1, 2, 4, 8] {
-        let mut inputs = [576, 1536].map(|k| (k, uniform(3, rows * k), QuantizedRows::default()));
+        let inputs = [576, 1536].map(|k| uniform(3, rows * k));
+        let mut q = QuantizedRows::default();
         let mut out = vec![0f32; rows * 49152];
         let secs = time(|| {
-            for w in &model {
-                let (k, x, q) = inputs.iter_mut().find(|(k, ..)| *k == w.cols()).unwrap();
-                quant::quantize_rows(x, *k, q);
-                quant::matmul(w, q, &mut out[..rows * w.rows()]);
+            for (w, new_input) in &model {
+                if *new_input {
+                    let x = inputs.iter().find(|x| x.len() == rows * w.cols()).unwrap();
+                    quant::quantize_rows(x, w.cols(), &mut q);
+                }
+                quant::matmul(w, &q, &mut out[..rows * w.rows()]);
             }
         });
         println!(
@@ -107,7 +128,8 @@ fn model_step() {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; a filter argument picks formats or shapes by substring.
+    // `cargo bench` passes `--bench`; a filter argument picks formats or shapes by substring,
+    // and `model` the model step alone.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     println!(
         "threads: {}, kernel: {:?}",
@@ -122,9 +144,7 @@ fn main() {
             if filter.as_ref().is_some_and(|f| !label.contains(f.as_str())) {
                 continue;
             }
-            let w = Tensor::from_vec(uniform(1, n * k), (n, k), &Device::Cpu).unwrap();
-            let qt = QTensor::quantize(&w, dtype).unwrap();
-            let packed = PackedMatrix::pack(format, &qt.data().unwrap(), n, k).unwrap();
+            let (qt, packed) = quantized(format, dtype, n, k);
             let candle = QMatMul::from_qtensor(qt).unwrap();
             for rows in ROWS {
                 let x = uniform(2, rows * k);

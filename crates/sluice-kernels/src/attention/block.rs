@@ -1,5 +1,5 @@
-//! One task of [`super::paged_attention`]: the query heads that share one K/V head (grouped-query
-//! attention), for consecutive rows of one sequence.
+//! One task of [`super::paged_attention`]: some or all of the query heads that share one K/V
+//! head (grouped-query attention), for consecutive rows of one sequence.
 
 use super::{AttentionParams, KvLayerView, SeqSlice};
 use crate::cpu::SharedOut;
@@ -147,6 +147,7 @@ pub(super) struct WeightedSum<'a> {
     pub rows: &'a [usize],
     /// Position `first + i`'s weight, at `weights[i]`.
     pub weights: &'a [f32],
+    /// The position at index 0 of `rows` and `weights`.
     pub first: usize,
     /// The positions summed (at least `first`).
     pub positions: Range<usize>,
@@ -161,7 +162,8 @@ impl WeightedSum<'_> {
         #[cfg(target_arch = "x86_64")]
         if d.len() == LANES && crate::cpu::isa() == crate::cpu::Isa::Avx2Fma {
             // SAFETY: the CPU has AVX2 and FMA; `rows` and `weights` cover the positions
-            // (asserted), and every V row holds `d` (the caller's head_dim).
+            // (asserted); every V row holds `d` (within head_dim): `attend` sliced K at the same
+            // offsets with bounds checks, and `paged_attention` asserts V is as long as K.
             return unsafe { super::avx2::weighted_sum8::<L>(self, d.start) };
         }
         self.sum_scalar::<L>(d)

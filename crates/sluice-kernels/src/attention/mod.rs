@@ -14,9 +14,9 @@
 //! The parallel tasks are blocks of up to [`ROW_BLOCK`] consecutive rows of one sequence, with
 //! all the query heads of one K/V head (`block.rs`): each K and V row is read once per block
 //! rather than once per row and head, which is what long prefill chunks and grouped-query
-//! attention need. When that gives too few tasks for the threads (decoding one or two
-//! sequences), each query head is a task of its own. A row's arithmetic is the same in any
-//! task.
+//! attention need. When that gives fewer than two tasks per thread (decoding a single
+//! sequence, say), each query head is a task of its own, so that no thread idles. A row's
+//! arithmetic is the same in any task (tested).
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
@@ -87,13 +87,11 @@ pub fn paged_attention(
         0,
         "query heads in unequal groups"
     );
+    // The SIMD sums load V rows without bounds checks; the K pass checks K's.
+    assert_eq!(kv.k.len(), kv.v.len(), "K and V caches differ in size");
     let group = params.n_heads / params.kv_heads;
     let blocks: usize = seqs.iter().map(|s| s.rows.div_ceil(ROW_BLOCK)).sum();
-    let heads_per_task = if blocks * params.kv_heads < 2 * rayon::current_num_threads() {
-        1
-    } else {
-        group
-    };
+    let heads_per_task = heads_per_task(blocks * params.kv_heads, group);
     // (sequence, K/V head, first query head, first row within the sequence): small, built
     // once per call.
     let tasks: Vec<(usize, usize, usize, usize)> = seqs
@@ -103,7 +101,11 @@ pub fn paged_attention(
             (0..params.kv_heads).flat_map(move |h| {
                 (h * group..(h + 1) * group)
                     .step_by(heads_per_task)
-                    .flat_map(move |q| (0..seq.rows).step_by(ROW_BLOCK).map(move |r| (s, h, q, r)))
+                    .flat_map(move |head| {
+                        (0..seq.rows)
+                            .step_by(ROW_BLOCK)
+                            .map(move |r| (s, h, head, r))
+                    })
             })
         })
         .collect();
@@ -124,6 +126,16 @@ pub fn paged_attention(
             block.attend(scratch, shared);
         },
     );
+}
+
+/// Query heads per task: a K/V head's whole group, or one head when the groups would give fewer
+/// than two tasks per thread (a thread with one big task and none to steal idles at the end).
+fn heads_per_task(group_tasks: usize, group: usize) -> usize {
+    if group_tasks < 2 * rayon::current_num_threads() {
+        1
+    } else {
+        group
+    }
 }
 
 #[cfg(test)]
@@ -206,8 +218,17 @@ mod tests {
                 n_heads, kv_heads, head_dim, scale: 1.0 / (head_dim as f32).sqrt(), window,
             };
             let q = uniform(seed + 2, first_row * n_heads * head_dim);
-            let mut out = vec![0f32; q.len()];
-            paged_attention(&q, &kv, &seqs, &params, &mut out);
+            // One thread keeps the query heads of a K/V head in one task, eight split these small
+            // cases into a task per head: the split must not change a bit.
+            let on_threads = |threads: usize| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let mut out = vec![0f32; q.len()];
+                pool.install(|| paged_attention(&q, &kv, &seqs, &params, &mut out));
+                out
+            };
+            let out = on_threads(1);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            prop_assert_eq!(bits(&out), bits(&on_threads(8)));
             let want = reference(&q, &kv, &seqs, &params);
             for (a, b) in out.iter().zip(&want) {
                 prop_assert!((a - b).abs() < 1e-5, "{a} vs {b}");

@@ -73,7 +73,7 @@ impl PackedMatrix {
     }
 
     /// Bytes a product with one activation row streams: every scale, min and value once.
-    pub fn bytes(&self) -> usize {
+    pub fn streamed_bytes(&self) -> usize {
         std::mem::size_of_val(&self.d[..]) + std::mem::size_of_val(&self.m[..]) + self.qs.len()
     }
 
