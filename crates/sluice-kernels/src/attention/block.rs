@@ -12,13 +12,23 @@ const PREFETCH_AHEAD: usize = 8;
 /// Buffers reused by the tasks one worker runs.
 #[derive(Default)]
 pub(super) struct Scratch {
-    /// The block's queries: (row within the block, query head).
-    queries: Vec<(usize, usize)>,
+    /// The block's queries, row by row.
+    queries: Vec<Query>,
     /// Where each position's K and V rows start in the cache, from the block's first group of 8
     /// positions (entries before its first attended position are unused).
     kv_rows: Vec<usize>,
     /// Per query: its scores, then its softmax weights, over the same positions.
     scores: Vec<f32>,
+}
+
+/// One (row, query head) of a block, worked out once rather than at every position.
+struct Query {
+    /// Where its values start in `q` and `out`.
+    at: usize,
+    /// The positions it attends to.
+    attended: Range<usize>,
+    /// Summation lanes of its `Σ p V`.
+    lanes: usize,
 }
 
 pub(super) struct RowBlock<'a> {
@@ -70,7 +80,13 @@ impl RowBlock<'_> {
         let n = self.rows.len();
         let queries = &mut scratch.queries;
         queries.clear();
-        queries.extend((0..n).flat_map(|i| self.heads.clone().map(move |h| (i, h))));
+        queries.extend((0..n).flat_map(|i| {
+            self.heads.clone().map(move |head| Query {
+                at: self.offset((i, head)),
+                attended: self.attended(i),
+                lanes: self.lanes(i),
+            })
+        }));
         let all = self.attended(0).start..self.attended(n - 1).end;
         // Softmax sums exp over groups of 8 positions counted from position 0, as ggml does
         // over a sequence's cache cells; unattended positions stay masked (-inf, weight 0).
@@ -96,9 +112,9 @@ impl RowBlock<'_> {
                 crate::cpu::prefetch(&self.kv.v[ahead..][..hd]);
             }
             let k = &self.kv.k[kv_row(pos)..][..hd];
-            for (j, &query) in queries.iter().enumerate() {
-                if self.attended(query.0).contains(&pos) {
-                    let q = &self.q[self.offset(query)..][..hd];
+            for (j, query) in queries.iter().enumerate() {
+                if query.attended.contains(&pos) {
+                    let q = &self.q[query.at..][..hd];
                     scores[j * width + pos - start] = ggml::dot_vec_f32(k, q) * self.params.scale;
                 }
             }
@@ -115,17 +131,17 @@ impl RowBlock<'_> {
         }
         // Σ p V, 8 output values at a time: the partial sums of all lanes for those values stay
         // in registers while the V rows stream past.
-        for (j, &query) in queries.iter().enumerate() {
+        for (j, query) in queries.iter().enumerate() {
             let pv = WeightedSum {
                 v: self.kv.v,
                 rows: kv_rows,
                 weights: &scores[j * width..(j + 1) * width],
                 first: start,
-                positions: self.attended(query.0),
+                positions: query.attended.clone(),
             };
             for d0 in (0..hd).step_by(LANES) {
                 let d = d0..(d0 + LANES).min(hd);
-                let sums = if self.lanes(query.0) == LANES {
+                let sums = if query.lanes == LANES {
                     pv.sum::<LANES>(d.clone())
                 } else {
                     pv.sum::<{ 4 * LANES }>(d.clone())
@@ -133,7 +149,7 @@ impl RowBlock<'_> {
                 for (t, value) in sums.into_iter().take(d.len()).enumerate() {
                     // SAFETY: (row, head, d) is inside `out` (paged_attention checked the
                     // shape), and only this task owns these rows and heads.
-                    unsafe { out.write(self.offset(query) + d0 + t, value) };
+                    unsafe { out.write(query.at + d0 + t, value) };
                 }
             }
         }

@@ -57,30 +57,21 @@ unsafe fn tile<const T: usize, const F: u8>(
     t0: usize,
     out: &mut [f32],
 ) {
-    let WeightRow {
-        kb,
-        vb,
-        d: w_d,
-        m: w_m,
-        q: w_q,
-    } = WeightRow::of(w, n);
-    let (x_d, x_s, x_q) = (
-        x.d.as_ptr().add(t0 * kb),
-        x.s.as_ptr().add(t0 * kb),
-        x.qs.as_ptr().add(t0 * kb * BLOCK),
-    );
+    let (wr, x_q) = (WeightRow::of(w, n), x.qs.as_ptr().add(t0 * x.cols));
+    let kb = wr.kb;
+    let (x_d, x_s) = (x.d.as_ptr().add(t0 * kb), x.s.as_ptr().add(t0 * kb));
     let mut acc = [_mm256_setzero_ps(); T];
     let mut mins = [0f32; T];
     for b in 0..kb {
-        let q = weight_bytes::<F>(w_q.add(b * vb));
-        let d = *w_d.add(b);
+        let q = weight_bytes::<F>(wr.q.add(b * wr.vb));
+        let d = *wr.d.add(b);
         for t in 0..T {
             let xb = t * kb + b;
             let xv = _mm256_loadu_si256(x_q.add(xb * BLOCK).cast());
             let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * *x_d.add(xb)), lanes, acc[t]);
             if F == Q4_1 {
-                mins[t] = (*w_m.add(b)).mul_add(*x_s.add(xb), mins[t]);
+                mins[t] = (*wr.m.add(b)).mul_add(*x_s.add(xb), mins[t]);
             }
         }
     }
@@ -100,29 +91,23 @@ unsafe fn tile8<const F: u8>(
     t0: usize,
     out: &mut [f32],
 ) {
-    let WeightRow {
-        kb,
-        vb,
-        d: w_d,
-        m: w_m,
-        q: w_q,
-    } = WeightRow::of(w, n);
+    let (wr, x_q) = (WeightRow::of(w, n), x.qs.as_ptr().add(t0 * x.cols));
+    let kb = wr.kb;
     let group = (t0 / ROW_TILE) * kb * ROW_TILE;
     let (x_d, x_s) = (
         x.d_by_tile.as_ptr().add(group),
         x.s_by_tile.as_ptr().add(group),
     );
-    let x_q = x.qs.as_ptr().add(t0 * kb * BLOCK);
     let mut acc = [_mm256_setzero_ps(); ROW_TILE];
     let mut mins = _mm256_setzero_ps();
     for b in 0..kb {
-        let q = weight_bytes::<F>(w_q.add(b * vb));
+        let q = weight_bytes::<F>(wr.q.add(b * wr.vb));
         let scales = _mm256_mul_ps(
-            _mm256_set1_ps(*w_d.add(b)),
+            _mm256_set1_ps(*wr.d.add(b)),
             _mm256_loadu_ps(x_d.add(b * ROW_TILE)),
         );
         if F == Q4_1 {
-            let m = _mm256_set1_ps(*w_m.add(b));
+            let m = _mm256_set1_ps(*wr.m.add(b));
             mins = _mm256_fmadd_ps(m, _mm256_loadu_ps(x_s.add(b * ROW_TILE)), mins);
         }
         for (t, a) in acc.iter_mut().enumerate() {
