@@ -4,7 +4,7 @@
 //! which is what makes a batched step cheaper than its rows one by one. Tiles of 8 rows also
 //! take their 8 block scales (and Q4_1's mins) as one vector each.
 
-use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK, ROW_TILE};
+use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK, ROW_GROUP, ROW_TILE};
 use std::arch::x86_64::*;
 
 /// Activation rows per tile: four accumulators plus the unpacked weights fit the 16 registers.
@@ -63,15 +63,15 @@ unsafe fn tile<const T: usize, const F: u8>(
     let mut acc = [_mm256_setzero_ps(); T];
     let mut mins = [0f32; T];
     for b in 0..kb {
-        let q = weight_bytes::<F>(wr.q.add(b * wr.vb));
-        let d = *wr.d.add(b);
+        let q = weight_bytes::<F>(wr.q.add(b * wr.q_step));
+        let d = *wr.d.add(b * ROW_GROUP);
         for t in 0..T {
             let xb = t * kb + b;
             let xv = _mm256_loadu_si256(x_q.add(xb * BLOCK).cast());
             let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * *x_d.add(xb)), lanes, acc[t]);
             if F == Q4_1 {
-                mins[t] = (*wr.m.add(b)).mul_add(*x_s.add(xb), mins[t]);
+                mins[t] = (*wr.m.add(b * ROW_GROUP)).mul_add(*x_s.add(xb), mins[t]);
             }
         }
     }
@@ -101,13 +101,13 @@ unsafe fn tile8<const F: u8>(
     let mut acc = [_mm256_setzero_ps(); ROW_TILE];
     let mut mins = _mm256_setzero_ps();
     for b in 0..kb {
-        let q = weight_bytes::<F>(wr.q.add(b * wr.vb));
+        let q = weight_bytes::<F>(wr.q.add(b * wr.q_step));
         let scales = _mm256_mul_ps(
-            _mm256_set1_ps(*wr.d.add(b)),
+            _mm256_set1_ps(*wr.d.add(b * ROW_GROUP)),
             _mm256_loadu_ps(x_d.add(b * ROW_TILE)),
         );
         if F == Q4_1 {
-            let m = _mm256_set1_ps(*wr.m.add(b));
+            let m = _mm256_set1_ps(*wr.m.add(b * ROW_GROUP));
             mins = _mm256_fmadd_ps(m, _mm256_loadu_ps(x_s.add(b * ROW_TILE)), mins);
         }
         for (t, a) in acc.iter_mut().enumerate() {
@@ -124,11 +124,12 @@ unsafe fn tile8<const F: u8>(
     }
 }
 
-/// Weight row `n`: blocks per row, value bytes per block, and where its scales, mins (Q4_1
-/// only) and values start.
+/// Weight row `n`: blocks per row, the bytes from one block's values to the next's, and where
+/// its first scale, min (Q4_1 only) and values are. The row's next block is [`ROW_GROUP`]
+/// scales (and `q_step` bytes) further on.
 struct WeightRow {
     kb: usize,
-    vb: usize,
+    q_step: usize,
     d: *const f32,
     m: *const f32,
     q: *const u8,
@@ -136,15 +137,87 @@ struct WeightRow {
 
 impl WeightRow {
     fn of(w: &PackedMatrix, n: usize) -> Self {
-        let (kb, vb) = (w.blocks_per_row(), w.format.value_bytes());
+        let (at, vb) = (w.block(n, 0), w.format.value_bytes());
         WeightRow {
-            kb,
-            vb,
-            d: w.d[n * kb..].as_ptr(),
+            kb: w.blocks_per_row(),
+            q_step: ROW_GROUP * vb,
+            d: w.d[at..].as_ptr(),
             // Empty unless the format has mins; read only for Q4_1.
-            m: w.m.as_ptr().wrapping_add(n * kb),
-            q: w.qs[n * kb * vb..].as_ptr(),
+            m: w.m.as_ptr().wrapping_add(at),
+            q: w.qs[at * vb..].as_ptr(),
         }
+    }
+}
+
+/// `out[r] = W[n0 + r] · x[0]` for the [`ROW_GROUP`] weight rows of the group that starts at
+/// row `n0` (padding rows included), each computed as [`tile`] computes it alone: the group's
+/// blocks lie together, and each row keeps its own accumulator, so the rows' chains of
+/// multiply-adds run side by side.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `n0` a multiple of [`ROW_GROUP`] below `w.rows`,
+/// `x.rows() >= 1` and `x.cols == w.cols`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_group(
+    w: &PackedMatrix,
+    n0: usize,
+    x: &QuantizedRows,
+    out: &mut [f32; ROW_GROUP],
+) {
+    match w.format {
+        WeightFormat::Q4_1 => group::<Q4_1>(w, n0, x, out),
+        WeightFormat::Q4_0 => group::<Q4_0>(w, n0, x, out),
+        WeightFormat::Q8_0 => group::<Q8_0>(w, n0, x, out),
+    }
+}
+
+/// How many blocks ahead of the one being multiplied [`group`] asks for the weights (1 KiB of
+/// Q4 values). A decode step reads every weight once, in short runs (a task's rows of one
+/// matrix); the hardware prefetcher alone does not run far enough ahead in them. Measured on
+/// `sluice generate`, 256 tokens, 2 threads: +14–19% decode (16 and 32 blocks alike).
+const PREFETCH_BLOCKS: usize = 16;
+
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn group<const F: u8>(
+    w: &PackedMatrix,
+    n0: usize,
+    x: &QuantizedRows,
+    out: &mut [f32; ROW_GROUP],
+) {
+    let wr = WeightRow::of(w, n0);
+    let kb = wr.kb;
+    let vb = w.format.value_bytes();
+    let (x_q, x_d, x_s) = (x.qs.as_ptr(), x.d.as_ptr(), x.s.as_ptr());
+    let mut acc = [_mm256_setzero_ps(); ROW_GROUP];
+    let mut mins = _mm_setzero_ps();
+    for b in 0..kb {
+        let xv = _mm256_loadu_si256(x_q.add(b * BLOCK).cast());
+        let x_scale = _mm256_set1_ps(*x_d.add(b));
+        let (d, q) = (wr.d.add(b * ROW_GROUP), wr.q.add(b * wr.q_step));
+        // `wrapping_add`: past the matrix's end a prefetch is a harmless hint.
+        let ahead = b + PREFETCH_BLOCKS;
+        _mm_prefetch::<_MM_HINT_T0>(wr.q.wrapping_add(ahead * wr.q_step).cast());
+        _mm_prefetch::<_MM_HINT_T0>(wr.d.wrapping_add(ahead * ROW_GROUP).cast());
+        if F == Q4_1 {
+            _mm_prefetch::<_MM_HINT_T0>(wr.m.wrapping_add(ahead * ROW_GROUP).cast());
+        }
+        for (r, a) in acc.iter_mut().enumerate() {
+            let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(weight_bytes::<F>(q.add(r * vb)), xv));
+            // d_w · d_x, as `tile` forms it (a product's bits do not depend on the order).
+            let scale = _mm256_mul_ps(_mm256_broadcast_ss(&*d.add(r)), x_scale);
+            *a = _mm256_fmadd_ps(scale, lanes, *a);
+        }
+        if F == Q4_1 {
+            // Each lane is one row's `m · s` chain, fused as `tile` fuses it.
+            let m = _mm_loadu_ps(wr.m.add(b * ROW_GROUP));
+            mins = _mm_fmadd_ps(m, _mm_set1_ps(*x_s.add(b)), mins);
+        }
+    }
+    let mut m = [0f32; ROW_GROUP];
+    _mm_storeu_ps(m.as_mut_ptr(), mins);
+    for r in 0..ROW_GROUP {
+        out[r] = hsum(acc[r]) + m[r];
     }
 }
 

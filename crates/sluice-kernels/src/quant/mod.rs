@@ -19,7 +19,7 @@ mod reference;
 
 use crate::cpu::{isa, Isa, SharedOut};
 pub use activation::{quantize_rows, QuantizedRows, ROW_TILE};
-pub use packed::PackedMatrix;
+pub use packed::{PackedMatrix, ROW_GROUP};
 use rayon::prelude::*;
 
 /// Values per quantization block in every format here.
@@ -79,6 +79,7 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
     let chunk_rows = if rows <= TILE {
         n_out
             .div_ceil(4 * rayon::current_num_threads())
+            .next_multiple_of(ROW_GROUP)
             .max(ROW_CHUNK)
     } else {
         ROW_CHUNK
@@ -87,6 +88,19 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
         .into_par_iter()
         .for_each(|chunk| {
             let ns = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(n_out);
+            if rows == 1 {
+                // A decode step of one sequence: a weight group at a time, its rows side by side.
+                let mut group = [0f32; ROW_GROUP];
+                for n0 in ns.step_by(ROW_GROUP) {
+                    dot_group(isa, w, n0, x, &mut group);
+                    for (r, &v) in group.iter().enumerate().take(n_out - n0) {
+                        // SAFETY: n0 + r < n_out = out.len(), and only the task that owns
+                        // weight row n0 + r writes column n0 + r.
+                        unsafe { shared.write(n0 + r, v) };
+                    }
+                }
+                return;
+            }
             let mut tile = [0f32; ROW_TILE];
             let mut t0 = 0;
             while t0 < rows {
@@ -124,6 +138,21 @@ fn dot_rows(isa: Isa, w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize, 
         _ => {
             for (i, o) in out.iter_mut().enumerate() {
                 *o = reference::dot(w, n, x, t0 + i);
+            }
+        }
+    }
+}
+
+/// `out[r] = W[n0 + r] · x[0]` for the weight group starting at row `n0`.
+fn dot_group(isa: Isa, w: &PackedMatrix, n0: usize, x: &QuantizedRows, out: &mut [f32; ROW_GROUP]) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa()` found AVX2 and FMA; n0 is a group's first row below w.rows, and x
+        // has a row of w's width (checked in matmul_on).
+        Isa::Avx2Fma => unsafe { avx2::dot_group(w, n0, x, out) },
+        _ => {
+            for (r, o) in out.iter_mut().enumerate() {
+                *o = reference::dot(w, n0 + r, x, 0);
             }
         }
     }
@@ -222,12 +251,16 @@ mod tests {
     }
 
     /// Whatever kernel this CPU runs equals the scalar reference bit for bit, on shapes that
-    /// cover partial tiles, partial row chunks and K that is not a multiple of 256.
+    /// cover partial tiles, partial row chunks, partial weight groups (one activation row,
+    /// `n` not a multiple of 4) and K that is not a multiple of 256.
     #[test]
     fn detected_kernel_equals_scalar_reference_exactly() {
         for format in FORMATS {
             for (n, k, rows) in [
                 (1, 32, 1),
+                (17, 64, 1),
+                (70, 576, 1),
+                (33, 96, 1),
                 (17, 64, 3),
                 (40, 576, 5),
                 (33, 96, 9),

@@ -3,10 +3,19 @@
 use super::{WeightFormat, BLOCK};
 use half::f16;
 
+/// Weight rows interleaved block by block in a [`PackedMatrix`].
+pub const ROW_GROUP: usize = 4;
+
 /// A `rows × cols` weight matrix, split by field so the kernels never decode f16 or skip
 /// headers on the hot path: per block, the scale `d` and (Q4_1) the min `m` widened to f32, and
 /// the quantized values, 16 bytes of nibbles (low nibbles are values 0..16, high 16..32) or 32
-/// signed bytes. Blocks of a row are contiguous, rows follow each other.
+/// signed bytes.
+///
+/// Rows are interleaved in groups of [`ROW_GROUP`], block by block: block `b` of the group's
+/// rows, then block `b + 1`, and so on (`[group][block][row]`, see [`PackedMatrix::block`]).
+/// A decode step, with one activation row, then computes a group's rows together from one
+/// sequential stream: their accumulations are independent, so they overlap instead of each
+/// waiting on its own chain of fused multiply-adds. The last group is padded with zero rows.
 #[derive(Clone, Debug)]
 pub struct PackedMatrix {
     pub(super) format: WeightFormat,
@@ -38,26 +47,39 @@ impl PackedMatrix {
         }
         let f16_at = |b: &[u8], at: usize| f16::from_le_bytes([b[at], b[at + 1]]).to_f32();
         let header = format.block_bytes() - format.value_bytes();
+        let vb = format.value_bytes();
+        let stored = rows.next_multiple_of(ROW_GROUP) * cols / BLOCK;
         let mut packed = PackedMatrix {
             format,
             rows,
             cols,
-            d: Vec::with_capacity(blocks),
-            m: Vec::with_capacity(if format == WeightFormat::Q4_1 {
-                blocks
-            } else {
-                0
-            }),
-            qs: Vec::with_capacity(blocks * format.value_bytes()),
+            d: vec![0.0; stored],
+            m: vec![
+                0.0;
+                if format == WeightFormat::Q4_1 {
+                    stored
+                } else {
+                    0
+                }
+            ],
+            qs: vec![0; stored * vb],
         };
-        for block in bytes.chunks_exact(format.block_bytes()) {
-            packed.d.push(f16_at(block, 0));
+        let kb = packed.blocks_per_row();
+        for (i, block) in bytes.chunks_exact(format.block_bytes()).enumerate() {
+            let at = packed.block(i / kb, i % kb);
+            packed.d[at] = f16_at(block, 0);
             if format == WeightFormat::Q4_1 {
-                packed.m.push(f16_at(block, 2));
+                packed.m[at] = f16_at(block, 2);
             }
-            packed.qs.extend_from_slice(&block[header..]);
+            packed.qs[at * vb..(at + 1) * vb].copy_from_slice(&block[header..]);
         }
         Ok(packed)
+    }
+
+    /// Where block `b` of row `n` is in `d` and `m` (and, times the value bytes, in `qs`).
+    /// A row's next block is [`ROW_GROUP`] further on.
+    pub(super) fn block(&self, n: usize, b: usize) -> usize {
+        ((n / ROW_GROUP) * self.blocks_per_row() + b) * ROW_GROUP + n % ROW_GROUP
     }
 
     pub fn format(&self) -> WeightFormat {
@@ -72,7 +94,8 @@ impl PackedMatrix {
         self.cols
     }
 
-    /// Bytes a product with one activation row streams: every scale, min and value once.
+    /// Bytes a product with one activation row streams: every scale, min and value once
+    /// (padding rows included).
     pub fn streamed_bytes(&self) -> usize {
         std::mem::size_of_val(&self.d[..]) + std::mem::size_of_val(&self.m[..]) + self.qs.len()
     }
@@ -83,10 +106,9 @@ impl PackedMatrix {
 
     /// Row `row` as floats, with ggml's `dequantize_row_*` arithmetic (an embedding lookup).
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        let kb = self.blocks_per_row();
         let vb = self.format.value_bytes();
         for (b, values) in out.chunks_exact_mut(BLOCK).enumerate() {
-            let block = row * kb + b;
+            let block = self.block(row, b);
             let d = self.d[block];
             let qs = &self.qs[block * vb..(block + 1) * vb];
             for (j, v) in values.iter_mut().enumerate() {

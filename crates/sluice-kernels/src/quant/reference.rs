@@ -17,7 +17,7 @@ pub(super) fn dot(w: &PackedMatrix, n: usize, x: &QuantizedRows, t: usize) -> f3
     let mut acc = [0f32; LANES];
     let mut mins = 0f32;
     for b in 0..kb {
-        let (wb, xb) = (n * kb + b, t * kb + b);
+        let (wb, xb) = (w.block(n, b), t * kb + b);
         let qs = &w.qs[wb * vb..(wb + 1) * vb];
         let xq = &x.qs[xb * BLOCK..(xb + 1) * BLOCK];
         let scale = w.d[wb] * x.d[xb];
