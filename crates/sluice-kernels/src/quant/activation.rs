@@ -20,6 +20,10 @@ pub struct QuantizedRows {
     /// (`[group][block][row]`), so a kernel loads one block's scales for 8 rows at once.
     pub d_by_tile: Vec<f32>,
     pub s_by_tile: Vec<f32>,
+    /// `qs` again for each whole group of [`ROW_TILE`] rows, as `[group][block][l][row][4]`:
+    /// values `4l..4l+4` of one block of the 8 rows side by side, so that a vector lane can
+    /// stand for a row.
+    pub qs_by_tile: Vec<i8>,
 }
 
 /// Rows per group in [`QuantizedRows::d_by_tile`].
@@ -101,6 +105,7 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
     let tiles = out.rows() / ROW_TILE;
     out.d_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
     out.s_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
+    out.qs_by_tile.resize(tiles * kb * ROW_TILE * BLOCK, 0);
     for tile in 0..tiles {
         for b in 0..kb {
             for r in 0..ROW_TILE {
@@ -110,6 +115,11 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
                 );
                 out.d_by_tile[at] = out.d[from];
                 out.s_by_tile[at] = out.s[from];
+                let values = &out.qs[from * BLOCK..(from + 1) * BLOCK];
+                for (l, four) in values.chunks_exact(4).enumerate() {
+                    let to = ((tile * kb + b) * (BLOCK / 4) + l) * ROW_TILE + r;
+                    out.qs_by_tile[to * 4..(to + 1) * 4].copy_from_slice(four);
+                }
             }
         }
     }

@@ -80,8 +80,14 @@ unsafe fn tile<const T: usize, const F: u8>(
     }
 }
 
-/// [`tile`] for 8 rows starting at a multiple of 8, with each block's scales `d_w · d_x` for
-/// the 8 rows computed as one vector and Q4_1's `Σ m · s` summed in one vector of 8 rows.
+/// [`tile`] for 8 rows starting at a multiple of 8, computed transposed: vector lane `t` is
+/// activation row `t`, and accumulator `l` holds every row's lane `l` of [`tile`]'s
+/// accumulator (values `4l..4l+4` of each block). So one block's scales `d_w · d_x` for the 8
+/// rows are one vector that every multiply-add uses as it is, where [`tile`] would broadcast
+/// each row's scale (a lane-crossing permute per row and block, about a quarter of the time);
+/// the weights' 4 values `4l..4l+4` are broadcast instead, within 128-bit halves. The
+/// activations come laid out for this (`QuantizedRows::qs_by_tile`). The end sums the 8
+/// accumulators in `hsum`'s order, all 8 rows at once.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tile8<const F: u8>(
@@ -91,17 +97,19 @@ unsafe fn tile8<const F: u8>(
     t0: usize,
     out: &mut [f32],
 ) {
-    let (wr, x_q) = (WeightRow::of(w, n), x.qs.as_ptr().add(t0 * x.cols));
+    let wr = WeightRow::of(w, n);
     let kb = wr.kb;
     let group = (t0 / ROW_TILE) * kb * ROW_TILE;
-    let (x_d, x_s) = (
+    let (x_q, x_d, x_s) = (
+        x.qs_by_tile.as_ptr().add(group * BLOCK),
         x.d_by_tile.as_ptr().add(group),
         x.s_by_tile.as_ptr().add(group),
     );
-    let mut acc = [_mm256_setzero_ps(); ROW_TILE];
+    let mut acc = [_mm256_setzero_ps(); LANE_GROUPS];
     let mut mins = _mm256_setzero_ps();
     for b in 0..kb {
-        let q = weight_bytes::<F>(wr.q.add(b * wr.q_step));
+        // Values 0..16 in both 128-bit halves, and values 16..32.
+        let (low, high) = weight_halves::<F>(wr.q.add(b * wr.q_step));
         let scales = _mm256_mul_ps(
             _mm256_set1_ps(*wr.d.add(b * ROW_GROUP)),
             _mm256_loadu_ps(x_d.add(b * ROW_TILE)),
@@ -110,18 +118,50 @@ unsafe fn tile8<const F: u8>(
             let m = _mm256_set1_ps(*wr.m.add(b * ROW_GROUP));
             mins = _mm256_fmadd_ps(m, _mm256_loadu_ps(x_s.add(b * ROW_TILE)), mins);
         }
-        for (t, a) in acc.iter_mut().enumerate() {
-            let xv = _mm256_loadu_si256(x_q.add((t * kb + b) * BLOCK).cast());
-            let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
-            let scale = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(t as i32));
-            *a = _mm256_fmadd_ps(scale, lanes, *a);
+        let x_b = x_q.add(b * ROW_TILE * BLOCK);
+        macro_rules! lane {
+            ($l:literal, $half:expr, $imm:literal) => {
+                let q = _mm256_shuffle_epi32::<$imm>($half);
+                let xv = _mm256_loadu_si256(x_b.add($l * 32).cast());
+                let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
+                acc[$l] = _mm256_fmadd_ps(scales, lanes, acc[$l]);
+            };
         }
+        lane!(0, low, 0x00);
+        lane!(1, low, 0x55);
+        lane!(2, low, 0xAA);
+        lane!(3, low, 0xFF);
+        lane!(4, high, 0x00);
+        lane!(5, high, 0x55);
+        lane!(6, high, 0xAA);
+        lane!(7, high, 0xFF);
     }
-    let mut m = [0f32; ROW_TILE];
-    _mm256_storeu_ps(m.as_mut_ptr(), mins);
-    for t in 0..ROW_TILE {
-        out[t] = hsum(acc[t]) + m[t];
+    // hsum's order, lane by lane: ((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3)).
+    let even = _mm256_add_ps(_mm256_add_ps(acc[4], acc[0]), _mm256_add_ps(acc[6], acc[2]));
+    let odd = _mm256_add_ps(_mm256_add_ps(acc[5], acc[1]), _mm256_add_ps(acc[7], acc[3]));
+    let sums = _mm256_add_ps(_mm256_add_ps(even, odd), mins);
+    _mm256_storeu_ps(out.as_mut_ptr(), sums);
+}
+
+/// Accumulators of [`tile8`]: one per group of 4 values in a block, as `hsum` has lanes.
+const LANE_GROUPS: usize = BLOCK / 4;
+
+/// A block's weight values 0..16 in both 128-bit halves of one vector, and values 16..32 in
+/// another (as [`weight_bytes`] has them: nibbles widened, or i8).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn weight_halves<const F: u8>(qs: *const u8) -> (__m256i, __m256i) {
+    if F == Q8_0 {
+        let low = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.cast()));
+        let high = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.add(16).cast()));
+        return (low, high);
     }
+    let both = _mm256_broadcastsi128_si256(_mm_loadu_si128(qs.cast()));
+    let mask = _mm256_set1_epi8(0x0F);
+    (
+        _mm256_and_si256(both, mask),
+        _mm256_and_si256(_mm256_srli_epi16::<4>(both), mask),
+    )
 }
 
 /// Weight row `n`: blocks per row, the bytes from one block's values to the next's, and where
