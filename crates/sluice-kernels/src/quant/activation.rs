@@ -16,11 +16,12 @@ pub struct QuantizedRows {
     /// Per block: `d * sum(q)` rounded to f16, widened (Q8_1's `s`; used by Q4_1 weights).
     pub s: Vec<f32>,
     pub qs: Vec<i8>,
-    /// `d` and `s` again for each whole group of [`ROW_TILE`] rows, block-major
-    /// (`[group][block][row]`), so a kernel loads one block's scales for 8 rows at once.
+    /// `d` and `s` again for each group of [`ROW_TILE`] rows (and a last group of more than 4,
+    /// padded with zero rows), block-major (`[group][block][row]`), so a kernel loads one block's scales for 8
+    /// rows at once.
     pub d_by_tile: Vec<f32>,
     pub s_by_tile: Vec<f32>,
-    /// `qs` again for each whole group of [`ROW_TILE`] rows, as `[group][block][l][row][4]`:
+    /// `qs` again for each group of [`ROW_TILE`] rows, as `[group][block][l][row][4]`:
     /// values `4l..4l+4` of one block of the 8 rows side by side, so that a vector lane can
     /// stand for a row.
     pub qs_by_tile: Vec<i8>,
@@ -37,6 +38,13 @@ impl QuantizedRows {
     pub fn blocks_per_row(&self) -> usize {
         self.cols / BLOCK
     }
+}
+
+/// Whether a last tile of `rows` (fewer than [`ROW_TILE`]) runs padded to a whole tile: the
+/// 8-row kernel's cost does not depend on how many of its rows are real, and with more than
+/// half of them it beats smaller tiles.
+pub(super) fn runs_as_tile(rows: usize) -> bool {
+    rows > ROW_TILE / 2
 }
 
 /// Blocks per parallel task of [`quantize_rows`]; fewer than two tasks' worth stay serial.
@@ -102,20 +110,29 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
             .for_each(|((xs, qs), (d, s))| quantize_block(xs, qs, d, s));
     }
     let kb = cols / BLOCK;
-    let tiles = out.rows() / ROW_TILE;
+    let rows = out.rows();
+    // A partial last tile that runs as a tile gets zero rows (scale 0, so they add nothing).
+    let tiles = rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE));
     out.d_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
     out.s_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
     out.qs_by_tile.resize(tiles * kb * ROW_TILE * BLOCK, 0);
     for tile in 0..tiles {
         for b in 0..kb {
             for r in 0..ROW_TILE {
-                let (at, from) = (
-                    (tile * kb + b) * ROW_TILE + r,
-                    (tile * ROW_TILE + r) * kb + b,
-                );
-                out.d_by_tile[at] = out.d[from];
-                out.s_by_tile[at] = out.s[from];
-                let values = &out.qs[from * BLOCK..(from + 1) * BLOCK];
+                let at = (tile * kb + b) * ROW_TILE + r;
+                let row = tile * ROW_TILE + r;
+                let from = row * kb + b;
+                let (d, s, values) = if row < rows {
+                    (
+                        out.d[from],
+                        out.s[from],
+                        &out.qs[from * BLOCK..(from + 1) * BLOCK],
+                    )
+                } else {
+                    (0.0, 0.0, &[0i8; BLOCK][..])
+                };
+                out.d_by_tile[at] = d;
+                out.s_by_tile[at] = s;
                 for (l, four) in values.chunks_exact(4).enumerate() {
                     let to = ((tile * kb + b) * (BLOCK / 4) + l) * ROW_TILE + r;
                     out.qs_by_tile[to * 4..(to + 1) * 4].copy_from_slice(four);

@@ -15,12 +15,13 @@ const Q4_1: u8 = 0;
 const Q4_0: u8 = 1;
 const Q8_0: u8 = 2;
 
-/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()`: at most [`TILE`], or [`ROW_TILE`]
-/// with `t0` a multiple of it.
+/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()`: at most [`TILE`] rows, or a tile of
+/// [`ROW_TILE`] with `t0` a multiple of it, which may be the padded last tile (its rows past
+/// `x.rows()` come out 0).
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `n < w.rows`, `t0 + out.len() <= x.rows()`, and
-/// `x.cols == w.cols`.
+/// The CPU must have AVX2 and FMA; `n < w.rows`, `t0 + out.len() <= x.rows()` (or a tile as
+/// above), and `x.cols == w.cols`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_rows(
     w: &PackedMatrix,

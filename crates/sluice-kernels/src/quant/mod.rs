@@ -18,6 +18,7 @@ mod packed;
 mod reference;
 
 use crate::cpu::{isa, Isa, SharedOut};
+use activation::runs_as_tile;
 pub use activation::{quantize_rows, QuantizedRows, ROW_TILE};
 pub use packed::{PackedMatrix, ROW_GROUP};
 use rayon::prelude::*;
@@ -102,24 +103,17 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
                 return;
             }
             let mut tile = [0f32; ROW_TILE];
-            let mut t0 = 0;
-            while t0 < rows {
-                // Whole groups of 8 rows first (their scales are laid out for that), then 4s.
-                let len = if rows - t0 >= ROW_TILE {
-                    ROW_TILE
-                } else {
-                    TILE.min(rows - t0)
-                };
-                let tile = &mut tile[..len];
+            for t0 in (0..rows).step_by(ROW_TILE) {
+                let len = ROW_TILE.min(rows - t0);
+                let kernel_rows = if runs_as_tile(len) { ROW_TILE } else { len };
                 for n in ns.clone() {
-                    dot_rows(isa, w, n, x, t0, tile);
-                    for (i, &v) in tile.iter().enumerate() {
+                    dot_rows(isa, w, n, x, t0, &mut tile[..kernel_rows]);
+                    for (i, &v) in tile[..len].iter().enumerate() {
                         // SAFETY: (t0 + i, n) is inside `out` (asserted above), and only the
                         // task that owns weight row n writes column n.
                         unsafe { shared.write((t0 + i) * n_out + n, v) };
                     }
                 }
-                t0 += len;
             }
         });
 }
@@ -136,7 +130,8 @@ fn dot_rows(isa: Isa, w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize, 
         // SAFETY: `isa()` found AVX2 and FMA; the bounds are the caller's, checked in matmul_on.
         Isa::Avx2Fma => unsafe { avx2::dot_rows(w, n, x, t0, out) },
         _ => {
-            for (i, o) in out.iter_mut().enumerate() {
+            // Rows past the end (a padded tile's) are left as they are: the caller drops them.
+            for (i, o) in out.iter_mut().enumerate().take(x.rows() - t0) {
                 *o = reference::dot(w, n, x, t0 + i);
             }
         }
@@ -265,6 +260,7 @@ mod tests {
                 (40, 576, 5),
                 (33, 96, 9),
                 (20, 1536, 6),
+                (24, 64, 15),
             ] {
                 let (_, m) = packed(format, n, k, 3 * n as u64 + k as u64);
                 let mut q = QuantizedRows::default();
