@@ -40,6 +40,12 @@ impl SharedOut {
     pub(crate) unsafe fn write(&self, at: usize, v: f32) {
         *self.0.add(at) = v;
     }
+
+    /// # Safety
+    /// `at..at + values.len()` is inside the buffer and no other task writes it.
+    pub(crate) unsafe fn write_all(&self, at: usize, values: &[f32]) {
+        std::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len());
+    }
 }
 
 /// Asks the CPU to start loading `values` into cache: a hint, never a fault, whatever the

@@ -31,9 +31,14 @@ pub(super) unsafe fn dot_rows(
     out: &mut [f32],
 ) {
     match (w.format, out.len()) {
-        (WeightFormat::Q4_1, ROW_TILE) => tile8::<Q4_1>(w, n, x, t0, out),
-        (WeightFormat::Q4_0, ROW_TILE) => tile8::<Q4_0>(w, n, x, t0, out),
-        (WeightFormat::Q8_0, ROW_TILE) => tile8::<Q8_0>(w, n, x, t0, out),
+        (format, ROW_TILE) => {
+            let sums = match format {
+                WeightFormat::Q4_1 => tile8::<Q4_1>(w, n, x, t0),
+                WeightFormat::Q4_0 => tile8::<Q4_0>(w, n, x, t0),
+                WeightFormat::Q8_0 => tile8::<Q8_0>(w, n, x, t0),
+            };
+            _mm256_storeu_ps(out.as_mut_ptr(), sums);
+        }
         (WeightFormat::Q4_1, 4) => tile::<4, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 3) => tile::<3, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 2) => tile::<2, Q4_1>(w, n, x, t0, out),
@@ -88,16 +93,10 @@ unsafe fn tile<const T: usize, const F: u8>(
 /// each row's scale (a lane-crossing permute per row and block, about a quarter of the time);
 /// the weights' 4 values `4l..4l+4` are broadcast instead, within 128-bit halves. The
 /// activations come laid out for this (`QuantizedRows::qs_by_tile`). The end sums the 8
-/// accumulators in `hsum`'s order, all 8 rows at once.
+/// accumulators in `hsum`'s order, all 8 rows at once. Lane `t` of the result is row `t0 + t`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn tile8<const F: u8>(
-    w: &PackedMatrix,
-    n: usize,
-    x: &QuantizedRows,
-    t0: usize,
-    out: &mut [f32],
-) {
+unsafe fn tile8<const F: u8>(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize) -> __m256 {
     let wr = WeightRow::of(w, n);
     let kb = wr.kb;
     let group = (t0 / ROW_TILE) * kb * ROW_TILE;
@@ -140,8 +139,71 @@ unsafe fn tile8<const F: u8>(
     // hsum's order, lane by lane: ((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3)).
     let even = _mm256_add_ps(_mm256_add_ps(acc[4], acc[0]), _mm256_add_ps(acc[6], acc[2]));
     let odd = _mm256_add_ps(_mm256_add_ps(acc[5], acc[1]), _mm256_add_ps(acc[7], acc[3]));
-    let sums = _mm256_add_ps(_mm256_add_ps(even, odd), mins);
-    _mm256_storeu_ps(out.as_mut_ptr(), sums);
+    _mm256_add_ps(_mm256_add_ps(even, odd), mins)
+}
+
+/// `out[i][j] = W[n0 + j] · x[t0 + i]`: a tile of 8 activation rows (as [`dot_rows`] takes it,
+/// padded or not) against 8 weight rows. Each [`tile8`] result is a column of `out`; they are
+/// transposed in registers so that each activation row's 8 results can be stored together,
+/// rather than as 8 scattered stores per weight row.
+///
+/// # Safety
+/// As [`dot_rows`] with a tile of [`ROW_TILE`] rows, and `n0 + 8 <= w.rows`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_tile_block(
+    w: &PackedMatrix,
+    n0: usize,
+    x: &QuantizedRows,
+    t0: usize,
+    out: &mut [[f32; ROW_TILE]; ROW_TILE],
+) {
+    let mut columns = [_mm256_setzero_ps(); ROW_TILE];
+    for (j, column) in columns.iter_mut().enumerate() {
+        *column = match w.format {
+            WeightFormat::Q4_1 => tile8::<Q4_1>(w, n0 + j, x, t0),
+            WeightFormat::Q4_0 => tile8::<Q4_0>(w, n0 + j, x, t0),
+            WeightFormat::Q8_0 => tile8::<Q8_0>(w, n0 + j, x, t0),
+        };
+    }
+    for (row, v) in out.iter_mut().zip(transpose8(columns)) {
+        _mm256_storeu_ps(row.as_mut_ptr(), v);
+    }
+}
+
+/// The 8×8 transpose: lane `j` of result `i` is lane `i` of `c[j]`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn transpose8(c: [__m256; 8]) -> [__m256; 8] {
+    let t: [__m256; 8] = [
+        _mm256_unpacklo_ps(c[0], c[1]),
+        _mm256_unpackhi_ps(c[0], c[1]),
+        _mm256_unpacklo_ps(c[2], c[3]),
+        _mm256_unpackhi_ps(c[2], c[3]),
+        _mm256_unpacklo_ps(c[4], c[5]),
+        _mm256_unpackhi_ps(c[4], c[5]),
+        _mm256_unpacklo_ps(c[6], c[7]),
+        _mm256_unpackhi_ps(c[6], c[7]),
+    ];
+    let u: [__m256; 8] = [
+        _mm256_shuffle_ps::<0x44>(t[0], t[2]),
+        _mm256_shuffle_ps::<0xEE>(t[0], t[2]),
+        _mm256_shuffle_ps::<0x44>(t[1], t[3]),
+        _mm256_shuffle_ps::<0xEE>(t[1], t[3]),
+        _mm256_shuffle_ps::<0x44>(t[4], t[6]),
+        _mm256_shuffle_ps::<0xEE>(t[4], t[6]),
+        _mm256_shuffle_ps::<0x44>(t[5], t[7]),
+        _mm256_shuffle_ps::<0xEE>(t[5], t[7]),
+    ];
+    [
+        _mm256_permute2f128_ps::<0x20>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x20>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x20>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x20>(u[3], u[7]),
+        _mm256_permute2f128_ps::<0x31>(u[0], u[4]),
+        _mm256_permute2f128_ps::<0x31>(u[1], u[5]),
+        _mm256_permute2f128_ps::<0x31>(u[2], u[6]),
+        _mm256_permute2f128_ps::<0x31>(u[3], u[7]),
+    ]
 }
 
 /// Accumulators of [`tile8`]: one per group of 4 values in a block, as `hsum` has lanes.

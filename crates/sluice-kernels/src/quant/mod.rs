@@ -103,10 +103,25 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
                 return;
             }
             let mut tile = [0f32; ROW_TILE];
+            let mut block = [[0f32; ROW_TILE]; ROW_TILE];
             for t0 in (0..rows).step_by(ROW_TILE) {
                 let len = ROW_TILE.min(rows - t0);
                 let kernel_rows = if runs_as_tile(len) { ROW_TILE } else { len };
-                for n in ns.clone() {
+                let mut first = ns.start;
+                if kernel_rows == ROW_TILE {
+                    // 8 weight rows at a time, so each activation row's results are stored
+                    // together.
+                    while first + ROW_TILE <= ns.end {
+                        dot_tile_block(isa, w, first, x, t0, &mut block);
+                        for (i, values) in block[..len].iter().enumerate() {
+                            // SAFETY: row t0 + i, columns first..first + 8 are inside `out`
+                            // (asserted above), and only this task owns those columns.
+                            unsafe { shared.write_all((t0 + i) * n_out + first, values) };
+                        }
+                        first += ROW_TILE;
+                    }
+                }
+                for n in first..ns.end {
                     dot_rows(isa, w, n, x, t0, &mut tile[..kernel_rows]);
                     for (i, &v) in tile[..len].iter().enumerate() {
                         // SAFETY: (t0 + i, n) is inside `out` (asserted above), and only the
@@ -133,6 +148,31 @@ fn dot_rows(isa: Isa, w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize, 
             // Rows past the end (a padded tile's) are left as they are: the caller drops them.
             for (i, o) in out.iter_mut().enumerate().take(x.rows() - t0) {
                 *o = reference::dot(w, n, x, t0 + i);
+            }
+        }
+    }
+}
+
+/// `out[i][j] = W[n0 + j] · x[t0 + i]` for a tile of 8 activation rows (which may be the padded
+/// last tile) and 8 weight rows.
+fn dot_tile_block(
+    isa: Isa,
+    w: &PackedMatrix,
+    n0: usize,
+    x: &QuantizedRows,
+    t0: usize,
+    out: &mut [[f32; ROW_TILE]; ROW_TILE],
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa()` found AVX2 and FMA; the caller keeps n0 + 8 <= w.rows and t0 a tile's
+        // first row, and matmul_on checked the widths.
+        Isa::Avx2Fma => unsafe { avx2::dot_tile_block(w, n0, x, t0, out) },
+        _ => {
+            for (i, row) in out.iter_mut().enumerate().take(x.rows() - t0) {
+                for (j, o) in row.iter_mut().enumerate() {
+                    *o = reference::dot(w, n0 + j, x, t0 + i);
+                }
             }
         }
     }
