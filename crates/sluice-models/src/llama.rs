@@ -1,9 +1,10 @@
 //! Llama (and Llama-shaped models such as SmolLM2) from GGUF: weight names and wiring only.
 
-use crate::layers::{Attention, DecoderLayer, GatedMlp, Linear, RmsNorm, StepContext};
+use crate::layers::{Attention, DecoderLayer, GatedMlp, Linear, RmsNorm, StepBuffers, StepContext};
 use crate::{CausalLm, ForwardBatch, GgufFile, KvStore, ModelConfig, ModelError};
 use sluice_kernels::attention::AttentionParams;
 use sluice_kernels::rope::{RopeStyle, RopeTable};
+use std::sync::{Mutex, PoisonError};
 
 pub struct Llama {
     cfg: ModelConfig,
@@ -13,6 +14,8 @@ pub struct Llama {
     norm: RmsNorm,
     lm_head: Option<Linear>,
     rope: RopeTable,
+    /// The layers' intermediates, reused by every step (steps run one at a time).
+    buffers: Mutex<StepBuffers>,
 }
 
 impl Llama {
@@ -72,6 +75,7 @@ impl Llama {
             layers,
             lm_head,
             rope,
+            buffers: Mutex::default(),
         })
     }
 }
@@ -104,8 +108,10 @@ impl CausalLm for Llama {
         }
         let mut x = self.embed.rows(&batch.tokens)?;
         let step = StepContext::new(batch);
+        // Scratch only: a step that panicked left nothing in it that the next one reads.
+        let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
         for (i, layer) in self.layers.iter().enumerate() {
-            layer.forward(&mut x, i, &self.rope, &step, kv)?;
+            layer.forward(&mut x, i, &self.rope, &step, kv, &mut buffers)?;
         }
         if batch.logit_rows.is_empty() {
             // A step of prompt chunks that all continue next step: only the cache was wanted.

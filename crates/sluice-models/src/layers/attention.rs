@@ -1,4 +1,4 @@
-use super::{Linear, RmsNorm};
+use super::{Linear, RmsNorm, StepBuffers};
 use crate::{ForwardBatch, KvStore, ModelError};
 use sluice_kernels::attention::{paged_attention, AttentionParams, SeqSlice};
 use sluice_kernels::rope::RopeTable;
@@ -39,32 +39,44 @@ pub struct Attention {
 }
 
 impl Attention {
-    /// `x` is the normalised hidden state `[rows, hidden]`; writes this layer's K/V for the
-    /// batch's rows into the cache, then attends over each row's context.
+    /// From `buffers.normed` (the normalised hidden state, `[rows, hidden]`) into
+    /// `buffers.out`: writes this layer's K/V for the batch's rows into the cache, then attends
+    /// over each row's context.
     pub fn forward(
         &self,
-        x: &[f32],
         layer: usize,
         rope: &RopeTable,
         step: &StepContext<'_>,
         kv: &mut KvStore,
-    ) -> Result<Vec<f32>, ModelError> {
+        buffers: &mut StepBuffers,
+    ) -> Result<(), ModelError> {
         let hd = self.params.head_dim;
-        let [mut q, mut k, v] = Linear::forward_shared(x, [&self.q, &self.k, &self.v])?;
+        let StepBuffers {
+            normed,
+            quantized,
+            q,
+            k,
+            v,
+            mixed,
+            out,
+            ..
+        } = buffers;
+        Linear::forward_shared(normed, [&self.q, &self.k, &self.v], quantized, [q, k, v])?;
         if let Some(norm) = &self.q_norm {
-            norm.forward_in_place(&mut q);
+            norm.forward_in_place(q);
         }
         if let Some(norm) = &self.k_norm {
-            norm.forward_in_place(&mut k);
+            norm.forward_in_place(k);
         }
         let (q_width, k_width) = (self.params.n_heads * hd, self.params.kv_heads * hd);
         for (row, &pos) in step.batch.positions.iter().enumerate() {
             rope.apply(&mut q[row * q_width..(row + 1) * q_width], hd, pos);
             rope.apply(&mut k[row * k_width..(row + 1) * k_width], hd, pos);
         }
-        kv.write(layer, &step.batch.slots, &k, &v);
-        let mut out = vec![0f32; q.len()];
-        paged_attention(&q, &kv.layer(layer), &step.seqs, &self.params, &mut out);
-        self.o.forward(&out)
+        kv.write(layer, &step.batch.slots, k, v);
+        // Every element is written.
+        mixed.resize(q.len(), 0.0);
+        paged_attention(q, &kv.layer(layer), &step.seqs, &self.params, mixed);
+        Linear::forward_shared(mixed, [&self.o], quantized, [out])
     }
 }

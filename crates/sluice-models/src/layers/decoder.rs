@@ -1,4 +1,4 @@
-use super::{Attention, GatedMlp, RmsNorm, StepContext};
+use super::{Attention, GatedMlp, RmsNorm, StepBuffers, StepContext};
 use crate::{KvStore, ModelError};
 use sluice_kernels::rope::RopeTable;
 
@@ -21,19 +21,22 @@ impl DecoderLayer {
         rope: &RopeTable,
         step: &StepContext<'_>,
         kv: &mut KvStore,
+        buffers: &mut StepBuffers,
     ) -> Result<(), ModelError> {
-        let mut h = self
-            .attn
-            .forward(&self.attn_norm.forward(x), layer, rope, step, kv)?;
-        if let Some(norm) = &self.post_attn_norm {
-            h = norm.forward(&h);
-        }
-        x.iter_mut().zip(&h).for_each(|(a, b)| *a += b);
-        let mut h = self.mlp.forward(&self.ffn_norm.forward(x))?;
-        if let Some(norm) = &self.post_ffn_norm {
-            h = norm.forward(&h);
-        }
-        x.iter_mut().zip(&h).for_each(|(a, b)| *a += b);
+        self.attn_norm.forward_into(x, &mut buffers.normed);
+        self.attn.forward(layer, rope, step, kv, buffers)?;
+        add_output(x, &self.post_attn_norm, &mut buffers.out);
+        self.ffn_norm.forward_into(x, &mut buffers.normed);
+        self.mlp.forward(buffers)?;
+        add_output(x, &self.post_ffn_norm, &mut buffers.out);
         Ok(())
     }
+}
+
+/// `x += norm(out)` (or `x += out` without a norm).
+fn add_output(x: &mut [f32], norm: &Option<RmsNorm>, out: &mut [f32]) {
+    if let Some(norm) = norm {
+        norm.forward_in_place(out);
+    }
+    x.iter_mut().zip(out.iter()).for_each(|(a, b)| *a += b);
 }

@@ -57,38 +57,41 @@ impl Linear {
 
     /// `x` is `[rows, in_dim]`; returns `[rows, out_dim]`.
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let [y] = Self::forward_shared(x, [self])?;
-        Ok(y)
+        let mut out = Vec::new();
+        Self::forward_shared(x, [self], &mut QuantizedRows::default(), [&mut out])?;
+        Ok(out)
     }
 
-    /// Several projections of the same input (q/k/v, gate/up): the activations are quantized
-    /// once for all of them.
+    /// Several projections of the same input `x` (`[rows, in_dim]`: q/k/v, gate/up, or one),
+    /// into `outs` (`[rows, out_dim]` each, their allocations reused). The activations are
+    /// quantized once for all of them, into `quantized`.
     pub fn forward_shared<const N: usize>(
         x: &[f32],
         linears: [&Linear; N],
-    ) -> Result<[Vec<f32>; N], ModelError> {
-        let mut quantized: Option<QuantizedRows> = None;
-        let mut outputs = Vec::with_capacity(N);
-        for linear in linears {
+        quantized: &mut QuantizedRows,
+        outs: [&mut Vec<f32>; N],
+    ) -> Result<(), ModelError> {
+        let mut quantized_x = false;
+        for (linear, out) in linears.into_iter().zip(outs) {
             let rows = x.len() / linear.in_dim;
-            outputs.push(match &linear.weight {
+            match &linear.weight {
                 Weight::Packed(w) => {
-                    let q = quantized.get_or_insert_with(|| {
-                        let mut q = QuantizedRows::default();
-                        quant::quantize_rows(x, linear.in_dim, &mut q);
-                        q
-                    });
-                    let mut out = vec![0f32; rows * linear.out_dim];
-                    quant::matmul(w, q, &mut out);
-                    out
+                    if !quantized_x {
+                        quant::quantize_rows(x, linear.in_dim, quantized);
+                        quantized_x = true;
+                    }
+                    // The product overwrites every element: resizing zeroes only what the
+                    // buffer grows by.
+                    out.resize(rows * linear.out_dim, 0.0);
+                    quant::matmul(w, quantized, out);
                 }
                 Weight::Candle { matmul, .. } => {
                     let x = Tensor::from_slice(x, (rows, linear.in_dim), &Device::Cpu)?;
-                    matmul.forward(&x)?.flatten_all()?.to_vec1::<f32>()?
+                    *out = matmul.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
                 }
-            });
+            }
         }
-        Ok(outputs.try_into().expect("one output per projection"))
+        Ok(())
     }
 
     pub fn in_dim(&self) -> usize {

@@ -1,4 +1,4 @@
-use super::Linear;
+use super::{Linear, StepBuffers};
 use crate::ModelError;
 use sluice_kernels::activation;
 
@@ -10,10 +10,20 @@ pub struct GatedMlp {
 }
 
 impl GatedMlp {
-    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let [gate, up] = Linear::forward_shared(x, [&self.gate, &self.up])?;
-        let mut hidden = vec![0f32; gate.len()];
-        activation::silu_mul(&gate, &up, self.down.in_dim(), &mut hidden);
-        self.down.forward(&hidden)
+    /// From `buffers.normed` (`[rows, hidden]`) into `buffers.out`.
+    pub fn forward(&self, buffers: &mut StepBuffers) -> Result<(), ModelError> {
+        let StepBuffers {
+            normed,
+            quantized,
+            gate,
+            up,
+            mixed,
+            out,
+            ..
+        } = buffers;
+        Linear::forward_shared(normed, [&self.gate, &self.up], quantized, [gate, up])?;
+        mixed.resize(gate.len(), 0.0);
+        activation::silu_mul(gate, up, self.down.in_dim(), mixed);
+        Linear::forward_shared(mixed, [&self.down], quantized, [out])
     }
 }

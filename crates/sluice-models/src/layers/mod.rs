@@ -1,12 +1,14 @@
 //! The math shared by every architecture; a model file only names weights and wires these.
 
 mod attention;
+mod buffers;
 mod decoder;
 mod linear;
 mod mlp;
 mod norm;
 
 pub use attention::{Attention, StepContext};
+pub use buffers::StepBuffers;
 pub use decoder::DecoderLayer;
 pub use linear::Linear;
 pub use mlp::GatedMlp;

@@ -19,9 +19,15 @@ impl RmsNorm {
 
     /// Normalises every row of `x`.
     pub fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let mut out = vec![0f32; x.len()];
-        norm::rms_norm(x, &self.weight, self.eps, self.offset, &mut out);
+        let mut out = Vec::new();
+        self.forward_into(x, &mut out);
         out
+    }
+
+    /// Normalises every row of `x` into `out` (its allocation reused).
+    pub fn forward_into(&self, x: &[f32], out: &mut Vec<f32>) {
+        out.resize(x.len(), 0.0);
+        norm::rms_norm(x, &self.weight, self.eps, self.offset, out);
     }
 
     /// Normalises every `weight.len()`-wide chunk of `x` in place (per-head norms).
