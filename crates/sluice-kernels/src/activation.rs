@@ -1,5 +1,6 @@
 //! Gated feed-forward activations: `out = act(gate) * up`.
 
+use crate::cpu::for_each_row;
 use crate::ggml::{self, LANES};
 
 /// SwiGLU (Llama), as llama.cpp's `ggml_vec_swiglu_f32` on each row of `width` values:
@@ -7,11 +8,8 @@ use crate::ggml::{self, LANES};
 /// over whole groups of 8 and libm's for a row's last `width % 8` values.
 pub fn silu_mul(gate: &[f32], up: &[f32], width: usize, out: &mut [f32]) {
     let vectorised = width / LANES * LANES;
-    for ((o, g), u) in out
-        .chunks_exact_mut(width)
-        .zip(gate.chunks_exact(width))
-        .zip(up.chunks_exact(width))
-    {
+    for_each_row(out, width, |r, o| {
+        let (g, u) = (&gate[r * width..][..width], &up[r * width..][..width]);
         for ((o, g), u) in o[..vectorised]
             .chunks_exact_mut(LANES)
             .zip(g.chunks_exact(LANES))
@@ -26,7 +24,7 @@ pub fn silu_mul(gate: &[f32], up: &[f32], width: usize, out: &mut [f32]) {
         for i in vectorised..width {
             o[i] = g[i] / (1.0 + (-g[i]).exp()) * u[i];
         }
-    }
+    });
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The instruction set the kernels use, detected once at run time: the binary runs on any
 //! x86-64 (or other) CPU, and uses AVX2 + FMA where the CPU has them. Also the small CPU-level
-//! helpers the kernels share: an output buffer for parallel writers, and a cache prefetch.
+//! helpers the kernels share: an output buffer for parallel writers, a row-wise parallel loop,
+//! and a cache prefetch.
 
+use rayon::prelude::*;
 use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +50,30 @@ impl SharedOut {
     }
 }
 
+/// Rows per task of [`for_each_row`]; fewer than two tasks' worth stay on the calling thread.
+const PARALLEL_ROWS: usize = 32;
+
+/// Runs `f(r, row)` for every row `r` of `out` (rows of `width`): in parallel for a step with
+/// enough rows to pay for the dispatch (a prompt chunk), on this thread for a few (decodes).
+/// For the row-wise float ops between the matmuls, which would otherwise leave the other
+/// threads idle; each row's arithmetic is the same either way.
+pub(crate) fn for_each_row(
+    out: &mut [f32],
+    width: usize,
+    f: impl Fn(usize, &mut [f32]) + Send + Sync,
+) {
+    if out.len() / width < 2 * PARALLEL_ROWS {
+        out.chunks_exact_mut(width)
+            .enumerate()
+            .for_each(|(r, row)| f(r, row));
+    } else {
+        out.par_chunks_exact_mut(width)
+            .with_min_len(PARALLEL_ROWS)
+            .enumerate()
+            .for_each(|(r, row)| f(r, row));
+    }
+}
+
 /// Asks the CPU to start loading `values` into cache: a hint, never a fault, whatever the
 /// slice. For rows of the paged KV cache, whose addresses the hardware prefetcher cannot guess.
 #[inline(always)]
@@ -63,4 +89,26 @@ pub(crate) fn prefetch(values: &[f32]) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = values;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn for_each_row_visits_every_row_once_serial_or_parallel() {
+        for rows in [
+            1,
+            2 * PARALLEL_ROWS - 1,
+            2 * PARALLEL_ROWS,
+            5 * PARALLEL_ROWS + 3,
+        ] {
+            let mut out = vec![-1f32; rows * 3];
+            for_each_row(&mut out, 3, |r, row| {
+                row.iter_mut().for_each(|v| *v += 1.0 + r as f32)
+            });
+            let want: Vec<f32> = (0..rows).flat_map(|r| [r as f32; 3]).collect();
+            assert_eq!(out, want, "{rows} rows");
+        }
+    }
 }

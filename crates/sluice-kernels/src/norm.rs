@@ -1,5 +1,7 @@
 //! Root-mean-square layer norm (Zhang & Sennrich), as Llama and Gemma use it.
 
+use crate::cpu::for_each_row;
+
 /// `out[r] = x[r] / rms(x[r]) * (weight + weight_offset)` for every row `r` of width `weight.len()`.
 ///
 /// Gemma stores its norm weights as `w - 1` and multiplies by `1 + w`; pass `weight_offset = 1.0`
@@ -8,27 +10,28 @@
 /// which turns last-bit differences here into visible ones downstream.
 pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, weight_offset: f32, out: &mut [f32]) {
     let dim = weight.len();
-    debug_assert_eq!(x.len(), out.len());
-    for (xr, or) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
+    assert_eq!(x.len(), out.len());
+    for_each_row(out, dim, |r, or| {
+        let xr = &x[r * dim..][..dim];
         let sum_sq: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
         let scale = 1.0 / ((sum_sq / dim as f64) as f32 + eps).sqrt();
         for ((o, &v), &w) in or.iter_mut().zip(xr).zip(weight) {
             *o = v * scale * (w + weight_offset);
         }
-    }
+    });
 }
 
 /// In-place variant for per-head norms (Gemma 3's q/k norms): every `weight.len()`-wide chunk of
 /// `x` is normalised on its own.
 pub fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32, weight_offset: f32) {
     let dim = weight.len();
-    for xr in x.chunks_exact_mut(dim) {
+    for_each_row(x, dim, |_, xr| {
         let sum_sq: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
         let scale = 1.0 / ((sum_sq / dim as f64) as f32 + eps).sqrt();
         for (v, &w) in xr.iter_mut().zip(weight) {
             *v = *v * scale * (w + weight_offset);
         }
-    }
+    });
 }
 
 #[cfg(test)]
