@@ -14,7 +14,8 @@ pub struct Llama {
     norm: RmsNorm,
     lm_head: Option<Linear>,
     rope: RopeTable,
-    /// The layers' intermediates, reused by every step (steps run one at a time).
+    /// The layers' intermediates, reused by every step. Steps of one model run one at a time
+    /// (an engine runs one step at a time anyway); the buffers keep the largest step's size.
     buffers: Mutex<StepBuffers>,
 }
 
@@ -113,6 +114,7 @@ impl CausalLm for Llama {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.forward(&mut x, i, &self.rope, &step, kv, &mut buffers)?;
         }
+        drop(buffers);
         if batch.logit_rows.is_empty() {
             // A step of prompt chunks that all continue next step: only the cache was wanted.
             return Ok(Vec::new());

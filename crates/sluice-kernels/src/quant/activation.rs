@@ -7,28 +7,29 @@ use rayon::prelude::*;
 
 /// Rows of width `cols` quantized to 8 bits per value, 32 values per block: Q8_1 (scale and
 /// scaled sum) for Q4_1 weights, and the same values read as Q8_0 for Q4_0/Q8_0 weights.
+/// Only [`quantize_rows`] fills it: the kernels read it through raw pointers and rely on its
+/// lengths agreeing.
 #[derive(Clone, Debug, Default)]
 pub struct QuantizedRows {
     /// Values per row (a multiple of 32).
-    pub cols: usize,
+    pub(crate) cols: usize,
     /// Per block: scale `d` (as the f16 value, widened).
-    pub d: Vec<f32>,
+    pub(crate) d: Vec<f32>,
     /// Per block: `d * sum(q)` rounded to f16, widened (Q8_1's `s`; used by Q4_1 weights).
-    pub s: Vec<f32>,
-    pub qs: Vec<i8>,
-    /// `d` and `s` again for each group of [`ROW_TILE`] rows (and a last group of more than 4,
-    /// padded with zero rows), block-major (`[group][block][row]`), so a kernel loads one block's scales for 8
-    /// rows at once.
-    pub d_by_tile: Vec<f32>,
-    pub s_by_tile: Vec<f32>,
-    /// `qs` again for each group of [`ROW_TILE`] rows, as `[group][block][l][row][4]`:
-    /// values `4l..4l+4` of one block of the 8 rows side by side, so that a vector lane can
-    /// stand for a row.
-    pub qs_by_tile: Vec<i8>,
+    pub(crate) s: Vec<f32>,
+    pub(crate) qs: Vec<i8>,
+    /// `d` and `s` again for each tile of [`ROW_TILE`] rows (and a last tile of more than 4,
+    /// padded with zero rows), block-major (`[tile][block][row]`), so a kernel loads one
+    /// block's scales for 8 rows at once.
+    pub(crate) d_by_tile: Vec<f32>,
+    pub(crate) s_by_tile: Vec<f32>,
+    /// `qs` again for the same tiles, as `[tile][block][l][row][4]`: values `4l..4l+4` of one
+    /// block of the 8 rows side by side, so that a vector lane can stand for a row.
+    pub(crate) qs_by_tile: Vec<i8>,
 }
 
-/// Rows per group in [`QuantizedRows::d_by_tile`].
-pub const ROW_TILE: usize = 8;
+/// Rows per tile in [`QuantizedRows::d_by_tile`].
+pub(crate) const ROW_TILE: usize = 8;
 
 impl QuantizedRows {
     pub fn rows(&self) -> usize {

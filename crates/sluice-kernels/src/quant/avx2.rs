@@ -2,7 +2,8 @@
 //! `reference::dot` computes (llama.cpp's AVX2 arithmetic), for a tile of activation rows at
 //! once: a weight block is loaded and unpacked once and multiplied by every row of the tile,
 //! which is what makes a batched step cheaper than its rows one by one. Tiles of 8 rows also
-//! take their 8 block scales (and Q4_1's mins) as one vector each.
+//! take their 8 block scales (and Q4_1's mins) as one vector each. A single activation row (a
+//! decode step) runs against a group of 4 weight rows instead ([`dot_group`]).
 
 use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK, ROW_GROUP, ROW_TILE};
 use std::arch::x86_64::*;
@@ -15,9 +16,9 @@ const Q4_1: u8 = 0;
 const Q4_0: u8 = 1;
 const Q8_0: u8 = 2;
 
-/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()`: at most [`TILE`] rows, or a tile of
+/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()`: 1 to [`TILE`] rows, or a tile of
 /// [`ROW_TILE`] with `t0` a multiple of it, which may be the padded last tile (its rows past
-/// `x.rows()` come out 0).
+/// `x.rows()` are unspecified).
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA; `n < w.rows`, `t0 + out.len() <= x.rows()` (or a tile as
@@ -42,15 +43,16 @@ pub(super) unsafe fn dot_rows(
         (WeightFormat::Q4_1, 4) => tile::<4, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 3) => tile::<3, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 2) => tile::<2, Q4_1>(w, n, x, t0, out),
-        (WeightFormat::Q4_1, _) => tile::<1, Q4_1>(w, n, x, t0, out),
+        (WeightFormat::Q4_1, 1) => tile::<1, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_0, 4) => tile::<4, Q4_0>(w, n, x, t0, out),
         (WeightFormat::Q4_0, 3) => tile::<3, Q4_0>(w, n, x, t0, out),
         (WeightFormat::Q4_0, 2) => tile::<2, Q4_0>(w, n, x, t0, out),
-        (WeightFormat::Q4_0, _) => tile::<1, Q4_0>(w, n, x, t0, out),
+        (WeightFormat::Q4_0, 1) => tile::<1, Q4_0>(w, n, x, t0, out),
         (WeightFormat::Q8_0, 4) => tile::<4, Q8_0>(w, n, x, t0, out),
         (WeightFormat::Q8_0, 3) => tile::<3, Q8_0>(w, n, x, t0, out),
         (WeightFormat::Q8_0, 2) => tile::<2, Q8_0>(w, n, x, t0, out),
-        (WeightFormat::Q8_0, _) => tile::<1, Q8_0>(w, n, x, t0, out),
+        (WeightFormat::Q8_0, 1) => tile::<1, Q8_0>(w, n, x, t0, out),
+        (_, rows) => unreachable!("no kernel for a tile of {rows} rows"),
     }
 }
 
@@ -99,11 +101,12 @@ unsafe fn tile<const T: usize, const F: u8>(
 unsafe fn tile8<const F: u8>(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize) -> __m256 {
     let wr = WeightRow::of(w, n);
     let kb = wr.kb;
-    let group = (t0 / ROW_TILE) * kb * ROW_TILE;
+    // Where the tile's blocks start in the `*_by_tile` layouts, counted in scales.
+    let tile_at = (t0 / ROW_TILE) * kb * ROW_TILE;
     let (x_q, x_d, x_s) = (
-        x.qs_by_tile.as_ptr().add(group * BLOCK),
-        x.d_by_tile.as_ptr().add(group),
-        x.s_by_tile.as_ptr().add(group),
+        x.qs_by_tile.as_ptr().add(tile_at * BLOCK),
+        x.d_by_tile.as_ptr().add(tile_at),
+        x.s_by_tile.as_ptr().add(tile_at),
     );
     let mut acc = [_mm256_setzero_ps(); LANE_GROUPS];
     let mut mins = _mm256_setzero_ps();
@@ -122,7 +125,7 @@ unsafe fn tile8<const F: u8>(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: 
         macro_rules! lane {
             ($l:literal, $half:expr, $imm:literal) => {
                 let q = _mm256_shuffle_epi32::<$imm>($half);
-                let xv = _mm256_loadu_si256(x_b.add($l * 32).cast());
+                let xv = _mm256_loadu_si256(x_b.add($l * ROW_TILE * 4).cast());
                 let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
                 acc[$l] = _mm256_fmadd_ps(scales, lanes, acc[$l]);
             };
@@ -301,6 +304,10 @@ unsafe fn group<const F: u8>(
         // `wrapping_add`: past the matrix's end a prefetch is a harmless hint.
         let ahead = b + PREFETCH_BLOCKS;
         _mm_prefetch::<_MM_HINT_T0>(wr.q.wrapping_add(ahead * wr.q_step).cast());
+        if F == Q8_0 {
+            // A group's Q8_0 block is two cache lines (4 rows of 32 bytes).
+            _mm_prefetch::<_MM_HINT_T0>(wr.q.wrapping_add(ahead * wr.q_step + 64).cast());
+        }
         _mm_prefetch::<_MM_HINT_T0>(wr.d.wrapping_add(ahead * ROW_GROUP).cast());
         if F == Q4_1 {
             _mm_prefetch::<_MM_HINT_T0>(wr.m.wrapping_add(ahead * ROW_GROUP).cast());

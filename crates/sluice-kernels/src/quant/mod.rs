@@ -19,8 +19,10 @@ mod reference;
 
 use crate::cpu::{isa, Isa, SharedOut};
 use activation::runs_as_tile;
-pub use activation::{quantize_rows, QuantizedRows, ROW_TILE};
-pub use packed::{PackedMatrix, ROW_GROUP};
+use activation::ROW_TILE;
+pub use activation::{quantize_rows, QuantizedRows};
+pub use packed::PackedMatrix;
+use packed::ROW_GROUP;
 use rayon::prelude::*;
 
 /// Values per quantization block in every format here.
@@ -60,6 +62,8 @@ impl WeightFormat {
 /// smallest matrices (576 rows), and a chunk's weights stay in L1/L2 while every activation
 /// tile streams past them.
 const ROW_CHUNK: usize = 16;
+// Single-row products run whole weight groups, so chunks must start at a group's first row.
+const _: () = assert!(ROW_CHUNK.is_multiple_of(ROW_GROUP));
 
 /// `out[t, n] = W[n] · x[t]`: `out` is `[x.rows(), w.rows()]`, row-major.
 pub fn matmul(w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
@@ -145,7 +149,7 @@ fn dot_rows(isa: Isa, w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize, 
         // SAFETY: `isa()` found AVX2 and FMA; the bounds are the caller's, checked in matmul_on.
         Isa::Avx2Fma => unsafe { avx2::dot_rows(w, n, x, t0, out) },
         _ => {
-            // Rows past the end (a padded tile's) are left as they are: the caller drops them.
+            // Rows past the end (a padded tile's) are left unspecified: the caller drops them.
             for (i, o) in out.iter_mut().enumerate().take(x.rows() - t0) {
                 *o = reference::dot(w, n, x, t0 + i);
             }
@@ -180,10 +184,14 @@ fn dot_tile_block(
 
 /// `out[r] = W[n0 + r] · x[0]` for the weight group starting at row `n0`.
 fn dot_group(isa: Isa, w: &PackedMatrix, n0: usize, x: &QuantizedRows, out: &mut [f32; ROW_GROUP]) {
+    assert!(
+        n0.is_multiple_of(ROW_GROUP) && n0 < w.rows,
+        "not a weight group's first row"
+    );
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa()` found AVX2 and FMA; n0 is a group's first row below w.rows, and x
-        // has a row of w's width (checked in matmul_on).
+        // SAFETY: `isa()` found AVX2 and FMA; n0 is a group's first row below w.rows
+        // (asserted), and x has a row of w's width (checked in matmul_on).
         Isa::Avx2Fma => unsafe { avx2::dot_group(w, n0, x, out) },
         _ => {
             for (r, o) in out.iter_mut().enumerate() {
@@ -285,9 +293,21 @@ mod tests {
         assert!(out.is_empty());
     }
 
-    /// Whatever kernel this CPU runs equals the scalar reference bit for bit, on shapes that
-    /// cover partial tiles, partial row chunks, partial weight groups (one activation row,
-    /// `n` not a multiple of 4) and K that is not a multiple of 256.
+    /// `W · x` element by element with the scalar reference, as bits.
+    fn reference_bits(w: &PackedMatrix, q: &QuantizedRows) -> Vec<u32> {
+        (0..q.rows())
+            .flat_map(|t| (0..w.rows).map(move |n| reference::dot(w, n, q, t).to_bits()))
+            .collect()
+    }
+
+    fn bits(values: &[f32]) -> Vec<u32> {
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// Whatever kernel this CPU runs, and the scalar fallback, equal the scalar reference bit
+    /// for bit, on shapes that cover: partial weight groups (one activation row, `n` not a
+    /// multiple of 4); tiles of 2 to 4 rows; last tiles of 5 to 7 rows run padded; chunks whose
+    /// end is not a multiple of 8 weight rows; K that is not a multiple of 256.
     #[test]
     fn detected_kernel_equals_scalar_reference_exactly() {
         for format in FORMATS {
@@ -296,30 +316,46 @@ mod tests {
                 (17, 64, 1),
                 (70, 576, 1),
                 (33, 96, 1),
+                (17, 64, 2),
                 (17, 64, 3),
+                (20, 64, 4),
                 (40, 576, 5),
-                (33, 96, 9),
                 (20, 1536, 6),
+                (33, 96, 9),
+                (20, 64, 12),
+                (45, 96, 13),
                 (24, 64, 15),
             ] {
                 let (_, m) = packed(format, n, k, 3 * n as u64 + k as u64);
                 let mut q = QuantizedRows::default();
                 quantize_rows(&activations(rows, k, rows as u64), k, &mut q);
+                let want = reference_bits(&m, &q);
                 let mut fast = vec![0f32; rows * n];
                 let mut scalar = vec![0f32; rows * n];
                 matmul(&m, &q, &mut fast);
                 matmul_on(Isa::Scalar, &m, &q, &mut scalar);
-                let (fast, scalar): (Vec<u32>, Vec<u32>) = (
-                    fast.iter().map(|v| v.to_bits()).collect(),
-                    scalar.iter().map(|v| v.to_bits()).collect(),
-                );
-                assert_eq!(
-                    fast,
-                    scalar,
-                    "{format:?} {n}x{k}, {rows} rows on {:?}",
-                    isa()
-                );
+                let shape = format!("{format:?} {n}x{k}, {rows} rows");
+                assert_eq!(bits(&fast), want, "{shape} on {:?}", isa());
+                assert_eq!(bits(&scalar), want, "{shape}, scalar");
             }
+        }
+    }
+
+    /// Activations quantized again into the same buffers, at fewer rows each time (as a
+    /// model's buffers are from step to step), give what fresh buffers give.
+    #[test]
+    fn reused_activation_buffers_give_fresh_results() {
+        let (_, m) = packed(WeightFormat::Q4_1, 20, 64, 9);
+        let mut reused = QuantizedRows::default();
+        for rows in [15, 6, 13, 1] {
+            let x = activations(rows, 64, 40 + rows as u64);
+            quantize_rows(&x, 64, &mut reused);
+            let mut fresh = QuantizedRows::default();
+            quantize_rows(&x, 64, &mut fresh);
+            let (mut a, mut b) = (vec![0f32; rows * 20], vec![0f32; rows * 20]);
+            matmul(&m, &reused, &mut a);
+            matmul(&m, &fresh, &mut b);
+            assert_eq!(bits(&a), bits(&b), "{rows} rows");
         }
     }
 

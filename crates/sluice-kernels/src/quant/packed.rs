@@ -4,7 +4,7 @@ use super::{WeightFormat, BLOCK};
 use half::f16;
 
 /// Weight rows interleaved block by block in a [`PackedMatrix`].
-pub const ROW_GROUP: usize = 4;
+pub(crate) const ROW_GROUP: usize = 4;
 
 /// A `rows × cols` weight matrix, split by field so the kernels never decode f16 or skip
 /// headers on the hot path: per block, the scale `d` and (Q4_1) the min `m` widened to f32, and

@@ -25,16 +25,16 @@ impl DecoderLayer {
     ) -> Result<(), ModelError> {
         self.attn_norm.forward_into(x, &mut buffers.normed);
         self.attn.forward(layer, rope, step, kv, buffers)?;
-        add_output(x, &self.post_attn_norm, &mut buffers.out);
+        add_output(x, self.post_attn_norm.as_ref(), &mut buffers.out);
         self.ffn_norm.forward_into(x, &mut buffers.normed);
         self.mlp.forward(buffers)?;
-        add_output(x, &self.post_ffn_norm, &mut buffers.out);
+        add_output(x, self.post_ffn_norm.as_ref(), &mut buffers.out);
         Ok(())
     }
 }
 
 /// `x += norm(out)` (or `x += out` without a norm).
-fn add_output(x: &mut [f32], norm: &Option<RmsNorm>, out: &mut [f32]) {
+fn add_output(x: &mut [f32], norm: Option<&RmsNorm>, out: &mut [f32]) {
     if let Some(norm) = norm {
         norm.forward_in_place(out);
     }
