@@ -13,8 +13,7 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, weight_offset: f32, out: &m
     assert_eq!(x.len(), out.len());
     for_each_row(out, dim, |r, or| {
         let xr = &x[r * dim..][..dim];
-        let sum_sq: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
-        let scale = 1.0 / ((sum_sq / dim as f64) as f32 + eps).sqrt();
+        let scale = inverse_rms(xr, eps);
         for ((o, &v), &w) in or.iter_mut().zip(xr).zip(weight) {
             *o = v * scale * (w + weight_offset);
         }
@@ -26,12 +25,17 @@ pub fn rms_norm(x: &[f32], weight: &[f32], eps: f32, weight_offset: f32, out: &m
 pub fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32, weight_offset: f32) {
     let dim = weight.len();
     for_each_row(x, dim, |_, xr| {
-        let sum_sq: f64 = xr.iter().map(|&v| (v * v) as f64).sum();
-        let scale = 1.0 / ((sum_sq / dim as f64) as f32 + eps).sqrt();
+        let scale = inverse_rms(xr, eps);
         for (v, &w) in xr.iter_mut().zip(weight) {
             *v = *v * scale * (w + weight_offset);
         }
     });
+}
+
+/// `1 / sqrt(mean(x²) + eps)`, squares in f32 summed in f64 (see [`rms_norm`]).
+fn inverse_rms(x: &[f32], eps: f32) -> f32 {
+    let sum_sq: f64 = x.iter().map(|&v| (v * v) as f64).sum();
+    1.0 / ((sum_sq / x.len() as f64) as f32 + eps).sqrt()
 }
 
 #[cfg(test)]

@@ -32,14 +32,7 @@ pub(super) unsafe fn dot_rows(
     out: &mut [f32],
 ) {
     match (w.format, out.len()) {
-        (format, ROW_TILE) => {
-            let sums = match format {
-                WeightFormat::Q4_1 => tile8::<Q4_1>(w, n, x, t0),
-                WeightFormat::Q4_0 => tile8::<Q4_0>(w, n, x, t0),
-                WeightFormat::Q8_0 => tile8::<Q8_0>(w, n, x, t0),
-            };
-            _mm256_storeu_ps(out.as_mut_ptr(), sums);
-        }
+        (_, ROW_TILE) => _mm256_storeu_ps(out.as_mut_ptr(), tile8_of(w, n, x, t0)),
         (WeightFormat::Q4_1, 4) => tile::<4, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 3) => tile::<3, Q4_1>(w, n, x, t0, out),
         (WeightFormat::Q4_1, 2) => tile::<2, Q4_1>(w, n, x, t0, out),
@@ -145,6 +138,17 @@ unsafe fn tile8<const F: u8>(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: 
     _mm256_add_ps(_mm256_add_ps(even, odd), mins)
 }
 
+/// [`tile8`] for the weights' format.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn tile8_of(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize) -> __m256 {
+    match w.format {
+        WeightFormat::Q4_1 => tile8::<Q4_1>(w, n, x, t0),
+        WeightFormat::Q4_0 => tile8::<Q4_0>(w, n, x, t0),
+        WeightFormat::Q8_0 => tile8::<Q8_0>(w, n, x, t0),
+    }
+}
+
 /// `out[i][j] = W[n0 + j] · x[t0 + i]`: a tile of 8 activation rows (as [`dot_rows`] takes it,
 /// padded or not) against 8 weight rows. Each [`tile8`] result is a column of `out`; they are
 /// transposed in registers so that each activation row's 8 results can be stored together,
@@ -162,11 +166,7 @@ pub(super) unsafe fn dot_tile_block(
 ) {
     let mut columns = [_mm256_setzero_ps(); ROW_TILE];
     for (j, column) in columns.iter_mut().enumerate() {
-        *column = match w.format {
-            WeightFormat::Q4_1 => tile8::<Q4_1>(w, n0 + j, x, t0),
-            WeightFormat::Q4_0 => tile8::<Q4_0>(w, n0 + j, x, t0),
-            WeightFormat::Q8_0 => tile8::<Q8_0>(w, n0 + j, x, t0),
-        };
+        *column = tile8_of(w, n0 + j, x, t0);
     }
     for (row, v) in out.iter_mut().zip(transpose8(columns)) {
         _mm256_storeu_ps(row.as_mut_ptr(), v);

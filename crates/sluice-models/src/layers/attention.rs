@@ -77,6 +77,6 @@ impl Attention {
         // Every element is written.
         mixed.resize(q.len(), 0.0);
         paged_attention(q, &kv.layer(layer), &step.seqs, &self.params, mixed);
-        Linear::forward_shared(mixed, [&self.o], quantized, [out])
+        self.o.forward_into(mixed, quantized, out)
     }
 }

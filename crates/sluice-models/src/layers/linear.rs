@@ -58,8 +58,18 @@ impl Linear {
     /// `x` is `[rows, in_dim]`; returns `[rows, out_dim]`.
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
         let mut out = Vec::new();
-        Self::forward_shared(x, [self], &mut QuantizedRows::default(), [&mut out])?;
+        self.forward_into(x, &mut QuantizedRows::default(), &mut out)?;
         Ok(out)
+    }
+
+    /// [`Linear::forward`] into `out`, its allocation reused (and `quantized`'s).
+    pub fn forward_into(
+        &self,
+        x: &[f32],
+        quantized: &mut QuantizedRows,
+        out: &mut Vec<f32>,
+    ) -> Result<(), ModelError> {
+        Self::forward_shared(x, [self], quantized, [out])
     }
 
     /// Several projections of the same input `x` (`[rows, in_dim]`: q/k/v, gate/up, or one),

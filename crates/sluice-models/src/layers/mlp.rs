@@ -24,6 +24,6 @@ impl GatedMlp {
         Linear::forward_shared(normed, [&self.gate, &self.up], quantized, [gate, up])?;
         mixed.resize(gate.len(), 0.0);
         activation::silu_mul(gate, up, self.down.in_dim(), mixed);
-        Linear::forward_shared(mixed, [&self.down], quantized, [out])
+        self.down.forward_into(mixed, quantized, out)
     }
 }
