@@ -14,7 +14,9 @@
 mod activation;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+pub mod kquant;
 mod packed;
+mod q5;
 mod reference;
 
 use crate::cpu::{isa, Isa, SharedOut};
@@ -23,6 +25,7 @@ use activation::ROW_TILE;
 pub use activation::{quantize_rows, QuantizedRows};
 pub use packed::PackedMatrix;
 use packed::ROW_GROUP;
+pub use q5::{q5_0_as_q8_0, Q5_0_BLOCK_BYTES};
 use rayon::prelude::*;
 
 /// Values per quantization block in every format here.

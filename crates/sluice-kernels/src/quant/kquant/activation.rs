@@ -1,0 +1,104 @@
+//! Activations quantized to Q8_K for K-quant weights, as ggml's `quantize_row_q8_K_ref` (which
+//! its x86 build uses).
+
+use super::SUPER_BLOCK;
+
+/// Sub-blocks per super-block whose value sums Q8_K keeps (`bsums`).
+pub(super) const SUMS: usize = SUPER_BLOCK / 16;
+
+/// Rows of width `cols` quantized to Q8_K: per super-block of 256 values, an f32 scale `d`,
+/// 256 i8 values and the sums of each 16 of them. Only [`quantize_rows_k`] fills it.
+#[derive(Clone, Debug, Default)]
+pub struct SuperBlockRows {
+    pub(super) cols: usize,
+    pub(super) d: Vec<f32>,
+    pub(super) qs: Vec<i8>,
+    pub(super) sums: Vec<i16>,
+}
+
+impl SuperBlockRows {
+    pub fn rows(&self) -> usize {
+        self.qs.len().checked_div(self.cols).unwrap_or(0)
+    }
+
+    pub(super) fn blocks_per_row(&self) -> usize {
+        self.cols / SUPER_BLOCK
+    }
+}
+
+/// Quantizes rows of width `cols` (a multiple of 256) like ggml's `quantize_row_q8_K_ref`:
+/// `iscale = -127 / x_max` where `x_max` is the value of largest magnitude (the first one),
+/// values `round_ties_even(iscale * x)`, `d = 1 / iscale`. Reuses `out`'s buffers.
+pub fn quantize_rows_k(x: &[f32], cols: usize, out: &mut SuperBlockRows) {
+    assert_eq!(
+        cols % SUPER_BLOCK,
+        0,
+        "row width {cols} is not a multiple of {SUPER_BLOCK}"
+    );
+    let blocks = x.len() / SUPER_BLOCK;
+    out.cols = cols;
+    out.d.resize(blocks, 0.0);
+    out.qs.resize(blocks * SUPER_BLOCK, 0);
+    out.sums.resize(blocks * SUMS, 0);
+    for (b, xs) in x.chunks_exact(SUPER_BLOCK).enumerate() {
+        let qs = &mut out.qs[b * SUPER_BLOCK..(b + 1) * SUPER_BLOCK];
+        let (mut max, mut amax) = (0f32, 0f32);
+        for &v in xs {
+            if v.abs() > amax {
+                (amax, max) = (v.abs(), v);
+            }
+        }
+        if amax == 0.0 {
+            // ggml leaves the sums as they were; zero is what they sum to.
+            out.d[b] = 0.0;
+            qs.fill(0);
+            out.sums[b * SUMS..(b + 1) * SUMS].fill(0);
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in qs.iter_mut().zip(xs) {
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        for (sum, sixteen) in out.sums[b * SUMS..(b + 1) * SUMS]
+            .iter_mut()
+            .zip(qs.chunks_exact(16))
+        {
+            *sum = sixteen.iter().map(|&q| q as i16).sum();
+        }
+        out.d[b] = 1.0 / iscale;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantizes_like_ggml_q8_k() {
+        let mut x: Vec<f32> = (0..SUPER_BLOCK).map(|i| i as f32 / 200.0 - 0.6).collect();
+        // The largest magnitude, negative: iscale = -127 / x[7] = 64 exactly.
+        x[7] = -127.0 / 64.0;
+        // 0.5, 1.5 and 2.5 after scaling: ties go to even.
+        x[8..11].copy_from_slice(&[1.0 / 128.0, 3.0 / 128.0, 5.0 / 128.0]);
+        let mut q = SuperBlockRows::default();
+        quantize_rows_k(&x, SUPER_BLOCK, &mut q);
+        assert_eq!(q.rows(), 1);
+        assert_eq!(q.d[0], 1.0 / 64.0);
+        assert_eq!(q.qs[7], -127);
+        assert_eq!(&q.qs[8..11], &[0, 2, 2]);
+        assert_eq!(q.qs[0], (-0.6f32 * 64.0).round_ties_even() as i8);
+        let first: i16 = q.qs[..16].iter().map(|&v| v as i16).sum();
+        assert_eq!(q.sums[0], first);
+        assert_eq!(q.sums.len(), SUMS);
+    }
+
+    #[test]
+    fn an_all_zero_block_is_all_zero_even_in_reused_buffers() {
+        let mut q = SuperBlockRows::default();
+        quantize_rows_k(&[1.0; SUPER_BLOCK], SUPER_BLOCK, &mut q);
+        quantize_rows_k(&[0.0; SUPER_BLOCK], SUPER_BLOCK, &mut q);
+        assert_eq!(q.d, [0.0]);
+        assert!(q.qs.iter().all(|&v| v == 0));
+        assert!(q.sums.iter().all(|&v| v == 0));
+    }
+}

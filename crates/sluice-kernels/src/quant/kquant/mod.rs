@@ -1,0 +1,211 @@
+//! Products with llama.cpp's K-quant weights (Q4_K, Q6_K: super-blocks of 256 values with
+//! 6- or 8-bit sub-block scales), against activations quantized to Q8_K, with the arithmetic
+//! of llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K` (`reference.rs`
+//! spells the order out), so a row's result never depends on the step's other rows or on the
+//! CPU's features.
+//!
+//! The weights keep their GGUF bytes, row by row: a super-block's layout is already what the
+//! kernel reads. One weight row is multiplied by one activation row at a time; tiling several
+//! activation rows per weight row (as the 32-value formats do) is not done yet.
+
+mod activation;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+mod reference;
+
+pub use activation::{quantize_rows_k, SuperBlockRows};
+
+use crate::cpu::{isa, Isa, SharedOut};
+use half::f16;
+use rayon::prelude::*;
+
+/// Values per super-block.
+pub const SUPER_BLOCK: usize = 256;
+
+/// The K-quant weight formats this module multiplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuperBlockFormat {
+    /// Per super-block: f16 `d` and `dmin`, 12 bytes of 6-bit scales and mins for 8 sub-blocks
+    /// of 32, 128 bytes of 4-bit values: `x = d·scale·q - dmin·min`.
+    Q4K,
+    /// Per super-block: 128 bytes of low 4 bits, 64 bytes of high 2 bits, 16 i8 scales for
+    /// sub-blocks of 16, f16 `d`: `x = d·scale·(q - 32)`.
+    Q6K,
+}
+
+impl SuperBlockFormat {
+    /// Bytes of one super-block in a GGUF file.
+    pub fn block_bytes(self) -> usize {
+        match self {
+            SuperBlockFormat::Q4K => 144,
+            SuperBlockFormat::Q6K => 210,
+        }
+    }
+}
+
+/// A K-quant weight matrix `[rows, cols]` in its GGUF bytes.
+#[derive(Clone, Debug)]
+pub struct SuperBlockMatrix {
+    format: SuperBlockFormat,
+    rows: usize,
+    cols: usize,
+    data: Vec<u8>,
+}
+
+impl SuperBlockMatrix {
+    /// `bytes` as stored in GGUF: `rows` rows of `cols / 256` super-blocks.
+    pub fn new(
+        format: SuperBlockFormat,
+        bytes: &[u8],
+        rows: usize,
+        cols: usize,
+    ) -> Result<Self, String> {
+        if !cols.is_multiple_of(SUPER_BLOCK) {
+            return Err(format!(
+                "row width {cols} is not a multiple of {SUPER_BLOCK}"
+            ));
+        }
+        let expected = rows * cols / SUPER_BLOCK * format.block_bytes();
+        if bytes.len() != expected {
+            return Err(format!(
+                "{} bytes for a {rows}x{cols} {format:?} matrix, expected {expected}",
+                bytes.len()
+            ));
+        }
+        Ok(SuperBlockMatrix {
+            format,
+            rows,
+            cols,
+            data: bytes.to_vec(),
+        })
+    }
+
+    pub fn format(&self) -> SuperBlockFormat {
+        self.format
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// Row `n`'s super-blocks.
+    fn row(&self, n: usize) -> &[u8] {
+        let bytes = self.cols / SUPER_BLOCK * self.format.block_bytes();
+        &self.data[n * bytes..(n + 1) * bytes]
+    }
+
+    /// Row `row` as floats, with ggml's `dequantize_row_q4_K` / `_q6_K` arithmetic (an
+    /// embedding lookup).
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        let blocks = self.row(row).chunks_exact(self.format.block_bytes());
+        for (block, values) in blocks.zip(out.chunks_exact_mut(SUPER_BLOCK)) {
+            match self.format {
+                SuperBlockFormat::Q4K => {
+                    let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
+                    let (scales, mins) = q4k_scales_mins(block[4..16].try_into().unwrap());
+                    for (j, chunk) in values.chunks_exact_mut(64).enumerate() {
+                        let q = &block[16 + 32 * j..16 + 32 * (j + 1)];
+                        for half in 0..2 {
+                            let sub = 2 * j + half;
+                            let (d1, m1) = (d * scales[sub] as f32, dmin * mins[sub] as f32);
+                            for (l, v) in chunk[32 * half..32 * (half + 1)].iter_mut().enumerate() {
+                                let nibble = (q[l] >> (4 * half)) & 0x0F;
+                                *v = d1 * nibble as f32 - m1;
+                            }
+                        }
+                    }
+                }
+                SuperBlockFormat::Q6K => {
+                    let d = f16_at(block, 208);
+                    for (v, value) in values.iter_mut().enumerate() {
+                        let scale = block[192 + v / 16] as i8;
+                        *value = d * scale as f32 * (q6k_value(block, v) - 32) as f32;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn f16_at(bytes: &[u8], at: usize) -> f32 {
+    f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
+}
+
+/// Q4_K's 8 scales and 8 mins (6 bits each) from their 12 packed bytes, as ggml's
+/// `get_scale_min_k4`.
+fn q4k_scales_mins(packed: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+    let mut scales = [0u8; 8];
+    let mut mins = [0u8; 8];
+    for j in 0..8 {
+        if j < 4 {
+            scales[j] = packed[j] & 63;
+            mins[j] = packed[j + 4] & 63;
+        } else {
+            scales[j] = (packed[j + 4] & 0x0F) | ((packed[j - 4] >> 6) << 4);
+            mins[j] = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
+        }
+    }
+    (scales, mins)
+}
+
+/// Value `v` (0..256) of a Q6_K super-block, unsigned (0..64; the weight is `q - 32`).
+fn q6k_value(block: &[u8], v: usize) -> i32 {
+    let (half, l) = (v / 128, v % 128);
+    let (ql, qh) = (&block[64 * half..], &block[128 + 32 * half..]);
+    let (quarter, l) = (l / 32, l % 32);
+    let low = match quarter {
+        0 => ql[l] & 0x0F,
+        1 => ql[32 + l] & 0x0F,
+        2 => ql[l] >> 4,
+        _ => ql[32 + l] >> 4,
+    };
+    let high = (qh[l] >> (2 * quarter)) & 3;
+    (low | (high << 4)) as i32
+}
+
+/// Weight rows per parallel task.
+const ROW_CHUNK: usize = 16;
+
+/// `out[t, n] = W[n] · x[t]`: `out` is `[x.rows(), w.rows()]`, row-major.
+pub fn matmul_k(w: &SuperBlockMatrix, x: &SuperBlockRows, out: &mut [f32]) {
+    matmul_k_on(isa(), w, x, out);
+}
+
+fn matmul_k_on(isa: Isa, w: &SuperBlockMatrix, x: &SuperBlockRows, out: &mut [f32]) {
+    assert_eq!(x.cols, w.cols, "activation width differs from the weights'");
+    let rows = x.rows();
+    assert_eq!(out.len(), rows * w.rows, "output is not [rows, out_dim]");
+    let n_out = w.rows;
+    let shared = SharedOut::new(out);
+    (0..n_out.div_ceil(ROW_CHUNK))
+        .into_par_iter()
+        .for_each(|chunk| {
+            for n in chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(n_out) {
+                for t in 0..rows {
+                    let v = dot(isa, w, n, x, t);
+                    // SAFETY: (t, n) is inside `out` (asserted above), and only the task that
+                    // owns weight row n writes column n.
+                    unsafe { shared.write(t * n_out + n, v) };
+                }
+            }
+        });
+}
+
+/// `W[n] · x[t]`.
+fn dot(isa: Isa, w: &SuperBlockMatrix, n: usize, x: &SuperBlockRows, t: usize) -> f32 {
+    let row = w.row(n);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa()` found AVX2 and FMA; the row and x have the same width (checked in
+        // matmul_k_on) and t < x.rows().
+        Isa::Avx2Fma => unsafe { avx2::dot(w.format, row, x, t) },
+        _ => reference::dot(w.format, row, x, t),
+    }
+}
+
+#[cfg(test)]
+mod tests;
