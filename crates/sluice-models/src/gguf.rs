@@ -141,13 +141,37 @@ impl GgufFile {
         } else {
             Vec::new()
         };
+        // llama.cpp accepts f32 or i32 scores.
+        let scores = if self.has("tokenizer.ggml.scores") {
+            self.convert("tokenizer.ggml.scores", |v| {
+                v.to_vec()?
+                    .iter()
+                    .map(|s| match s {
+                        Value::I32(s) => Ok(*s as f32),
+                        other => other.to_f32(),
+                    })
+                    .collect()
+            })?
+        } else {
+            Vec::new()
+        };
+        let model = self.string("tokenizer.ggml.model")?;
+        let pre = if self.has("tokenizer.ggml.pre") {
+            self.string("tokenizer.ggml.pre")?
+        } else {
+            "default".into()
+        };
+        let add_bos = opt_bool(
+            "tokenizer.ggml.add_bos_token",
+            TokenizerSpec::default_add_bos(&model, &pre),
+        )?;
+        let add_space_prefix = opt_bool(
+            "tokenizer.ggml.add_space_prefix",
+            TokenizerSpec::default_add_space_prefix(&model),
+        )?;
         Ok(TokenizerSpec {
-            model: self.string("tokenizer.ggml.model")?,
-            pre: if self.has("tokenizer.ggml.pre") {
-                self.string("tokenizer.ggml.pre")?
-            } else {
-                "default".into()
-            },
+            model,
+            pre,
             tokens: self.strings("tokenizer.ggml.tokens")?,
             token_types,
             merges: if self.has("tokenizer.ggml.merges") {
@@ -159,8 +183,10 @@ impl GgufFile {
             eos_id: opt_id("tokenizer.ggml.eos_token_id")?,
             unk_id: opt_id("tokenizer.ggml.unknown_token_id")?,
             pad_id: opt_id("tokenizer.ggml.padding_token_id")?,
-            add_bos: opt_bool("tokenizer.ggml.add_bos_token", false)?,
+            add_bos,
             add_eos: opt_bool("tokenizer.ggml.add_eos_token", false)?,
+            add_space_prefix,
+            scores,
             chat_template: if self.has("tokenizer.chat_template") {
                 Some(self.string("tokenizer.chat_template")?)
             } else {

@@ -1,7 +1,8 @@
 //! Streaming detokenization: text deltas that never split a UTF-8 character.
 //!
 //! One token can end in the middle of a character (byte-level BPE splits emoji and CJK across
-//! tokens), so decoding token by token would emit U+FFFD halves. The decoder holds back the
+//! tokens, SentencePiece spells characters it lacks with byte tokens), so decoding token by
+//! token would emit U+FFFD halves. The decoder holds back the
 //! bytes of an unfinished character until the token that completes it arrives.
 
 use crate::Tokenizer;

@@ -3,10 +3,12 @@
 //! The goal is llama.cpp parity: the same prompt must give the same token ids as
 //! `llama_tokenize`, or the model sees a prompt it was never tested on. So the pre-tokenizer
 //! regexes, special-token splitting, token kinds and end-of-generation set all follow
-//! llama.cpp's `src/llama-vocab.cpp`, while BPE merging itself is delegated to the
-//! `tokenizers` crate. The crate knows nothing of GGUF files: callers fill a
+//! llama.cpp's `src/llama-vocab.cpp`. Byte-level BPE merging itself is delegated to the
+//! `tokenizers` crate; SentencePiece's score-driven merging is llama.cpp's own algorithm, so
+//! it is reproduced here. The crate knows nothing of GGUF files: callers fill a
 //! [`TokenizerSpec`] from the metadata.
 
+mod bpe;
 mod chat;
 mod error;
 mod incremental;
@@ -15,8 +17,11 @@ mod pieces;
 mod pretokenize;
 mod spec;
 mod special;
+mod spm;
 mod tokenizer;
 
+#[cfg(test)]
+mod spm_tests;
 #[cfg(test)]
 mod tests;
 

@@ -1,11 +1,32 @@
 //! The bytes each token stands for, computed once per vocabulary.
 //!
 //! Byte-level BPE stores every byte as a printable stand-in character (GPT-2's
-//! `bytes_to_unicode`), so a vocabulary entry like `Ġhello` means the bytes ` hello`. Decoding
-//! maps the stand-ins back; tokens that are not byte-level text (control, user-defined, byte
-//! tokens) follow llama.cpp's `token_to_piece` rules instead.
+//! `bytes_to_unicode`), so a vocabulary entry like `Ġhello` means the bytes ` hello`;
+//! SentencePiece stores plain text with spaces written as `▁`, so `▁hello` means ` hello` too.
+//! Decoding undoes the vocabulary's spelling; tokens that are not normal text (control,
+//! user-defined, byte tokens) follow llama.cpp's `token_to_piece` rules instead.
 
 use crate::special::TokenKind;
+use crate::spm::ESCAPED_SPACE;
+
+/// How a vocabulary spells the text of its normal tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Spelling {
+    /// Byte-level BPE: one printable stand-in character per byte.
+    ByteLevel,
+    /// SentencePiece: UTF-8 text with `▁` for a space.
+    SentencePiece,
+}
+
+impl Spelling {
+    /// The bytes a normal token's text stands for.
+    fn decode(self, text: &str) -> Vec<u8> {
+        match self {
+            Self::ByteLevel => byte_level_decode(text),
+            Self::SentencePiece => text.replace(ESCAPED_SPACE, " ").into_bytes(),
+        }
+    }
+}
 
 /// Whether GPT-2 lets `byte` stand for itself: printable ASCII and printable Latin-1.
 const fn is_self_mapped(byte: u8) -> bool {
@@ -73,14 +94,15 @@ fn parse_byte_token(text: &str) -> Option<u8> {
 }
 
 /// What one token renders as, by llama.cpp's `token_to_piece` (with `special = true`).
-fn piece(text: &str, kind: TokenKind) -> Vec<u8> {
+fn piece(text: &str, kind: TokenKind, spelling: Spelling) -> Vec<u8> {
     match kind {
-        TokenKind::Normal => byte_level_decode(text),
-        // Stored as plain text by the GGUF converters, not in the byte-level alphabet.
+        TokenKind::Normal => spelling.decode(text),
+        // Stored as plain text by the GGUF converters, in either kind of vocabulary (a
+        // SentencePiece user-defined `▁` stays `▁`, as in llama.cpp).
         TokenKind::Control | TokenKind::Unknown | TokenKind::UserDefined => text.into(),
         TokenKind::Byte => match parse_byte_token(text) {
             Some(byte) => vec![byte],
-            None => byte_level_decode(text),
+            None => spelling.decode(text),
         },
         // llama.cpp renders these as nothing.
         TokenKind::Unused | TokenKind::Undefined => Vec::new(),
@@ -95,11 +117,11 @@ pub(crate) struct Pieces {
 }
 
 impl Pieces {
-    pub(crate) fn new(tokens: &[String], kinds: &[TokenKind]) -> Self {
+    pub(crate) fn new(tokens: &[String], kinds: &[TokenKind], spelling: Spelling) -> Self {
         let mut bytes = Vec::new();
         let mut ends = Vec::with_capacity(tokens.len());
         for (text, &kind) in tokens.iter().zip(kinds) {
-            bytes.extend_from_slice(&piece(text, kind));
+            bytes.extend_from_slice(&piece(text, kind, spelling));
             ends.push(bytes.len());
         }
         Self { bytes, ends }
@@ -148,7 +170,7 @@ mod tests {
             TokenKind::Unused,
             TokenKind::Normal,
         ];
-        let pieces = Pieces::new(&tokens, &kinds);
+        let pieces = Pieces::new(&tokens, &kinds, Spelling::ByteLevel);
         assert_eq!(pieces.get(0), b" hi");
         assert_eq!(pieces.get(1), b"<|im_end|>");
         assert_eq!(pieces.get(2), b"\n");
@@ -156,5 +178,34 @@ mod tests {
         assert_eq!(pieces.get(4), "中".as_bytes());
         assert_eq!(pieces.get(5), b"");
         assert_eq!(pieces.get(u32::MAX), b"");
+    }
+
+    #[test]
+    fn sentencepiece_pieces_unescape_spaces_in_normal_tokens_only() {
+        let tokens = [
+            "▁hi▁there",
+            "<start_of_turn>",
+            "<0xE4>",
+            "▁▁",
+            "<unused0>",
+            "Ġ",
+        ];
+        let kinds = [
+            TokenKind::Normal,
+            TokenKind::Control,
+            TokenKind::Byte,
+            TokenKind::UserDefined,
+            TokenKind::Unused,
+            TokenKind::Normal,
+        ];
+        let tokens = tokens.map(String::from);
+        let pieces = Pieces::new(&tokens, &kinds, Spelling::SentencePiece);
+        assert_eq!(pieces.get(0), b" hi there");
+        assert_eq!(pieces.get(1), b"<start_of_turn>");
+        assert_eq!(pieces.get(2), [0xE4]);
+        assert_eq!(pieces.get(3), "▁▁".as_bytes());
+        assert_eq!(pieces.get(4), b"");
+        // No byte-level stand-ins here: 'Ġ' is just 'Ġ'.
+        assert_eq!(pieces.get(5), "Ġ".as_bytes());
     }
 }

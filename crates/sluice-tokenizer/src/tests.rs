@@ -51,6 +51,7 @@ fn spec(pre: &str) -> TokenizerSpec {
         add_bos: false,
         add_eos: false,
         chat_template: Some(CHAT_TEMPLATE.into()),
+        ..TokenizerSpec::default()
     }
 }
 
@@ -69,7 +70,8 @@ fn bytes(text: &str) -> Vec<u32> {
     text.bytes().map(u32::from).collect()
 }
 
-const ROUND_TRIP: &[&str] = &[
+/// Texts every vocabulary must decode back to exactly (the SentencePiece tests use them too).
+pub(crate) const ROUND_TRIP: &[&str] = &[
     "",
     "hello world",
     "Hello, World! hello  world   hello",
@@ -252,10 +254,10 @@ fn special_kinds_and_token_bytes() {
 
 #[test]
 fn unsupported_and_invalid_specs_are_errors() {
-    let mut sentencepiece = spec("smollm");
-    sentencepiece.model = "llama".into();
-    match Tokenizer::from_spec(&sentencepiece) {
-        Err(TokenizerError::Unsupported(msg)) => assert!(msg.contains("'llama'"), "{msg}"),
+    let mut wordpiece = spec("smollm");
+    wordpiece.model = "bert".into();
+    match Tokenizer::from_spec(&wordpiece) {
+        Err(TokenizerError::Unsupported(msg)) => assert!(msg.contains("'bert'"), "{msg}"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(

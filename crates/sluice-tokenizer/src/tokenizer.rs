@@ -1,16 +1,17 @@
 //! The tokenizer: llama.cpp's `llama_tokenize` and `token_to_piece` behaviour over a GGUF
-//! vocabulary, with the BPE merging itself done by the `tokenizers` crate.
+//! vocabulary. The steps every vocabulary shares (special-token splitting, BOS/EOS, token
+//! kinds, pieces) live here; the text between special tokens goes to the vocabulary's own
+//! algorithm, [`Bpe`] or [`Spm`].
 
 use std::fmt;
 use std::sync::Arc;
 
-use tokenizers::models::bpe::{Vocab, BPE};
-
+use crate::bpe::Bpe;
 use crate::chat::{ChatMessage, ChatTemplate};
 use crate::partition::{partition, Fragment};
-use crate::pieces::Pieces;
-use crate::pretokenize::PreTokenization;
+use crate::pieces::{Pieces, Spelling};
 use crate::special::{SpecialTokens, TokenKind};
+use crate::spm::{self, Spm};
 use crate::{TokenizerError, TokenizerSpec};
 
 /// A GGUF vocabulary ready to encode prompts and decode outputs. Cheap to clone (shared).
@@ -20,8 +21,8 @@ pub struct Tokenizer {
 }
 
 struct Inner {
-    /// Pre-tokenizer + BPE, with no added tokens: special tokens are cut out beforehand.
-    bpe: tokenizers::Tokenizer,
+    /// Encodes the text between special tokens.
+    model: Model,
     /// Token texts by id (empty texts replaced, as llama.cpp does).
     tokens: Vec<String>,
     kinds: Vec<TokenKind>,
@@ -29,8 +30,6 @@ struct Inner {
     /// Ids that can be cut out of a prompt, longest text first.
     specials: Vec<u32>,
     eog: Vec<u32>,
-    /// The id `bpe` gives a character the vocabulary lacks; see [`MISSING_SYMBOL`].
-    missing: u32,
     bos_id: Option<u32>,
     eos_id: Option<u32>,
     add_bos: bool,
@@ -38,40 +37,32 @@ struct Inner {
     chat_template: Option<ChatTemplate>,
 }
 
-/// Stands in for a character the vocabulary lacks (some vocabularies miss a few byte
-/// symbols). llama.cpp keeps such a character in the word while merging, so no merge
-/// spans it, and then drops it because it has no token. `tokenizers` would drop it before
-/// merging and let its neighbours merge, so it is mapped to this placeholder instead, which
-/// no merge names, and the placeholder is removed from the output.
-const MISSING_SYMBOL: &str = "\u{FFFF}missing";
-
-/// Splits a `"left right"` merge at the first space after the first byte, like llama.cpp
-/// (so a left side may itself start with a space byte).
-fn parse_merge(index: usize, merge: &str) -> Result<(String, String), TokenizerError> {
-    // Bytes, not chars: index 1 may fall inside the first character, as in `"Ġ t"`.
-    let space = merge
-        .bytes()
-        .skip(1)
-        .position(|b| b == b' ')
-        .map(|at| at + 1);
-    match space {
-        Some(at) => Ok((merge[..at].to_owned(), merge[at + 1..].to_owned())),
-        None => Err(TokenizerError::InvalidSpec(format!(
-            "merge {index} ({merge:?}) is not two space-separated tokens"
-        ))),
-    }
+/// `tokenizer.ggml.model`: llama.cpp's `LLAMA_VOCAB_TYPE_BPE` or `LLAMA_VOCAB_TYPE_SPM`.
+// Held once per vocabulary, inside the `Arc`: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Model {
+    Bpe(Bpe),
+    Spm(Spm),
 }
 
 impl Tokenizer {
     /// Builds the tokenizer a GGUF file describes, or says why it cannot.
     pub fn from_spec(spec: &TokenizerSpec) -> Result<Self, TokenizerError> {
-        if spec.model != "gpt2" {
-            return Err(TokenizerError::Unsupported(format!(
-                "tokenizer model '{}' (tokenizer.ggml.model); only byte-level BPE ('gpt2') is implemented",
-                spec.model
-            )));
-        }
-        let pre = PreTokenization::for_pre(&spec.pre)?;
+        // SentencePiece vocabularies get llama.cpp's default BOS/EOS ids, BPE ones none.
+        let (spelling, default_bos, default_eos) = match spec.model.as_str() {
+            "gpt2" => (Spelling::ByteLevel, None, None),
+            "llama" => (
+                Spelling::SentencePiece,
+                Some(spm::DEFAULT_BOS),
+                Some(spm::DEFAULT_EOS),
+            ),
+            other => {
+                return Err(TokenizerError::Unsupported(format!(
+                    "tokenizer model '{other}' (tokenizer.ggml.model); only byte-level BPE \
+                     ('gpt2') and SentencePiece ('llama') are implemented"
+                )))
+            }
+        };
         let n_tokens = spec.tokens.len();
         if u32::try_from(n_tokens).is_err() {
             return Err(TokenizerError::InvalidSpec(format!(
@@ -91,10 +82,11 @@ impl Tokenizer {
                 }
             })
             .collect();
-        // Out-of-range ids are dropped, as llama.cpp does with a warning.
+        // Out-of-range ids give way to the default, or are dropped, as llama.cpp does with a
+        // warning.
         let in_range = |id: Option<u32>| id.filter(|&id| (id as usize) < n_tokens);
-        let bos_id = in_range(spec.bos_id);
-        let eos_id = in_range(spec.eos_id);
+        let bos_id = in_range(spec.bos_id).or(in_range(default_bos));
+        let eos_id = in_range(spec.eos_id).or(in_range(default_eos));
         if spec.add_bos && bos_id.is_none() {
             return Err(TokenizerError::InvalidSpec(
                 "add_bos_token is set but bos_token_id is missing or out of range".into(),
@@ -108,30 +100,12 @@ impl Tokenizer {
 
         let SpecialTokens { kinds, eog } = SpecialTokens::new(&tokens, &spec.token_types, eos_id)?;
 
-        let merges = spec
-            .merges
-            .iter()
-            .enumerate()
-            .map(|(i, m)| parse_merge(i, m))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut vocab: Vocab = tokens
-            .iter()
-            .zip(0u32..)
-            .map(|(t, id)| (t.clone(), id))
-            .collect();
-        // `n_tokens` fits u32 (checked above). The entry's text holds a character outside the
-        // byte-level alphabet, so no BPE word can ever be that token.
-        let missing = *vocab
-            .entry(MISSING_SYMBOL.to_owned())
-            .or_insert(n_tokens as u32);
-        let model = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .unk_token(MISSING_SYMBOL.to_owned())
-            .ignore_merges(pre.ignore_merges)
-            .build()
-            .map_err(|e| TokenizerError::InvalidSpec(e.to_string()))?;
-        let mut bpe = tokenizers::Tokenizer::new(model);
-        bpe.with_pre_tokenizer(Some(pre.build()?));
+        let model = match spelling {
+            Spelling::ByteLevel => Model::Bpe(Bpe::new(&spec.pre, &tokens, &spec.merges)?),
+            Spelling::SentencePiece => {
+                Model::Spm(Spm::new(&tokens, &spec.scores, spec.add_space_prefix)?)
+            }
+        };
 
         let mut specials: Vec<u32> = (0u32..)
             .zip(&kinds)
@@ -140,7 +114,7 @@ impl Tokenizer {
             .collect();
         specials.sort_by_key(|&id| std::cmp::Reverse(tokens[id as usize].len()));
 
-        let pieces = Pieces::new(&tokens, &kinds);
+        let pieces = Pieces::new(&tokens, &kinds, spelling);
         // llama.cpp hands templates the tokens' rendered text (`common_token_to_piece`).
         let text_of = |id: Option<u32>| {
             id.map_or(String::new(), |id| {
@@ -154,13 +128,12 @@ impl Tokenizer {
             .transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                bpe,
+                model,
                 tokens,
                 kinds,
                 pieces,
                 specials,
                 eog,
-                missing,
                 bos_id,
                 eos_id,
                 add_bos: spec.add_bos,
@@ -186,17 +159,22 @@ impl Tokenizer {
         if inner.add_bos {
             ids.extend(inner.bos_id);
         }
+        // SentencePiece's space prefix goes before the first text and after each special
+        // token, whether or not a BOS was added (llama.cpp's `is_prev_special`).
+        let mut after_special = true;
         for fragment in partition(text, specials) {
             match fragment {
-                Fragment::Token(id) => ids.push(id),
+                Fragment::Token(id) => {
+                    ids.push(id);
+                    after_special = true;
+                }
                 Fragment::Text(range) => {
                     let piece = text.get(range).unwrap_or("");
-                    let encoding = inner
-                        .bpe
-                        .encode_fast(piece, false)
-                        .map_err(|e| TokenizerError::Encode(e.to_string()))?;
-                    let encoded = encoding.get_ids().iter();
-                    ids.extend(encoded.filter(|&&id| id != inner.missing));
+                    match &inner.model {
+                        Model::Bpe(bpe) => bpe.encode(piece, &mut ids)?,
+                        Model::Spm(spm) => spm.encode(piece, after_special, &mut ids)?,
+                    }
+                    after_special = false;
                 }
             }
         }
@@ -210,6 +188,10 @@ impl Tokenizer {
     /// markers) are left out, as llama.cpp's `token_to_piece(special = false)` does;
     /// user-defined tokens are always rendered. Ids outside the vocabulary render as nothing.
     /// Bytes that are not valid UTF-8 (e.g. a character cut short at the end) become U+FFFD.
+    ///
+    /// This is the concatenation of the tokens' pieces, as llama-server streams them. It does
+    /// not drop the leading space that `add_space_prefix` put there, as `llama_detokenize`
+    /// does: decoded ids are usually a continuation, where that space belongs to the text.
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> String {
         let mut bytes = Vec::new();
         for &id in ids {
@@ -243,8 +225,9 @@ impl Tokenizer {
         self.inner.kind(id).is_special()
     }
 
-    /// The raw bytes a token stands for (byte-level BPE decoded; special tokens give their
-    /// text, unused tokens nothing). May be part of a UTF-8 character.
+    /// The raw bytes a token stands for (byte-level BPE or SentencePiece spelling undone;
+    /// special tokens give their text, unused tokens nothing). May be part of a UTF-8
+    /// character.
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
         self.inner.pieces.get(id).to_vec()
     }
