@@ -10,7 +10,7 @@ OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 # -ffp-contract=off: the data generators must round like the Rust tests' (no fused ops).
 cc -O2 -ffp-contract=off -I"$SRC/ggml/include" "$REPO/scripts/llama-cpp/kernel_refs.c" \
-    "$BUILD/ggml/src/libggml-cpu.a" "$BUILD/ggml/src/libggml-base.a" \
+    "$BUILD/ggml/src/libggml.a" "$BUILD/ggml/src/libggml-cpu.a" "$BUILD/ggml/src/libggml-base.a" \
     -lm -lpthread -fopenmp -lstdc++ -o "$OUT/kernel_refs"
 "$OUT/kernel_refs" >"$REPO/tests/data/kernel_refs.json"
 echo "wrote tests/data/kernel_refs.json"

@@ -6,7 +6,7 @@
 use half::f16;
 use serde_json::Value;
 use sluice_kernels::quant::kquant::{
-    quantize_rows_k, SuperBlockFormat, SuperBlockMatrix, SuperBlockRows,
+    quantize_rows_k, RowContext, SuperBlockFormat, SuperBlockMatrix, SuperBlockRows,
 };
 use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
 use sluice_kernels::test_data::{bytes, uniform};
@@ -65,8 +65,18 @@ fn products_and_dequantized_rows_equal_ggml() {
                 };
                 let w = weights(format.block_bytes(), &scale_at, n * k / 256, seed);
                 let m = SuperBlockMatrix::new(format, &w, n, k).unwrap();
+                // llama.cpp's graph multiplies repacked weights by rows in groups of 4
+                // (ggml_gemm_*) and the rest alone (ggml_gemv_*), and other K-quant weights
+                // tile by tile for 8 rows or more.
+                let path = case["path"].as_str().unwrap();
+                let contexts: Vec<RowContext> = (0..rows)
+                    .map(|t| RowContext {
+                        grouped: path == "repacked" && t < rows / 4 * 4,
+                        tiled: path == "graph" && rows >= 8,
+                    })
+                    .collect();
                 let mut q = SuperBlockRows::default();
-                quantize_rows_k(&x, k, &mut q);
+                quantize_rows_k(&x, k, &contexts, &mut q);
                 quant::kquant::matmul_k(&m, &q, &mut out);
                 m.dequantize_row(n - 1, &mut last_row);
             }

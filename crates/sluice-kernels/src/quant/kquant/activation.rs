@@ -8,12 +8,30 @@ pub(super) const SUMS: usize = SUPER_BLOCK / 16;
 
 /// Rows of width `cols` quantized to Q8_K: per super-block of 256 values, an f32 scale `d`,
 /// 256 i8 values and the sums of each 16 of them. Only [`quantize_rows_k`] fills it.
+///
+/// Each row also carries the [`RowContext`] llama.cpp would have multiplied it in, which
+/// decides how its K-quant kernels round.
 #[derive(Clone, Debug, Default)]
 pub struct SuperBlockRows {
     pub(super) cols: usize,
     pub(super) d: Vec<f32>,
     pub(super) qs: Vec<i8>,
     pub(super) sums: Vec<i16>,
+    contexts: Vec<RowContext>,
+}
+
+/// Where llama.cpp would have multiplied an activation row, which its K-quant kernels round
+/// differently for: the caller knows (see `sluice_models`' batching rule). The default is a
+/// row alone, as in a decode step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowContext {
+    /// In a group of 4 rows of its batch (`ggml_gemm_q4_K_8x8_q8_K` for repacked Q4_K),
+    /// rather than alone (`ggml_gemv_q4_K_8x8_q8_K`).
+    pub grouped: bool,
+    /// In a batch of 8 rows or more, which ggml multiplies tile by tile for K-quant matrices it
+    /// did not repack (`ggml_compute_forward_mul_mat_tiled`) rather than with
+    /// `ggml_vec_dot_*`.
+    pub tiled: bool,
 }
 
 impl SuperBlockRows {
@@ -24,18 +42,30 @@ impl SuperBlockRows {
     pub(super) fn blocks_per_row(&self) -> usize {
         self.cols / SUPER_BLOCK
     }
+
+    /// Row `t`'s [`RowContext`].
+    pub(super) fn context(&self, t: usize) -> RowContext {
+        self.contexts.get(t).copied().unwrap_or_default()
+    }
 }
 
 /// Quantizes rows of width `cols` (a multiple of 256) like ggml's `quantize_row_q8_K_ref`:
 /// `iscale = -127 / x_max` where `x_max` is the value of largest magnitude (the first one),
 /// values `round_ties_even(iscale * x)`, `d = 1 / iscale`. Reuses `out`'s buffers.
-pub fn quantize_rows_k(x: &[f32], cols: usize, out: &mut SuperBlockRows) {
+/// `contexts` has each row's [`RowContext`], or is empty (every row alone).
+pub fn quantize_rows_k(x: &[f32], cols: usize, contexts: &[RowContext], out: &mut SuperBlockRows) {
     assert_eq!(
         cols % SUPER_BLOCK,
         0,
         "row width {cols} is not a multiple of {SUPER_BLOCK}"
     );
     let blocks = x.len() / SUPER_BLOCK;
+    assert!(
+        contexts.is_empty() || contexts.len() * cols == x.len(),
+        "one context per row"
+    );
+    out.contexts.clear();
+    out.contexts.extend_from_slice(contexts);
     out.cols = cols;
     out.d.resize(blocks, 0.0);
     out.qs.resize(blocks * SUPER_BLOCK, 0);
@@ -81,7 +111,7 @@ mod tests {
         // 0.5, 1.5 and 2.5 after scaling: ties go to even.
         x[8..11].copy_from_slice(&[1.0 / 128.0, 3.0 / 128.0, 5.0 / 128.0]);
         let mut q = SuperBlockRows::default();
-        quantize_rows_k(&x, SUPER_BLOCK, &mut q);
+        quantize_rows_k(&x, SUPER_BLOCK, &[], &mut q);
         assert_eq!(q.rows(), 1);
         assert_eq!(q.d[0], 1.0 / 64.0);
         assert_eq!(q.qs[7], -127);
@@ -95,8 +125,8 @@ mod tests {
     #[test]
     fn an_all_zero_block_is_all_zero_even_in_reused_buffers() {
         let mut q = SuperBlockRows::default();
-        quantize_rows_k(&[1.0; SUPER_BLOCK], SUPER_BLOCK, &mut q);
-        quantize_rows_k(&[0.0; SUPER_BLOCK], SUPER_BLOCK, &mut q);
+        quantize_rows_k(&[1.0; SUPER_BLOCK], SUPER_BLOCK, &[], &mut q);
+        quantize_rows_k(&[0.0; SUPER_BLOCK], SUPER_BLOCK, &[], &mut q);
         assert_eq!(q.d, [0.0]);
         assert!(q.qs.iter().all(|&v| v == 0));
         assert!(q.sums.iter().all(|&v| v == 0));

@@ -4,7 +4,7 @@
 //! operations are the same, in the same order.
 
 use super::activation::SUMS;
-use super::reference::q4k_mins;
+use super::reference::{self, q4k_mins};
 use super::{f16_at, q4k_scales_mins, SuperBlockFormat, SuperBlockRows, SUPER_BLOCK};
 use std::arch::x86_64::*;
 
@@ -45,31 +45,94 @@ pub(super) unsafe fn dot(
     crate::ggml::hsum_float_8(&lanes) + ((acc_m[0] + acc_m[2]) + (acc_m[1] + acc_m[3]))
 }
 
-/// [`super::reference`]'s Q4_K lanes: per chunk of 64 values, the low nibbles times the first
-/// 32 activations and the high nibbles times the next 32, pairs summed in i16, then pairs of
-/// pairs times the sub-block's scale in i32.
+/// [`super::reference::dot_q4k_repacked`] with the chunk sums in SIMD.
+///
+/// # Safety
+/// As [`dot`], for Q4_K.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_q4k_repacked(
+    row: &[u8],
+    x: &SuperBlockRows,
+    t: usize,
+    grouped: bool,
+) -> f32 {
+    reference::dot_q4k_repacked(row, x, t, grouped, |qs, scales, q8| {
+        // SAFETY: the CPU has AVX2 (this function's contract); a super-block's 128 bytes of
+        // values and 256 activations.
+        std::array::from_fn(|j| unsafe { hsum_i32(q4k_chunk(qs.as_ptr(), scales, q8.as_ptr(), j)) })
+    })
+}
+
+/// [`super::reference::dot_tiled`] with the integer sums in SIMD.
+///
+/// # Safety
+/// As [`dot`].
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn dot_tiled(
+    format: SuperBlockFormat,
+    row: &[u8],
+    x: &SuperBlockRows,
+    t: usize,
+) -> f32 {
+    reference::dot_tiled(format, row, x, t, |format, block, q8, sums| {
+        // SAFETY: the CPU has AVX2 (this function's contract); a whole super-block and its
+        // activations.
+        unsafe {
+            match format {
+                SuperBlockFormat::Q4K => {
+                    let (scales, mins) = q4k_scales_mins(block[4..16].try_into().unwrap());
+                    let values = q4k_lanes(block[16..].as_ptr(), &scales, q8.as_ptr());
+                    let mins = reference::q4k_chunk_mins(&mins, sums);
+                    (hsum_i32(values), mins.iter().sum())
+                }
+                SuperBlockFormat::Q6K => (hsum_i32(q6k_lanes(block, q8.as_ptr(), sums)), 0),
+            }
+        }
+    })
+}
+
+/// The sum of 8 i32 lanes (exact, so in any order).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    let r = _mm_add_epi32(_mm256_extracti128_si256::<1>(v), _mm256_castsi256_si128(v));
+    let r = _mm_add_epi32(r, _mm_shuffle_epi32::<0b01_00_11_10>(r));
+    let r = _mm_add_epi32(r, _mm_shuffle_epi32::<0b10_11_00_01>(r));
+    _mm_cvtsi128_si32(r)
+}
+
+/// [`super::reference`]'s Q4_K lanes, chunk by chunk.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q4k_lanes(qs: *const u8, scales: &[u8; 8], q8: *const i8) -> __m256i {
-    let m4 = _mm256_set1_epi8(0x0F);
     let mut sumi = _mm256_setzero_si256();
     for j in 0..SUPER_BLOCK / 64 {
-        let bits = _mm256_loadu_si256(qs.add(32 * j).cast());
-        let low = _mm256_and_si256(bits, m4);
-        let high = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4);
-        let x_low = _mm256_loadu_si256(q8.add(64 * j).cast());
-        let x_high = _mm256_loadu_si256(q8.add(64 * j + 32).cast());
-        let p_low = _mm256_madd_epi16(
-            _mm256_set1_epi16(scales[2 * j] as i16),
-            _mm256_maddubs_epi16(low, x_low),
-        );
-        let p_high = _mm256_madd_epi16(
-            _mm256_set1_epi16(scales[2 * j + 1] as i16),
-            _mm256_maddubs_epi16(high, x_high),
-        );
-        sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p_low, p_high));
+        sumi = _mm256_add_epi32(sumi, q4k_chunk(qs, scales, q8, j));
     }
     sumi
+}
+
+/// Chunk `j` of 64 values of [`q4k_lanes`]: the low nibbles times the first 32 activations
+/// and the high nibbles times the next 32, pairs summed in i16, then pairs of pairs times the
+/// sub-block's scale in i32.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn q4k_chunk(qs: *const u8, scales: &[u8; 8], q8: *const i8, j: usize) -> __m256i {
+    let m4 = _mm256_set1_epi8(0x0F);
+    let bits = _mm256_loadu_si256(qs.add(32 * j).cast());
+    let low = _mm256_and_si256(bits, m4);
+    let high = _mm256_and_si256(_mm256_srli_epi16::<4>(bits), m4);
+    let x_low = _mm256_loadu_si256(q8.add(64 * j).cast());
+    let x_high = _mm256_loadu_si256(q8.add(64 * j + 32).cast());
+    let p_low = _mm256_madd_epi16(
+        _mm256_set1_epi16(scales[2 * j] as i16),
+        _mm256_maddubs_epi16(low, x_low),
+    );
+    let p_high = _mm256_madd_epi16(
+        _mm256_set1_epi16(scales[2 * j + 1] as i16),
+        _mm256_maddubs_epi16(high, x_high),
+    );
+    _mm256_add_epi32(p_low, p_high)
 }
 
 /// [`super::reference`]'s Q6_K lanes: per chunk of 32 values, the 6-bit values (unsigned)

@@ -13,7 +13,7 @@ mod activation;
 mod avx2;
 mod reference;
 
-pub use activation::{quantize_rows_k, SuperBlockRows};
+pub use activation::{quantize_rows_k, RowContext, SuperBlockRows};
 
 use crate::cpu::{isa, Isa, SharedOut};
 use half::f16;
@@ -90,6 +90,15 @@ impl SuperBlockMatrix {
 
     pub fn cols(&self) -> usize {
         self.cols
+    }
+
+    /// Whether products follow llama.cpp's repacked Q4_K kernels: it repacks Q4_K matrices of
+    /// a multiple of 8 rows on AVX2 CPUs (`ggml_repack_get_optimal_repack_type`), and
+    /// multiplies the others with `ggml_vec_dot_q4_K_q8_K`, whose 8 lanes are scaled one by
+    /// one. The repacked kernels scale differently for rows in groups of 4 and for rows
+    /// alone ([`SuperBlockRows`] says which each row is).
+    fn repacked(&self) -> bool {
+        self.format == SuperBlockFormat::Q4K && self.rows.is_multiple_of(8)
     }
 
     /// Row `n`'s super-blocks.
@@ -195,14 +204,26 @@ fn matmul_k_on(isa: Isa, w: &SuperBlockMatrix, x: &SuperBlockRows, out: &mut [f3
         });
 }
 
-/// `W[n] · x[t]`.
+/// `W[n] · x[t]`, rounded as llama.cpp rounds it for the matrix and the row's context.
 fn dot(isa: Isa, w: &SuperBlockMatrix, n: usize, x: &SuperBlockRows, t: usize) -> f32 {
     let row = w.row(n);
+    let context = x.context(t);
+    let repacked = w.repacked();
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa()` found AVX2 and FMA; the row and x have the same width (checked in
-        // matmul_k_on) and t < x.rows().
+        // SAFETY (all three): `isa()` found AVX2 and FMA; the row and x have the same width
+        // (checked in matmul_k_on) and t < x.rows().
+        Isa::Avx2Fma if repacked => unsafe { avx2::dot_q4k_repacked(row, x, t, context.grouped) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma if context.tiled => unsafe { avx2::dot_tiled(w.format, row, x, t) },
+        #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => unsafe { avx2::dot(w.format, row, x, t) },
+        _ if repacked => {
+            reference::dot_q4k_repacked(row, x, t, context.grouped, reference::q4k_chunk_values)
+        }
+        _ if context.tiled => {
+            reference::dot_tiled(w.format, row, x, t, reference::super_block_sums)
+        }
         _ => reference::dot(w.format, row, x, t),
     }
 }

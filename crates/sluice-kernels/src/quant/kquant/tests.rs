@@ -21,10 +21,17 @@ fn weights(format: SuperBlockFormat, n: usize, k: usize, seed: u64) -> Vec<u8> {
 
 const FORMATS: [SuperBlockFormat; 2] = [SuperBlockFormat::Q4K, SuperBlockFormat::Q6K];
 
+/// `rows` random activation rows, in every [`RowContext`] in turn.
 fn quantized(rows: usize, k: usize, seed: u64) -> (Vec<f32>, SuperBlockRows) {
     let x: Vec<f32> = uniform(seed, rows * k).iter().map(|v| v * 3.0).collect();
+    let contexts: Vec<RowContext> = (0..rows)
+        .map(|t| RowContext {
+            grouped: t % 2 == 0,
+            tiled: t % 3 == 1,
+        })
+        .collect();
     let mut q = SuperBlockRows::default();
-    quantize_rows_k(&x, k, &mut q);
+    quantize_rows_k(&x, k, &contexts, &mut q);
     (x, q)
 }
 
@@ -40,13 +47,32 @@ fn new_refuses_wrong_sizes() {
 #[test]
 fn detected_kernel_equals_scalar_reference_exactly() {
     for format in FORMATS {
-        for (n, k, rows) in [(1, 256, 1), (5, 512, 3), (17, 1024, 2), (3, 2048, 5)] {
+        // 8 and 16 rows: Q4_K as llama.cpp's repacked kernels sum it.
+        for (n, k, rows) in [
+            (1, 256, 1),
+            (5, 512, 3),
+            (17, 1024, 2),
+            (3, 2048, 5),
+            (8, 512, 3),
+            (16, 256, 2),
+        ] {
             let w = weights(format, n, k, n as u64 * 7 + k as u64);
             let m = SuperBlockMatrix::new(format, &w, n, k).unwrap();
             let (_, q) = quantized(rows, k, rows as u64 + 11);
             let want: Vec<u32> = (0..rows)
                 .flat_map(|t| (0..n).map(move |j| (t, j)))
-                .map(|(t, j)| reference::dot(format, m.row(j), &q, t).to_bits())
+                .map(|(t, j)| {
+                    let (row, context) = (m.row(j), q.context(t));
+                    if m.repacked() {
+                        let chunks = reference::q4k_chunk_values;
+                        reference::dot_q4k_repacked(row, &q, t, context.grouped, chunks)
+                    } else if context.tiled {
+                        reference::dot_tiled(format, row, &q, t, reference::super_block_sums)
+                    } else {
+                        reference::dot(format, row, &q, t)
+                    }
+                })
+                .map(f32::to_bits)
                 .collect();
             let mut fast = vec![0f32; rows * n];
             let mut scalar = vec![0f32; rows * n];
@@ -64,8 +90,8 @@ fn detected_kernel_equals_scalar_reference_exactly() {
 /// float precision: the integer lanes put every value with its own scale.
 #[test]
 fn matmul_matches_dequantized_float_reference() {
-    for format in FORMATS {
-        let (n, k, rows) = (6, 768, 3);
+    for (format, n) in FORMATS.into_iter().flat_map(|f| [(f, 6), (f, 8)]) {
+        let (k, rows) = (768, 3);
         let m = SuperBlockMatrix::new(format, &weights(format, n, k, 5), n, k).unwrap();
         let (_, q) = quantized(rows, k, 8);
         let mut out = vec![0f32; rows * n];
