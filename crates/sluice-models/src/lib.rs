@@ -8,12 +8,15 @@ mod batch;
 mod config;
 mod error;
 pub mod fetch;
+mod gemma3;
 mod gguf;
 mod kv_store;
 mod layers;
 mod llama;
+mod llama_cpp_batching;
 mod model;
 pub mod testing;
+mod transformer;
 
 pub use batch::{BatchSeq, ForwardBatch};
 pub use config::ModelConfig;

@@ -1,4 +1,4 @@
-use crate::{llama::Llama, ForwardBatch, GgufFile, KvStore, ModelConfig, ModelError};
+use crate::{gemma3, llama, ForwardBatch, GgufFile, KvStore, ModelConfig, ModelError};
 use sluice_tokenizer::Tokenizer;
 use std::path::Path;
 
@@ -23,7 +23,8 @@ pub fn load_gguf(path: &Path) -> Result<LoadedModel, ModelError> {
     let mut gguf = GgufFile::open(path)?;
     let arch = gguf.architecture()?;
     let model: Box<dyn CausalLm> = match arch.as_str() {
-        "llama" => Box::new(Llama::load(&mut gguf)?),
+        "llama" => Box::new(llama::load(&mut gguf)?),
+        "gemma3" => Box::new(gemma3::load(&mut gguf)?),
         other => return Err(ModelError::UnsupportedArchitecture(other.to_string())),
     };
     let tokenizer = Tokenizer::from_spec(&gguf.tokenizer_spec()?)?;

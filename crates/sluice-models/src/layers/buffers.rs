@@ -1,7 +1,7 @@
 //! The intermediates of a step's layers, kept from step to step: a step allocates (and zeroes)
 //! a buffer only when it is larger than every step before it.
 
-use sluice_kernels::quant::QuantizedRows;
+use super::linear::QuantizedInput;
 
 /// One layer's intermediates; the layers of a step use the same set in turn.
 #[derive(Default)]
@@ -9,7 +9,7 @@ pub struct StepBuffers {
     /// The normalised residual stream: the input of attention and of the MLP.
     pub(super) normed: Vec<f32>,
     /// A projection input quantized, once for all the projections that share it.
-    pub(super) quantized: QuantizedRows,
+    pub(crate) quantized: QuantizedInput,
     pub(super) q: Vec<f32>,
     pub(super) k: Vec<f32>,
     pub(super) v: Vec<f32>,

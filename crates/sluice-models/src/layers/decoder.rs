@@ -13,7 +13,9 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    /// Updates the residual stream `x` (`[rows, hidden]`) in place.
+    /// Updates the residual stream `x` (`[rows, hidden]`) in place. `mlp_rows_alone`: the MLP
+    /// multiplies every row as llama.cpp multiplies a row alone (its last layer's).
+    #[allow(clippy::too_many_arguments)]
     pub fn forward(
         &self,
         x: &mut [f32],
@@ -22,10 +24,14 @@ impl DecoderLayer {
         step: &StepContext<'_>,
         kv: &mut KvStore,
         buffers: &mut StepBuffers,
+        mlp_rows_alone: bool,
     ) -> Result<(), ModelError> {
         self.attn_norm.forward_into(x, &mut buffers.normed);
         self.attn.forward(layer, rope, step, kv, buffers)?;
         add_output(x, self.post_attn_norm.as_ref(), &mut buffers.out);
+        if mlp_rows_alone {
+            buffers.quantized.contexts.clear();
+        }
         self.ffn_norm.forward_into(x, &mut buffers.normed);
         self.mlp.forward(buffers)?;
         add_output(x, self.post_ffn_norm.as_ref(), &mut buffers.out);

@@ -2,11 +2,21 @@ use super::{Linear, StepBuffers};
 use crate::ModelError;
 use sluice_kernels::activation;
 
-/// SwiGLU feed-forward: `down(silu(gate(x)) * up(x))`.
+/// Gated feed-forward: `down(act(gate(x)) * up(x))`.
 pub struct GatedMlp {
     pub gate: Linear,
     pub up: Linear,
     pub down: Linear,
+    pub activation: GateActivation,
+}
+
+/// The gate's activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GateActivation {
+    /// SwiGLU (Llama).
+    Silu,
+    /// GeGLU with tanh-approximated GELU (Gemma).
+    Gelu,
 }
 
 impl GatedMlp {
@@ -23,7 +33,11 @@ impl GatedMlp {
         } = buffers;
         Linear::forward_shared(normed, [&self.gate, &self.up], quantized, [gate, up])?;
         mixed.resize(gate.len(), 0.0);
-        activation::silu_mul(gate, up, self.down.in_dim(), mixed);
+        let gated = match self.activation {
+            GateActivation::Silu => activation::silu_mul,
+            GateActivation::Gelu => activation::gelu_mul,
+        };
+        gated(gate, up, self.down.in_dim(), mixed);
         self.down.forward_into(mixed, quantized, out)
     }
 }

@@ -11,5 +11,5 @@ pub use attention::{Attention, StepContext};
 pub use buffers::StepBuffers;
 pub use decoder::DecoderLayer;
 pub use linear::Linear;
-pub use mlp::GatedMlp;
+pub use mlp::{GateActivation, GatedMlp};
 pub use norm::RmsNorm;

@@ -1,0 +1,85 @@
+//! Where llama.cpp would have multiplied each row of a step, for its K-quant kernels.
+//!
+//! llama.cpp rounds K-quant products differently depending on the batch a row sits in. It
+//! repacks Q4_K matrices (of a multiple of 8 rows, on AVX2 CPUs) and multiplies a batch's
+//! rows in groups of 4 (`ggml_gemm_q4_K_8x8_q8_K`), the last `rows % 4` alone
+//! (`ggml_gemv_q4_K_8x8_q8_K`); other K-quant matrices it multiplies tile by tile for batches
+//! of 8 rows or more (`ggml_compute_forward_mul_mat_tiled`), row by row below that. sluice's
+//! batches are its own, so it reproduces what llama.cpp computes for a sequence run alone,
+//! the reference's setup: the prompt in ubatches of 512 tokens (llama.cpp's default
+//! `n_ubatch`), then one token per step. That depends only on a row's position and its
+//! sequence's prompt length, so a row's result still never depends on the other sequences of
+//! the step, nor on how the prompt is chunked. (llama.cpp's last layer runs its MLP on the
+//! output rows only, each alone there: see `Transformer::forward`.)
+
+use crate::ForwardBatch;
+use sluice_kernels::quant::kquant::RowContext;
+
+/// llama.cpp's default physical batch size (`n_ubatch`).
+const UBATCH: usize = 512;
+
+/// Rows llama.cpp's repacked kernels multiply together.
+const GROUP: usize = 4;
+
+/// The fewest rows for which ggml takes its tiled K-quant matmul.
+const TILED_ROWS: usize = 8;
+
+/// Where llama.cpp, running this sequence alone, multiplies position `pos`.
+fn context(pos: usize, prompt_len: usize) -> RowContext {
+    if pos >= prompt_len {
+        return RowContext::default(); // generated: one token per step
+    }
+    let ubatch_start = pos / UBATCH * UBATCH;
+    let ubatch_len = UBATCH.min(prompt_len - ubatch_start);
+    RowContext {
+        grouped: pos - ubatch_start < ubatch_len / GROUP * GROUP,
+        tiled: ubatch_len >= TILED_ROWS,
+    }
+}
+
+/// [`context`] for every row of `batch`, into `out`.
+pub(crate) fn row_contexts(batch: &ForwardBatch, out: &mut Vec<RowContext>) {
+    out.clear();
+    out.resize(batch.len(), RowContext::default());
+    for seq in &batch.seqs {
+        let rows = seq.first_row..seq.first_row + seq.rows;
+        for (c, &pos) in out[rows.clone()].iter_mut().zip(&batch.positions[rows]) {
+            *c = context(pos, seq.prompt_len);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::context;
+
+    fn grouped(pos: usize, prompt_len: usize) -> bool {
+        context(pos, prompt_len).grouped
+    }
+
+    fn tiled(pos: usize, prompt_len: usize) -> bool {
+        context(pos, prompt_len).tiled
+    }
+
+    #[test]
+    fn prompt_rows_go_in_fours_per_ubatch_and_the_rest_alone() {
+        // A 6-token prompt: 4 grouped, 2 alone; then generated tokens alone.
+        let six: Vec<bool> = (0..8).map(|p| grouped(p, 6)).collect();
+        assert_eq!(six, [true, true, true, true, false, false, false, false]);
+        // Prompts shorter than 4 tokens: all alone.
+        assert!((0..3).all(|p| !grouped(p, 3)));
+        // 571 tokens: a full ubatch of 512 grouped, then 59 = 56 grouped + 3 alone.
+        assert!((0..512).all(|p| grouped(p, 571)));
+        assert!((512..568).all(|p| grouped(p, 571)));
+        assert!((568..580).all(|p| !grouped(p, 571)));
+    }
+
+    #[test]
+    fn prompt_rows_are_tiled_in_ubatches_of_eight_rows_or_more() {
+        assert!((0..7).all(|p| !tiled(p, 7)));
+        assert!((0..8).all(|p| tiled(p, 8)));
+        assert!(!tiled(8, 8), "a generated token is alone");
+        // 515 tokens: a full ubatch, then 3 tokens, too few to tile.
+        assert!(tiled(511, 515) && !tiled(512, 515) && !tiled(514, 515));
+    }
+}
