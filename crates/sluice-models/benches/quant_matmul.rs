@@ -1,5 +1,6 @@
 //! `cargo bench -p sluice-models --bench quant_matmul`: sluice's quantized matmul against
-//! candle's `QMatMul` on SmolLM2-135M's shapes, per weight format and rows per step.
+//! candle's `QMatMul` on SmolLM2-135M's shapes, per weight format and rows per step, and the
+//! K-quants (Q4_K, Q6_K; Q5_0 runs as Q8_0) on Gemma 3 270M's shapes.
 //!
 //! Prints GFLOP/s (2·rows·out·in per call, activation quantization included for both) and the
 //! ratio, the median of several timed runs. Then a whole model's step: one product per
@@ -12,6 +13,7 @@
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
+use sluice_kernels::quant::kquant::{self, SuperBlockFormat, SuperBlockMatrix, SuperBlockRows};
 use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
 use sluice_kernels::test_data::uniform;
 use std::time::{Duration, Instant};
@@ -24,6 +26,16 @@ const SHAPES: [(&str, usize, usize); 4] = [
     ("lm_head 49152x576", 49152, 576),
 ];
 const ROWS: [usize; 4] = [1, 8, 32, 128];
+
+/// (name, out_dim, in_dim): Gemma 3 270M's K-quant projections (in_dim a multiple of 256).
+const K_SHAPES: [(&str, usize, usize); 2] = [
+    ("attn_output 640x1024", 640, 1024),
+    ("ffn_down 640x2048", 640, 2048),
+];
+const K_FORMATS: [(SuperBlockFormat, GgmlDType); 2] = [
+    (SuperBlockFormat::Q4K, GgmlDType::Q4K),
+    (SuperBlockFormat::Q6K, GgmlDType::Q6K),
+];
 const FORMATS: [(WeightFormat, GgmlDType); 3] = [
     (WeightFormat::Q4_1, GgmlDType::Q4_1),
     (WeightFormat::Q4_0, GgmlDType::Q4_0),
@@ -127,6 +139,35 @@ fn model_step() {
     }
 }
 
+/// One table line per row count: `ours(x, rows, out)` (activation quantization included)
+/// against candle's `QMatMul` of the same weights.
+fn compare(
+    format: &str,
+    name: &str,
+    qt: QTensor,
+    n: usize,
+    k: usize,
+    mut ours: impl FnMut(&[f32], usize, &mut [f32]),
+) {
+    let candle = QMatMul::from_qtensor(qt).unwrap();
+    for rows in ROWS {
+        let x = uniform(2, rows * k);
+        let xt = Tensor::from_vec(x.clone(), (rows, k), &Device::Cpu).unwrap();
+        let mut out = vec![0f32; rows * n];
+        let secs = time(|| ours(&x, rows, &mut out));
+        let theirs = time(|| {
+            candle.forward(&xt).unwrap();
+        });
+        let gflops = |secs: f64| 2.0 * (rows * n * k) as f64 / secs / 1e9;
+        println!(
+            "| {format} | {name} | {rows} | {:.1} | {:.1} | {:.2}x |",
+            gflops(secs),
+            gflops(theirs),
+            theirs / secs
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks formats or shapes by substring,
     // and `model` the model step alone.
@@ -138,34 +179,42 @@ fn main() {
     );
     println!("| format | shape | rows | sluice GFLOP/s | candle GFLOP/s | ratio |");
     println!("|---|---|---:|---:|---:|---:|");
+    let skip = |label: &str| filter.as_ref().is_some_and(|f| !label.contains(f.as_str()));
     for (format, dtype) in FORMATS {
         for (name, n, k) in SHAPES {
-            let label = format!("{format:?} {name}");
-            if filter.as_ref().is_some_and(|f| !label.contains(f.as_str())) {
+            if skip(&format!("{format:?} {name}")) {
                 continue;
             }
             let (qt, packed) = quantized(format, dtype, n, k);
-            let candle = QMatMul::from_qtensor(qt).unwrap();
-            for rows in ROWS {
-                let x = uniform(2, rows * k);
-                let xt = Tensor::from_vec(x.clone(), (rows, k), &Device::Cpu).unwrap();
-                let mut q = QuantizedRows::default();
-                let mut out = vec![0f32; rows * n];
-                let ours = time(|| {
-                    quant::quantize_rows(&x, k, &mut q);
-                    quant::matmul(&packed, &q, &mut out);
-                });
-                let theirs = time(|| {
-                    candle.forward(&xt).unwrap();
-                });
-                let gflops = |secs: f64| 2.0 * (rows * n * k) as f64 / secs / 1e9;
-                println!(
-                    "| {format:?} | {name} | {rows} | {:.1} | {:.1} | {:.2}x |",
-                    gflops(ours),
-                    gflops(theirs),
-                    theirs / ours
-                );
+            let mut q = QuantizedRows::default();
+            compare(&format!("{format:?}"), name, qt, n, k, |x, rows, out| {
+                quant::quantize_rows(x, k, &mut q);
+                quant::matmul(&packed, &q, &mut out[..rows * n]);
+            });
+        }
+    }
+    // Rows of a prompt (multiplied as llama.cpp multiplies a prompt alone): repacked Q4_K in
+    // groups of 4, Q6_K tiled.
+    for (format, dtype) in K_FORMATS {
+        for (name, n, k) in K_SHAPES {
+            if skip(&format!("{format:?} {name}")) {
+                continue;
             }
+            let w = Tensor::from_vec(uniform(1, n * k), (n, k), &Device::Cpu).unwrap();
+            let qt = QTensor::quantize(&w, dtype).unwrap();
+            let m = SuperBlockMatrix::new(format, &qt.data().unwrap(), n, k).unwrap();
+            compare(&format!("{format:?}"), name, qt, n, k, |x, rows, out| {
+                let contexts = vec![
+                    kquant::RowContext {
+                        grouped: rows >= 4,
+                        tiled: rows >= 8
+                    };
+                    rows
+                ];
+                let mut q = SuperBlockRows::default();
+                kquant::quantize_rows_k(x, k, &contexts, &mut q);
+                kquant::matmul_k(&m, &q, &mut out[..rows * n]);
+            });
         }
     }
     if filter.as_deref().is_none_or(|f| "model".contains(f)) {

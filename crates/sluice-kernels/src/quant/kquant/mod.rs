@@ -14,6 +14,7 @@ mod avx2;
 mod reference;
 
 pub use activation::{quantize_rows_k, RowContext, SuperBlockRows};
+use reference::Order;
 
 use crate::cpu::{isa, Isa, SharedOut};
 use half::f16;
@@ -43,13 +44,22 @@ impl SuperBlockFormat {
     }
 }
 
-/// A K-quant weight matrix `[rows, cols]` in its GGUF bytes.
+/// A K-quant weight matrix `[rows, cols]` in its GGUF bytes, and Q4_K's 6-bit scales decoded
+/// once (16 bytes per super-block of 144).
 #[derive(Clone, Debug)]
 pub struct SuperBlockMatrix {
     format: SuperBlockFormat,
     rows: usize,
     cols: usize,
     data: Vec<u8>,
+    q4k_scales: Vec<Q4kScales>,
+}
+
+/// A Q4_K super-block's 8 sub-block scales and 8 mins (6 bits each in the file).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Q4kScales {
+    scales: [u8; 8],
+    mins: [u8; 8],
 }
 
 impl SuperBlockMatrix {
@@ -72,11 +82,19 @@ impl SuperBlockMatrix {
                 bytes.len()
             ));
         }
+        let q4k_scales = match format {
+            SuperBlockFormat::Q4K => bytes
+                .chunks_exact(format.block_bytes())
+                .map(|block| q4k_scales_mins(block[4..16].try_into().unwrap()))
+                .collect(),
+            SuperBlockFormat::Q6K => Vec::new(),
+        };
         Ok(SuperBlockMatrix {
             format,
             rows,
             cols,
             data: bytes.to_vec(),
+            q4k_scales,
         })
     }
 
@@ -107,6 +125,28 @@ impl SuperBlockMatrix {
         &self.data[n * bytes..(n + 1) * bytes]
     }
 
+    /// Row `n`'s decoded Q4_K scales (empty for Q6_K).
+    fn row_scales(&self, n: usize) -> &[Q4kScales] {
+        if self.q4k_scales.is_empty() {
+            return &[];
+        }
+        let kb = self.cols / SUPER_BLOCK;
+        &self.q4k_scales[n * kb..(n + 1) * kb]
+    }
+
+    /// How llama.cpp rounds this matrix's products with a row in `context`.
+    fn order(&self, context: RowContext) -> Order {
+        if self.repacked() {
+            Order::Repacked {
+                grouped: context.grouped,
+            }
+        } else if context.tiled {
+            Order::Tiled
+        } else {
+            Order::VecDot
+        }
+    }
+
     /// Row `row` as floats, with ggml's `dequantize_row_q4_K` / `_q6_K` arithmetic (an
     /// embedding lookup).
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
@@ -115,7 +155,8 @@ impl SuperBlockMatrix {
             match self.format {
                 SuperBlockFormat::Q4K => {
                     let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
-                    let (scales, mins) = q4k_scales_mins(block[4..16].try_into().unwrap());
+                    let Q4kScales { scales, mins } =
+                        q4k_scales_mins(block[4..16].try_into().unwrap());
                     for (j, chunk) in values.chunks_exact_mut(64).enumerate() {
                         let q = &block[16 + 32 * j..16 + 32 * (j + 1)];
                         for half in 0..2 {
@@ -146,7 +187,7 @@ fn f16_at(bytes: &[u8], at: usize) -> f32 {
 
 /// Q4_K's 8 scales and 8 mins (6 bits each) from their 12 packed bytes, as ggml's
 /// `get_scale_min_k4`.
-fn q4k_scales_mins(packed: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
+fn q4k_scales_mins(packed: &[u8; 12]) -> Q4kScales {
     let mut scales = [0u8; 8];
     let mut mins = [0u8; 8];
     for j in 0..8 {
@@ -158,7 +199,7 @@ fn q4k_scales_mins(packed: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
             mins[j] = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
         }
     }
-    (scales, mins)
+    Q4kScales { scales, mins }
 }
 
 /// Value `v` (0..256) of a Q6_K super-block, unsigned (0..64; the weight is `q - 32`).
@@ -206,25 +247,14 @@ fn matmul_k_on(isa: Isa, w: &SuperBlockMatrix, x: &SuperBlockRows, out: &mut [f3
 
 /// `W[n] · x[t]`, rounded as llama.cpp rounds it for the matrix and the row's context.
 fn dot(isa: Isa, w: &SuperBlockMatrix, n: usize, x: &SuperBlockRows, t: usize) -> f32 {
-    let row = w.row(n);
-    let context = x.context(t);
-    let repacked = w.repacked();
+    let (row, scales) = (w.row(n), w.row_scales(n));
+    let order = w.order(x.context(t));
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY (all three): `isa()` found AVX2 and FMA; the row and x have the same width
-        // (checked in matmul_k_on) and t < x.rows().
-        Isa::Avx2Fma if repacked => unsafe { avx2::dot_q4k_repacked(row, x, t, context.grouped) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma if context.tiled => unsafe { avx2::dot_tiled(w.format, row, x, t) },
-        #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { avx2::dot(w.format, row, x, t) },
-        _ if repacked => {
-            reference::dot_q4k_repacked(row, x, t, context.grouped, reference::q4k_chunk_values)
-        }
-        _ if context.tiled => {
-            reference::dot_tiled(w.format, row, x, t, reference::super_block_sums)
-        }
-        _ => reference::dot(w.format, row, x, t),
+        // SAFETY: `isa()` found AVX2 and FMA; the row and x have the same width (checked in
+        // matmul_k_on), Q4_K rows have their scales, and t < x.rows().
+        Isa::Avx2Fma => unsafe { avx2::dot(order, w.format, row, scales, x, t) },
+        _ => reference::dot(order, w.format, row, scales, x, t, reference::block_sums),
     }
 }
 
