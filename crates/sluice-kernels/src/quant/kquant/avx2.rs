@@ -51,7 +51,13 @@ unsafe fn block_sums(
         };
     };
     let qs = block[16..].as_ptr();
-    let c: [__m256i; 4] = std::array::from_fn(|j| q4k_chunk(qs, scales, q8, j));
+    // Written out: a closure (as `array::from_fn` takes) would not inline these.
+    let c = [
+        q4k_chunk(qs, scales, q8, 0),
+        q4k_chunk(qs, scales, q8, 1),
+        q4k_chunk(qs, scales, q8, 2),
+        q4k_chunk(qs, scales, q8, 3),
+    ];
     let lanes = _mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3]));
     // The four chunks' totals at once: pairs of lanes, then pairs of pairs, then the halves.
     let h = _mm256_hadd_epi32(_mm256_hadd_epi32(c[0], c[1]), _mm256_hadd_epi32(c[2], c[3]));
