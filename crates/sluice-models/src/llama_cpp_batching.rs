@@ -9,8 +9,11 @@
 //! the reference's setup: the prompt in ubatches of 512 tokens (llama.cpp's default
 //! `n_ubatch`), then one token per step. That depends only on a row's position and its
 //! sequence's prompt length, so a row's result still never depends on the other sequences of
-//! the step, nor on how the prompt is chunked. (llama.cpp's last layer runs its MLP on the
-//! output rows only, each alone there: see `Transformer::forward`.)
+//! the step, nor on how the prompt is chunked, nor on preemption (generated tokens recomputed
+//! as part of the prompt keep their positions past the prompt, so stay "alone"). A prefix taken
+//! from the cache keeps the roundings of the prompt it was computed for, which may have put
+//! its rows in other groups; llama-server's prompt cache does the same. (llama.cpp's last
+//! layer runs its MLP on the output rows only, each alone there: see `Transformer::forward`.)
 
 use crate::ForwardBatch;
 use sluice_kernels::quant::kquant::RowContext;
