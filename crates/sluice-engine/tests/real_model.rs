@@ -169,7 +169,21 @@ fn assert_greedy_matches(model: &std::path::Path, refs_file: &str, min_cases: us
 
 #[test]
 fn real_model_batched_chunked_and_preempted_equal_alone() {
-    let refs: GreedyRefs = serde_json::from_str(&data("greedy_refs.json")).unwrap();
+    assert_batched_chunked_and_preempted_equal_alone(&real_model_path(), "greedy_refs.json");
+}
+
+/// For Gemma 3 too: its K-quant products round by each row's position and prompt length (as
+/// llama.cpp's would alone), whatever the step's other rows and the prompt's chunks.
+#[test]
+fn gemma_batched_chunked_and_preempted_equal_alone() {
+    assert_batched_chunked_and_preempted_equal_alone(&gemma_path(), "gemma_greedy_refs.json");
+}
+
+/// The first 8 prompts of a greedy reference file, each alone, then all together with small
+/// prefill chunks and a KV pool too small for all their continuations (so some are preempted
+/// and recomputed): the same tokens.
+fn assert_batched_chunked_and_preempted_equal_alone(model: &std::path::Path, refs_file: &str) {
+    let refs: GreedyRefs = serde_json::from_str(&data(refs_file)).unwrap();
     let prompts: Vec<Vec<u32>> = refs
         .cases
         .iter()
@@ -177,7 +191,7 @@ fn real_model_batched_chunked_and_preempted_equal_alone() {
         .map(|c| c.prompt_ids.clone())
         .collect();
     const NEW: usize = 24;
-    let handle = engine(&real_model_path(), config());
+    let handle = engine(model, config());
     let alone: Vec<Vec<u32>> = prompts
         .iter()
         .map(|p| {
@@ -195,7 +209,7 @@ fn real_model_batched_chunked_and_preempted_equal_alone() {
         max_batch_tokens: 24,
         ..config()
     };
-    let handle = engine(&real_model_path(), cfg);
+    let handle = engine(model, cfg);
     let together: Vec<Vec<u32>> = run_all(
         &handle,
         prompts.iter().map(|p| greedy(p.clone(), NEW)).collect(),

@@ -10,10 +10,13 @@
 //! `n_ubatch`), then one token per step. That depends only on a row's position and its
 //! sequence's prompt length, so a row's result still never depends on the other sequences of
 //! the step, nor on how the prompt is chunked, nor on preemption (generated tokens recomputed
-//! as part of the prompt keep their positions past the prompt, so stay "alone"). A prefix taken
-//! from the cache keeps the roundings of the prompt it was computed for, which may have put
-//! its rows in other groups; llama-server's prompt cache does the same. (llama.cpp's last
-//! layer runs its MLP on the output rows only, each alone there: see `Transformer::forward`.)
+//! as part of the prompt keep their positions past the prompt, so stay "alone"). Two cases
+//! differ from llama.cpp run alone. A prefix taken from the cache keeps the roundings of the
+//! request it was computed for: its prompt rows grouped for that prompt's length, its
+//! generated rows alone (llama-server's prompt cache does the same). And llama.cpp's last
+//! layer runs its MLP on the output rows only, which sluice treats as each alone
+//! (`Transformer::forward`): true for one output row per sequence, not for requests of prompt
+//! logprobs, whose many output rows llama.cpp would multiply together.
 
 use crate::ForwardBatch;
 use sluice_kernels::quant::kquant::RowContext;
@@ -54,7 +57,9 @@ pub(crate) fn row_contexts(batch: &ForwardBatch, out: &mut Vec<RowContext>) {
 
 #[cfg(test)]
 mod tests {
-    use super::context;
+    use super::{context, row_contexts};
+    use crate::{BatchSeq, ForwardBatch};
+    use sluice_kernels::quant::kquant::RowContext;
 
     fn grouped(pos: usize, prompt_len: usize) -> bool {
         context(pos, prompt_len).grouped
@@ -84,5 +89,34 @@ mod tests {
         assert!(!tiled(8, 8), "a generated token is alone");
         // 515 tokens: a full ubatch, then 3 tokens, too few to tile.
         assert!(tiled(511, 515) && !tiled(512, 515) && !tiled(514, 515));
+    }
+
+    /// A step with the middle chunk of one prompt and a decode of another: each row's context
+    /// comes from its own sequence's prompt length and its position.
+    #[test]
+    fn each_row_takes_its_own_sequences_context() {
+        let seq = |first_row, rows, context_len, prompt_len| BatchSeq {
+            first_row,
+            rows,
+            context_len,
+            prompt_len,
+            block_table: vec![0],
+        };
+        let batch = ForwardBatch {
+            tokens: vec![1; 4],
+            // Positions 4..7 of a 10-token prompt, then position 6 of a sequence whose prompt
+            // had 5 tokens (a decode).
+            positions: vec![4, 5, 6, 6],
+            slots: vec![0, 1, 2, 3],
+            seqs: vec![seq(0, 3, 7, 10), seq(3, 1, 7, 5)],
+            logit_rows: vec![3],
+        };
+        let mut out = vec![RowContext::default(); 9];
+        row_contexts(&batch, &mut out);
+        let both = RowContext {
+            grouped: true,
+            tiled: true,
+        };
+        assert_eq!(out, [both, both, both, RowContext::default()]);
     }
 }

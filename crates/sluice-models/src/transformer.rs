@@ -2,10 +2,13 @@
 //! [`DecoderLayer`]s, a final norm and the output projection. An architecture's file only
 //! reads its weights and settings from GGUF and fills this in.
 
-use crate::layers::{DecoderLayer, Linear, RmsNorm, StepBuffers, StepContext};
+use crate::layers::{
+    Attention, DecoderLayer, GateActivation, GatedMlp, Linear, RmsNorm, StepBuffers, StepContext,
+};
 use crate::{
     llama_cpp_batching, CausalLm, ForwardBatch, GgufFile, KvStore, ModelConfig, ModelError,
 };
+use sluice_kernels::attention::AttentionParams;
 use sluice_kernels::rope::RopeTable;
 use std::sync::{Mutex, PoisonError};
 
@@ -27,27 +30,162 @@ pub struct Transformer {
     pub(crate) buffers: Mutex<StepBuffers>,
 }
 
-/// A projection's weights by GGUF name.
-pub(crate) fn linear(gguf: &mut GgufFile, name: &str) -> Result<Linear, ModelError> {
-    Linear::new(name, gguf.tensor(name)?)
-}
-
-/// An RMS norm's weights by GGUF name (stored as llama.cpp multiplies them).
-pub(crate) fn rms_norm(gguf: &mut GgufFile, name: &str, eps: f32) -> Result<RmsNorm, ModelError> {
-    Ok(RmsNorm::new(gguf.f32_vec(name)?, eps, 0.0))
-}
-
-/// The output projection: `output.weight`, or `None` where it is tied to the embedding
-/// (shared, not loaded twice).
-pub(crate) fn lm_head(gguf: &mut GgufFile) -> Result<Option<Linear>, ModelError> {
-    if gguf.has_tensor("output.weight") {
-        Ok(Some(linear(gguf, "output.weight")?))
-    } else {
-        Ok(None)
+/// A projection's weights by GGUF name, checked to be `[out_dim, in_dim]`: a file whose shapes
+/// disagree with its settings is refused at load, not found out in the middle of a step.
+pub(crate) fn linear(
+    gguf: &mut GgufFile,
+    name: &str,
+    out_dim: usize,
+    in_dim: usize,
+) -> Result<Linear, ModelError> {
+    let linear = Linear::new(name, gguf.tensor(name)?)?;
+    if (linear.out_dim(), linear.in_dim()) != (out_dim, in_dim) {
+        return Err(ModelError::Tensor {
+            name: name.to_string(),
+            reason: format!(
+                "shape [{}, {}], expected [{out_dim}, {in_dim}]",
+                linear.out_dim(),
+                linear.in_dim()
+            ),
+        });
     }
+    Ok(linear)
+}
+
+/// An RMS norm's weights by GGUF name (stored as llama.cpp multiplies them), checked to be
+/// `width` long.
+pub(crate) fn rms_norm(
+    gguf: &mut GgufFile,
+    name: &str,
+    width: usize,
+    eps: f32,
+) -> Result<RmsNorm, ModelError> {
+    let weight = gguf.f32_vec(name)?;
+    if weight.len() != width {
+        return Err(ModelError::Tensor {
+            name: name.to_string(),
+            reason: format!("{} values, expected {width}", weight.len()),
+        });
+    }
+    Ok(RmsNorm::new(weight, eps, 0.0))
+}
+
+/// How an architecture's attention differs from Llama's.
+pub(crate) struct AttentionSpec {
+    /// Per-head RMS norms of q and k (`attn_q_norm`, `attn_k_norm`).
+    pub qk_norms: bool,
+    /// What q is multiplied by after its rotation (then the scores are not scaled), or `None`
+    /// to scale the scores by `1/√head_dim`.
+    pub q_scale: Option<f32>,
+    /// The sliding window, for the layers that have one.
+    pub window: Option<usize>,
+}
+
+/// Layer `blk.{i}`'s attention.
+pub(crate) fn attention(
+    gguf: &mut GgufFile,
+    i: usize,
+    cfg: &ModelConfig,
+    spec: AttentionSpec,
+) -> Result<Attention, ModelError> {
+    let p = format!("blk.{i}");
+    let (q_width, kv_width) = (
+        cfg.num_heads * cfg.head_dim,
+        cfg.num_kv_heads * cfg.head_dim,
+    );
+    let head_norm = |g: &mut GgufFile, name: &str| {
+        rms_norm(
+            g,
+            &format!("{p}.{name}.weight"),
+            cfg.head_dim,
+            cfg.rms_norm_eps,
+        )
+    };
+    let (q_norm, k_norm) = if spec.qk_norms {
+        (
+            Some(head_norm(gguf, "attn_q_norm")?),
+            Some(head_norm(gguf, "attn_k_norm")?),
+        )
+    } else {
+        (None, None)
+    };
+    let h = cfg.hidden_size;
+    Ok(Attention {
+        q: linear(gguf, &format!("{p}.attn_q.weight"), q_width, h)?,
+        k: linear(gguf, &format!("{p}.attn_k.weight"), kv_width, h)?,
+        v: linear(gguf, &format!("{p}.attn_v.weight"), kv_width, h)?,
+        o: linear(gguf, &format!("{p}.attn_output.weight"), h, q_width)?,
+        q_norm,
+        k_norm,
+        q_scale: spec.q_scale,
+        params: AttentionParams {
+            n_heads: cfg.num_heads,
+            kv_heads: cfg.num_kv_heads,
+            head_dim: cfg.head_dim,
+            scale: if spec.q_scale.is_some() {
+                1.0
+            } else {
+                1.0 / (cfg.head_dim as f32).sqrt()
+            },
+            window: spec.window,
+        },
+    })
+}
+
+/// Layer `blk.{i}`'s gated feed-forward.
+pub(crate) fn gated_mlp(
+    gguf: &mut GgufFile,
+    i: usize,
+    cfg: &ModelConfig,
+    activation: GateActivation,
+) -> Result<GatedMlp, ModelError> {
+    let (h, ffn) = (cfg.hidden_size, cfg.intermediate_size);
+    Ok(GatedMlp {
+        gate: linear(gguf, &format!("blk.{i}.ffn_gate.weight"), ffn, h)?,
+        up: linear(gguf, &format!("blk.{i}.ffn_up.weight"), ffn, h)?,
+        down: linear(gguf, &format!("blk.{i}.ffn_down.weight"), h, ffn)?,
+        activation,
+    })
+}
+
+/// How an architecture's ends differ from Llama's.
+pub(crate) struct Ends {
+    /// What the embeddings are multiplied by, if anything.
+    pub embed_scale: Option<f32>,
+    /// The rotary tables, and which one each layer uses.
+    pub ropes: Vec<RopeTable>,
+    pub layer_rope: Vec<usize>,
 }
 
 impl Transformer {
+    /// The model around `layers`: the embedding, the output norm and projection (`output`, or
+    /// the embedding where tied), all checked against `cfg`.
+    pub(crate) fn new(
+        gguf: &mut GgufFile,
+        cfg: ModelConfig,
+        layers: Vec<DecoderLayer>,
+        ends: Ends,
+    ) -> Result<Self, ModelError> {
+        let (vocab, h) = (cfg.vocab_size, cfg.hidden_size);
+        // Small models tie the output projection to the embedding (shared, not loaded twice).
+        let lm_head = if gguf.has_tensor("output.weight") {
+            Some(linear(gguf, "output.weight", vocab, h)?)
+        } else {
+            None
+        };
+        Ok(Transformer {
+            embed: linear(gguf, "token_embd.weight", vocab, h)?,
+            embed_scale: ends.embed_scale,
+            lm_head,
+            norm: rms_norm(gguf, "output_norm.weight", h, cfg.rms_norm_eps)?,
+            layers,
+            ropes: ends.ropes,
+            layer_rope: ends.layer_rope,
+            cfg,
+            buffers: Default::default(),
+        })
+    }
+
     fn max_positions(&self) -> usize {
         self.ropes
             .iter()
@@ -89,8 +227,8 @@ impl CausalLm for Transformer {
         llama_cpp_batching::row_contexts(batch, &mut buffers.quantized.contexts);
         for (i, layer) in self.layers.iter().enumerate() {
             let rope = &self.ropes[self.layer_rope[i]];
-            // llama.cpp keeps only the output rows after the last layer's attention, and
-            // multiplies each alone there (a decode step has one, a prompt its last).
+            // llama.cpp keeps only the output rows after the last layer's attention: one per
+            // sequence run alone (its last prompt row, or its decode row), so each alone.
             let mlp_rows_alone = i + 1 == self.layers.len();
             layer.forward(&mut x, i, rope, &step, kv, &mut buffers, mlp_rows_alone)?;
         }

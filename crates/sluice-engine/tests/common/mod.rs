@@ -31,8 +31,7 @@ pub fn real_model_path() -> PathBuf {
     .clone()
 }
 
-/// Gemma 3 270M (`gemma3-270m`), fetched into the cache on first use. Its architecture cannot
-/// be loaded yet; its tokenizer can.
+/// Gemma 3 270M (`gemma3-270m`, Q4_K_M), fetched into the cache on first use.
 pub fn gemma_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| fetch::resolve_model("gemma3-270m").expect("fetching gemma3-270m"))

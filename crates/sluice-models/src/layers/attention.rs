@@ -35,6 +35,9 @@ pub struct Attention {
     /// Per-head norms of q and k (Gemma 3), applied before the rotation.
     pub q_norm: Option<RmsNorm>,
     pub k_norm: Option<RmsNorm>,
+    /// What q is multiplied by after its rotation (Gemma 3, as llama.cpp does it; the scores
+    /// are then scaled by `params.scale` = 1).
+    pub q_scale: Option<f32>,
     pub params: AttentionParams,
 }
 
@@ -72,6 +75,9 @@ impl Attention {
         for (row, &pos) in step.batch.positions.iter().enumerate() {
             rope.apply(&mut q[row * q_width..(row + 1) * q_width], hd, pos);
             rope.apply(&mut k[row * k_width..(row + 1) * k_width], hd, pos);
+        }
+        if let Some(scale) = self.q_scale {
+            q.iter_mut().for_each(|v| *v *= scale);
         }
         kv.write(layer, &step.batch.slots, k, v);
         // Every element is written.

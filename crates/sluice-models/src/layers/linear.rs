@@ -42,22 +42,24 @@ impl Linear {
         let kept = |format| {
             SuperBlockMatrix::new(format, &weight.data()?, out_dim, in_dim).map_err(tensor_error)
         };
-        let weight = match weight.dtype() {
-            GgmlDType::Q4_1 if blocks => {
-                Weight::Packed(packed(WeightFormat::Q4_1, &weight.data()?)?)
-            }
-            GgmlDType::Q4_0 if blocks => {
-                Weight::Packed(packed(WeightFormat::Q4_0, &weight.data()?)?)
-            }
-            GgmlDType::Q8_0 if blocks => {
-                Weight::Packed(packed(WeightFormat::Q8_0, &weight.data()?)?)
-            }
-            GgmlDType::Q5_0 if blocks => {
+        let block_format = match weight.dtype() {
+            GgmlDType::Q4_1 => Some(WeightFormat::Q4_1),
+            GgmlDType::Q4_0 => Some(WeightFormat::Q4_0),
+            GgmlDType::Q8_0 => Some(WeightFormat::Q8_0),
+            _ => None,
+        };
+        let weight = match (weight.dtype(), block_format) {
+            (_, Some(format)) if blocks => Weight::Packed(packed(format, &weight.data()?)?),
+            (GgmlDType::Q5_0, _) if blocks => {
                 let as_q8_0 = quant::q5_0_as_q8_0(&weight.data()?).map_err(tensor_error)?;
                 Weight::Packed(packed(WeightFormat::Q8_0, &as_q8_0)?)
             }
-            GgmlDType::Q4K if super_blocks => Weight::SuperBlocks(kept(SuperBlockFormat::Q4K)?),
-            GgmlDType::Q6K if super_blocks => Weight::SuperBlocks(kept(SuperBlockFormat::Q6K)?),
+            (GgmlDType::Q4K, _) if super_blocks => {
+                Weight::SuperBlocks(kept(SuperBlockFormat::Q4K)?)
+            }
+            (GgmlDType::Q6K, _) if super_blocks => {
+                Weight::SuperBlocks(kept(SuperBlockFormat::Q6K)?)
+            }
             _ => {
                 let tensor = Arc::new(weight);
                 Weight::Candle {
@@ -131,6 +133,10 @@ impl Linear {
 
     pub fn in_dim(&self) -> usize {
         self.in_dim
+    }
+
+    pub fn out_dim(&self) -> usize {
+        self.out_dim
     }
 
     /// Rows `ids` of `W` (`[ids.len(), in_dim]`): the lookup of an embedding table, which

@@ -2,8 +2,9 @@
 //! as llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K` / `_q6_K_q8_K` form them, under the same
 //! float driver, so each product equals the scalar one bit for bit.
 
+use super::activation::SUMS;
 use super::reference::{self, BlockSums, Order};
-use super::{Q4kScales, SuperBlockFormat, SuperBlockRows};
+use super::{Q4kScales, SuperBlockFormat, SuperBlockRows, SUPER_BLOCK};
 use std::arch::x86_64::*;
 
 /// One weight row (its GGUF super-blocks and Q4_K's decoded scales) · activation row `t`.
@@ -28,27 +29,39 @@ pub(super) unsafe fn dot(
         x,
         t,
         |block, scales, q8, sums| {
-            // SAFETY: the CPU has AVX2 (this function's contract); a whole super-block and its
-            // activation block.
-            unsafe { block_sums(block, scales, q8.as_ptr(), sums) }
+            // SAFETY: the CPU has AVX2 (this function's contract); `reference::dot` hands
+            // whole blocks (`chunks_exact`), 256 activations, 16 sums, and Q4_K's scales.
+            unsafe { block_sums(format, block, scales, q8, sums) }
         },
     )
 }
 
 /// [`reference::block_sums`] in SIMD.
+///
+/// # Safety
+/// The CPU must have AVX2; `block` is one whole super-block of `format`, `q8` its 256
+/// activations, `sums` their 16 sums, and `scales` is `Some` for Q4_K. (The lengths are
+/// asserted: the loads below read through raw pointers.)
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn block_sums(
+    format: SuperBlockFormat,
     block: &[u8],
     scales: Option<&Q4kScales>,
-    q8: *const i8,
+    q8: &[i8],
     sums: &[i16],
 ) -> BlockSums {
-    let Some(scales) = scales else {
-        return BlockSums {
-            lanes: to_array(q6k_lanes(block, q8, sums)),
-            ..BlockSums::default()
-        };
+    assert!(block.len() == format.block_bytes() && q8.len() == SUPER_BLOCK && sums.len() == SUMS);
+    let q8 = q8.as_ptr();
+    let scales = match (format, scales) {
+        (SuperBlockFormat::Q6K, _) => {
+            return BlockSums {
+                lanes: to_array(q6k_lanes(block, q8, sums)),
+                ..BlockSums::default()
+            }
+        }
+        (SuperBlockFormat::Q4K, Some(scales)) => scales,
+        (SuperBlockFormat::Q4K, None) => unreachable!("Q4_K without its decoded scales"),
     };
     let qs = block[16..].as_ptr();
     // Written out: a closure (as `array::from_fn` takes) would not inline these.

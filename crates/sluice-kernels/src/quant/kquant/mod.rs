@@ -1,12 +1,15 @@
 //! Products with llama.cpp's K-quant weights (Q4_K, Q6_K: super-blocks of 256 values with
-//! 6- or 8-bit sub-block scales), against activations quantized to Q8_K, with the arithmetic
-//! of llama.cpp's AVX2 `ggml_vec_dot_q4_K_q8_K` / `ggml_vec_dot_q6_K_q8_K` (`reference.rs`
-//! spells the order out), so a row's result never depends on the step's other rows or on the
-//! CPU's features.
+//! 6- or 8-bit sub-block scales), against activations quantized to Q8_K. llama.cpp rounds
+//! these products in one of three orders, depending on the matrix and on the batch the
+//! activation row sits in (`reference::Order`: `ggml_vec_dot_*`, its repacked Q4_K kernels,
+//! its tiled matmul); sluice follows the one llama.cpp would use, given each row's
+//! [`RowContext`]. The integer sums are exact, so a row's result never depends on the CPU's
+//! features, nor on the other rows of the step beyond their stated context.
 //!
-//! The weights keep their GGUF bytes, row by row: a super-block's layout is already what the
-//! kernel reads. One weight row is multiplied by one activation row at a time; tiling several
-//! activation rows per weight row (as the 32-value formats do) is not done yet.
+//! The weights keep their GGUF bytes, row by row (a super-block's layout is already what the
+//! kernels read), and Q4_K's 6-bit scales are decoded once at load. One weight row is
+//! multiplied by one activation row at a time; tiling several activation rows per weight row
+//! (as the 32-value formats do) is not done yet.
 
 mod activation;
 #[cfg(target_arch = "x86_64")]
@@ -150,13 +153,13 @@ impl SuperBlockMatrix {
     /// Row `row` as floats, with ggml's `dequantize_row_q4_K` / `_q6_K` arithmetic (an
     /// embedding lookup).
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        let blocks = self.row(row).chunks_exact(self.format.block_bytes());
-        for (block, values) in blocks.zip(out.chunks_exact_mut(SUPER_BLOCK)) {
+        let (blocks, scales_of) = (self.row(row), self.row_scales(row));
+        let blocks = blocks.chunks_exact(self.format.block_bytes()).enumerate();
+        for ((b, block), values) in blocks.zip(out.chunks_exact_mut(SUPER_BLOCK)) {
             match self.format {
                 SuperBlockFormat::Q4K => {
                     let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
-                    let Q4kScales { scales, mins } =
-                        q4k_scales_mins(block[4..16].try_into().unwrap());
+                    let Q4kScales { scales, mins } = scales_of[b];
                     for (j, chunk) in values.chunks_exact_mut(64).enumerate() {
                         let q = &block[16 + 32 * j..16 + 32 * (j + 1)];
                         for half in 0..2 {

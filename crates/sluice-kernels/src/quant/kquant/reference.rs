@@ -48,6 +48,7 @@ pub(super) fn dot(
     t: usize,
     block_sums: impl Fn(&[u8], Option<&Q4kScales>, &[i8], &[i16]) -> BlockSums,
 ) -> f32 {
+    assert!(format == SuperBlockFormat::Q6K || scales.len() * format.block_bytes() == row.len());
     let kb = x.blocks_per_row();
     let mut lanes = [0f32; LANES];
     let mut lanes_m = [0f32; 4];

@@ -133,3 +133,45 @@ fn q4k_scales_and_mins_unpack_six_bits() {
     assert_eq!(scales, [1, 2, 3, 4, 0x0A | (0b11 << 4), 0x0C, 0x0E, 0x00]);
     assert_eq!(mins, [5, 6, 7, 8, 0x09 | (0b01 << 4), 0x0B, 0x0D, 0x0F]);
 }
+
+/// At the limits of the integer ranges (every 4- or 6-bit value and 6-bit scale at its
+/// largest, Q6_K's scales at ±127 and -128, activations at ±127): the SIMD pair sums in i16
+/// must not saturate, so the kernel still equals the value-by-value sums.
+#[test]
+fn extreme_blocks_do_not_saturate() {
+    let k = 512;
+    for format in FORMATS {
+        let mut w = vec![0xFFu8; 8 * k / SUPER_BLOCK * format.block_bytes()];
+        for (i, block) in w.chunks_exact_mut(format.block_bytes()).enumerate() {
+            let d = f16::from_f32(0.001).to_le_bytes();
+            match format {
+                SuperBlockFormat::Q4K => {
+                    block[..2].copy_from_slice(&d);
+                    block[2..4].copy_from_slice(&d);
+                }
+                SuperBlockFormat::Q6K => {
+                    let scale = [127i8, -128, -127][i % 3];
+                    block[192..208].fill(scale as u8);
+                    block[208..210].copy_from_slice(&d);
+                }
+            }
+        }
+        let m = SuperBlockMatrix::new(format, &w, 8, k).unwrap();
+        for sign in [1.0f32, -1.0] {
+            let x: Vec<f32> = (0..3 * k).map(|v| sign * (1.0 + (v % 5) as f32)).collect();
+            let contexts = [false, true].map(|tiled| RowContext {
+                grouped: !tiled,
+                tiled,
+            });
+            let contexts = [contexts[0], contexts[1], RowContext::default()];
+            let mut q = SuperBlockRows::default();
+            quantize_rows_k(&x, k, &contexts, &mut q);
+            let mut fast = vec![0f32; 3 * 8];
+            let mut scalar = vec![0f32; 3 * 8];
+            matmul_k(&m, &q, &mut fast);
+            matmul_k_on(Isa::Scalar, &m, &q, &mut scalar);
+            assert_eq!(fast, scalar, "{format:?}, sign {sign}");
+            assert!(fast.iter().all(|v| v.is_finite() && *v != 0.0), "{fast:?}");
+        }
+    }
+}
