@@ -81,3 +81,82 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
     bad.tokens[0] = 1_000_000;
     assert!(loaded.model.forward(&bad, &mut kv).is_err());
 }
+
+/// A tiny Gemma 3 (Q5_0, Q4_K and Q6_K projections, q/k norms, sliding window) loads and runs
+/// a prompt longer than its window, alone and in two chunks with the same logits.
+#[test]
+fn tiny_gemma3_runs_and_chunks_give_the_same_logits() {
+    let path = dir("gemma").join("tiny.gguf");
+    write_tiny_llama(&path, &TinyLlama::gemma3()).unwrap();
+    let loaded = load_gguf(&path).unwrap();
+    let mc = &loaded.config;
+    assert_eq!((mc.architecture.as_str(), mc.head_dim), ("gemma3", 128));
+    let step = |rows: std::ops::Range<usize>| ForwardBatch {
+        tokens: rows.clone().map(|p| 1 + p as u32).collect(),
+        positions: rows.clone().collect(),
+        slots: rows.clone().collect(),
+        seqs: vec![BatchSeq {
+            first_row: 0,
+            rows: rows.len(),
+            context_len: rows.end,
+            prompt_len: 9,
+            block_table: vec![0, 1, 2],
+        }],
+        logit_rows: vec![rows.len() - 1],
+    };
+    let mut kv = KvStore::new(mc.num_layers, 3, 4, mc.num_kv_heads, mc.head_dim);
+    let alone = loaded.model.forward(&step(0..9), &mut kv).unwrap();
+    let mut kv = KvStore::new(mc.num_layers, 3, 4, mc.num_kv_heads, mc.head_dim);
+    loaded.model.forward(&step(0..5), &mut kv).unwrap();
+    let chunked = loaded.model.forward(&step(5..9), &mut kv).unwrap();
+    assert_eq!(alone.len(), mc.vocab_size);
+    assert!(alone.iter().all(|v| v.is_finite()));
+    assert_eq!(alone, chunked);
+}
+
+/// Settings sluice does not implement, and shapes that disagree with the settings, are refused
+/// at load with errors that say which.
+#[test]
+fn unsupported_settings_and_bad_shapes_are_refused() {
+    let d = dir("refuse");
+    let refused = |name: &str, cfg: TinyLlama| {
+        let path = d.join(format!("{name}.gguf"));
+        write_tiny_llama(&path, &cfg).unwrap();
+        load_gguf(&path).err().expect("must fail").to_string()
+    };
+    let with = |base: TinyLlama, key: &str, value: Value| TinyLlama {
+        metadata: vec![(key.to_string(), value)],
+        ..base
+    };
+    let err = refused(
+        "scaling",
+        with(
+            TinyLlama::gemma3(),
+            "gemma3.rope.scaling.type",
+            Value::String("linear".into()),
+        ),
+    );
+    assert!(err.contains("rotary scaling"), "{err}");
+    let err = refused(
+        "softcap",
+        with(
+            TinyLlama::gemma3(),
+            "gemma3.final_logit_softcapping",
+            Value::F32(30.0),
+        ),
+    );
+    assert!(err.contains("soft cap"), "{err}");
+    // The file says the feed-forward is twice as wide as its tensors are.
+    let err = refused(
+        "shape",
+        with(
+            TinyLlama::default(),
+            "llama.feed_forward_length",
+            Value::U32(256),
+        ),
+    );
+    assert!(
+        err.contains("blk.0.ffn_gate.weight") && err.contains("expected [256, 64]"),
+        "{err}"
+    );
+}
