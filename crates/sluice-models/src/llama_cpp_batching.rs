@@ -13,10 +13,10 @@
 //! as part of the prompt keep their positions past the prompt, so stay "alone"). Two cases
 //! differ from llama.cpp run alone. A prefix taken from the cache keeps the roundings of the
 //! request it was computed for: its prompt rows grouped for that prompt's length, its
-//! generated rows alone (llama-server's prompt cache does the same). And llama.cpp's last
-//! layer runs its MLP on the output rows only, which sluice treats as each alone
-//! (`Transformer::forward`): true for one output row per sequence, not for requests of prompt
-//! logprobs, whose many output rows llama.cpp would multiply together.
+//! generated rows alone (llama-server's prompt cache does the same). And both run the last
+//! layer's MLP on the output rows only (`Transformer::forward`), each as a row alone: true
+//! for one output row per sequence, not for requests of prompt logprobs, whose many output
+//! rows llama.cpp would multiply together.
 
 use crate::ForwardBatch;
 use sluice_kernels::quant::kquant::RowContext;

@@ -166,6 +166,9 @@ impl Transformer {
         layers: Vec<DecoderLayer>,
         ends: Ends,
     ) -> Result<Self, ModelError> {
+        if layers.is_empty() {
+            return Err(ModelError::Metadata("the model has no layers".into()));
+        }
         let (vocab, h) = (cfg.vocab_size, cfg.hidden_size);
         // Small models tie the output projection to the embedding (shared, not loaded twice).
         let lm_head = if gguf.has_tensor("output.weight") {
@@ -225,24 +228,33 @@ impl CausalLm for Transformer {
         // Scratch only: a step that panicked left nothing in it that the next one reads.
         let mut buffers = self.buffers.lock().unwrap_or_else(PoisonError::into_inner);
         llama_cpp_batching::row_contexts(batch, &mut buffers.quantized.contexts);
-        for (i, layer) in self.layers.iter().enumerate() {
+        let (last_layer, body) = self
+            .layers
+            .split_last()
+            .expect("checked in Transformer::new");
+        for (i, layer) in body.iter().enumerate() {
             let rope = &self.ropes[self.layer_rope[i]];
-            // llama.cpp keeps only the output rows after the last layer's attention: one per
-            // sequence run alone (its last prompt row, or its decode row), so each alone.
-            let mlp_rows_alone = i + 1 == self.layers.len();
-            layer.forward(&mut x, i, rope, &step, kv, &mut buffers, mlp_rows_alone)?;
+            layer.forward_attention(&mut x, i, rope, &step, kv, &mut buffers)?;
+            layer.forward_mlp(&mut x, &mut buffers)?;
         }
-        drop(buffers);
+        let i = body.len();
+        let rope = &self.ropes[self.layer_rope[i]];
+        last_layer.forward_attention(&mut x, i, rope, &step, kv, &mut buffers)?;
         if batch.logit_rows.is_empty() {
             // A step of prompt chunks that all continue next step: only the cache was wanted.
             return Ok(Vec::new());
         }
+        // As llama.cpp, only the rows whose logits are wanted go on through the last MLP: one
+        // per sequence, each multiplied as a row alone (so no llama.cpp batch context).
         let d = self.cfg.hidden_size;
-        let last: Vec<f32> = batch
+        let mut last: Vec<f32> = batch
             .logit_rows
             .iter()
             .flat_map(|&r| x[r * d..(r + 1) * d].iter().copied())
             .collect();
+        buffers.quantized.contexts.clear();
+        last_layer.forward_mlp(&mut last, &mut buffers)?;
+        drop(buffers);
         let lm_head = self.lm_head.as_ref().unwrap_or(&self.embed);
         lm_head.forward(&self.norm.forward(&last))
     }

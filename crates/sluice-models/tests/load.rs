@@ -146,6 +146,11 @@ fn unsupported_settings_and_bad_shapes_are_refused() {
         ),
     );
     assert!(err.contains("soft cap"), "{err}");
+    let err = refused(
+        "layerless",
+        with(TinyLlama::default(), "llama.block_count", Value::U32(0)),
+    );
+    assert!(err.contains("no layers"), "{err}");
     // The file says the feed-forward is twice as wide as its tensors are.
     let err = refused(
         "shape",

@@ -13,10 +13,9 @@ pub struct DecoderLayer {
 }
 
 impl DecoderLayer {
-    /// Updates the residual stream `x` (`[rows, hidden]`) in place. `mlp_rows_alone`: the MLP
-    /// multiplies every row as llama.cpp multiplies a row alone (its last layer's).
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward(
+    /// Attention's half of the block: writes this layer's K/V for every row into the cache and
+    /// updates the residual stream `x` (`[rows, hidden]`) in place.
+    pub fn forward_attention(
         &self,
         x: &mut [f32],
         layer: usize,
@@ -24,14 +23,15 @@ impl DecoderLayer {
         step: &StepContext<'_>,
         kv: &mut KvStore,
         buffers: &mut StepBuffers,
-        mlp_rows_alone: bool,
     ) -> Result<(), ModelError> {
         self.attn_norm.forward_into(x, &mut buffers.normed);
         self.attn.forward(layer, rope, step, kv, buffers)?;
         add_output(x, self.post_attn_norm.as_ref(), &mut buffers.out);
-        if mlp_rows_alone {
-            buffers.quantized.contexts.clear();
-        }
+        Ok(())
+    }
+
+    /// The MLP's half of the block, on the rows of `x` (which may be fewer than the step's).
+    pub fn forward_mlp(&self, x: &mut [f32], buffers: &mut StepBuffers) -> Result<(), ModelError> {
         self.ffn_norm.forward_into(x, &mut buffers.normed);
         self.mlp.forward(buffers)?;
         add_output(x, self.post_ffn_norm.as_ref(), &mut buffers.out);
