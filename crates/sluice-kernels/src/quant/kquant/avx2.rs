@@ -4,20 +4,19 @@
 
 use super::activation::SUMS;
 use super::reference::{self, BlockSums, Order};
-use super::{Q4kScales, SuperBlockFormat, SuperBlockRows, SUPER_BLOCK};
+use super::{BlockHeader, SuperBlockFormat, SuperBlockRows, SUPER_BLOCK};
 use std::arch::x86_64::*;
 
-/// One weight row (its GGUF super-blocks and Q4_K's decoded scales) · activation row `t`.
+/// One weight row (its GGUF super-blocks and their decoded headers) · activation row `t`.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `row` holds `x.blocks_per_row()` super-blocks of `format`
-/// (and `scales` one entry each for Q4_K) and `t < x.rows()`.
+/// The CPU must have AVX2 and FMA. (The lengths are checked by `reference::dot`.)
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot(
     order: Order,
     format: SuperBlockFormat,
     row: &[u8],
-    scales: &[Q4kScales],
+    headers: &[BlockHeader],
     x: &SuperBlockRows,
     t: usize,
 ) -> f32 {
@@ -25,13 +24,13 @@ pub(super) unsafe fn dot(
         order,
         format,
         row,
-        scales,
+        headers,
         x,
         t,
-        |block, scales, q8, sums| {
-            // SAFETY: the CPU has AVX2 (this function's contract); `reference::dot` hands
-            // whole blocks (`chunks_exact`), 256 activations, 16 sums, and Q4_K's scales.
-            unsafe { block_sums(format, block, scales, q8, sums) }
+        |block, header, q8, sums| {
+            // SAFETY: the CPU has AVX2 (this function's contract); `block_sums` checks the
+            // lengths.
+            unsafe { block_sums(format, block, header, q8, sums) }
         },
     )
 }
@@ -39,37 +38,33 @@ pub(super) unsafe fn dot(
 /// [`reference::block_sums`] in SIMD.
 ///
 /// # Safety
-/// The CPU must have AVX2; `block` is one whole super-block of `format`, `q8` its 256
-/// activations, `sums` their 16 sums, and `scales` is `Some` for Q4_K. (The lengths are
-/// asserted: the loads below read through raw pointers.)
+/// The CPU must have AVX2. (`block` must be one whole super-block of `format`, `q8` its 256
+/// activations and `sums` their 16 sums: asserted, as the loads below read through raw
+/// pointers.)
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn block_sums(
     format: SuperBlockFormat,
     block: &[u8],
-    scales: Option<&Q4kScales>,
+    header: &BlockHeader,
     q8: &[i8],
     sums: &[i16],
 ) -> BlockSums {
     assert!(block.len() == format.block_bytes() && q8.len() == SUPER_BLOCK && sums.len() == SUMS);
     let q8 = q8.as_ptr();
-    let scales = match (format, scales) {
-        (SuperBlockFormat::Q6K, _) => {
-            return BlockSums {
-                lanes: to_array(q6k_lanes(block, q8, sums)),
-                ..BlockSums::default()
-            }
-        }
-        (SuperBlockFormat::Q4K, Some(scales)) => scales,
-        (SuperBlockFormat::Q4K, None) => unreachable!("Q4_K without its decoded scales"),
-    };
+    if format == SuperBlockFormat::Q6K {
+        return BlockSums {
+            lanes: to_array(q6k_lanes(block, q8, sums)),
+            ..BlockSums::default()
+        };
+    }
     let qs = block[16..].as_ptr();
     // Written out: a closure (as `array::from_fn` takes) would not inline these.
     let c = [
-        q4k_chunk(qs, scales, q8, 0),
-        q4k_chunk(qs, scales, q8, 1),
-        q4k_chunk(qs, scales, q8, 2),
-        q4k_chunk(qs, scales, q8, 3),
+        q4k_chunk(qs, header, q8, 0),
+        q4k_chunk(qs, header, q8, 1),
+        q4k_chunk(qs, header, q8, 2),
+        q4k_chunk(qs, header, q8, 3),
     ];
     let lanes = _mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3]));
     // The four chunks' totals at once: pairs of lanes, then pairs of pairs, then the halves.
@@ -80,7 +75,7 @@ unsafe fn block_sums(
     BlockSums {
         lanes: to_array(lanes),
         chunks,
-        mins: reference::q4k_chunk_mins(scales, sums),
+        mins: reference::q4k_chunk_mins(header, sums),
     }
 }
 
@@ -97,7 +92,7 @@ unsafe fn to_array(v: __m256i) -> [i32; 8] {
 /// scale in i32.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn q4k_chunk(qs: *const u8, scales: &Q4kScales, q8: *const i8, j: usize) -> __m256i {
+unsafe fn q4k_chunk(qs: *const u8, header: &BlockHeader, q8: *const i8, j: usize) -> __m256i {
     let m4 = _mm256_set1_epi8(0x0F);
     let bits = _mm256_loadu_si256(qs.add(32 * j).cast());
     let low = _mm256_and_si256(bits, m4);
@@ -105,11 +100,11 @@ unsafe fn q4k_chunk(qs: *const u8, scales: &Q4kScales, q8: *const i8, j: usize) 
     let x_low = _mm256_loadu_si256(q8.add(64 * j).cast());
     let x_high = _mm256_loadu_si256(q8.add(64 * j + 32).cast());
     let p_low = _mm256_madd_epi16(
-        _mm256_set1_epi16(scales.scales[2 * j] as i16),
+        _mm256_set1_epi16(header.scales[2 * j] as i16),
         _mm256_maddubs_epi16(low, x_low),
     );
     let p_high = _mm256_madd_epi16(
-        _mm256_set1_epi16(scales.scales[2 * j + 1] as i16),
+        _mm256_set1_epi16(header.scales[2 * j + 1] as i16),
         _mm256_maddubs_epi16(high, x_high),
     );
     _mm256_add_epi32(p_low, p_high)

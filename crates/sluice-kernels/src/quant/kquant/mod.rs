@@ -47,20 +47,23 @@ impl SuperBlockFormat {
     }
 }
 
-/// A K-quant weight matrix `[rows, cols]` in its GGUF bytes, and Q4_K's 6-bit scales decoded
-/// once (16 bytes per super-block of 144).
+/// A K-quant weight matrix `[rows, cols]` in its GGUF bytes, and each super-block's header
+/// decoded once at load (f16 scales widened, Q4_K's 6-bit scales unpacked), not per product.
 #[derive(Clone, Debug)]
 pub struct SuperBlockMatrix {
     format: SuperBlockFormat,
     rows: usize,
     cols: usize,
     data: Vec<u8>,
-    q4k_scales: Vec<Q4kScales>,
+    headers: Vec<BlockHeader>,
 }
 
-/// A Q4_K super-block's 8 sub-block scales and 8 mins (6 bits each in the file).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Q4kScales {
+/// A super-block's scales, decoded: `d` and `dmin` (Q4_K; 0 for Q6_K) as f32, and Q4_K's 8
+/// sub-block scales and 8 mins (6 bits each in the file; Q6_K keeps its i8 scales in place).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct BlockHeader {
+    d: f32,
+    dmin: f32,
     scales: [u8; 8],
     mins: [u8; 8],
 }
@@ -78,26 +81,23 @@ impl SuperBlockMatrix {
                 "row width {cols} is not a multiple of {SUPER_BLOCK}"
             ));
         }
-        let expected = rows * cols / SUPER_BLOCK * format.block_bytes();
-        if bytes.len() != expected {
+        let expected = (rows * (cols / SUPER_BLOCK)).checked_mul(format.block_bytes());
+        if expected != Some(bytes.len()) {
             return Err(format!(
-                "{} bytes for a {rows}x{cols} {format:?} matrix, expected {expected}",
+                "{} bytes for a {rows}x{cols} {format:?} matrix",
                 bytes.len()
             ));
         }
-        let q4k_scales = match format {
-            SuperBlockFormat::Q4K => bytes
-                .chunks_exact(format.block_bytes())
-                .map(|block| q4k_scales_mins(block[4..16].try_into().unwrap()))
-                .collect(),
-            SuperBlockFormat::Q6K => Vec::new(),
-        };
+        let headers = bytes
+            .chunks_exact(format.block_bytes())
+            .map(|block| BlockHeader::of(format, block))
+            .collect();
         Ok(SuperBlockMatrix {
             format,
             rows,
             cols,
             data: bytes.to_vec(),
-            q4k_scales,
+            headers,
         })
     }
 
@@ -128,13 +128,10 @@ impl SuperBlockMatrix {
         &self.data[n * bytes..(n + 1) * bytes]
     }
 
-    /// Row `n`'s decoded Q4_K scales (empty for Q6_K).
-    fn row_scales(&self, n: usize) -> &[Q4kScales] {
-        if self.q4k_scales.is_empty() {
-            return &[];
-        }
+    /// Row `n`'s decoded super-block headers.
+    fn row_headers(&self, n: usize) -> &[BlockHeader] {
         let kb = self.cols / SUPER_BLOCK;
-        &self.q4k_scales[n * kb..(n + 1) * kb]
+        &self.headers[n * kb..(n + 1) * kb]
     }
 
     /// How llama.cpp rounds this matrix's products with a row in `context`.
@@ -153,13 +150,17 @@ impl SuperBlockMatrix {
     /// Row `row` as floats, with ggml's `dequantize_row_q4_K` / `_q6_K` arithmetic (an
     /// embedding lookup).
     pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
-        let (blocks, scales_of) = (self.row(row), self.row_scales(row));
-        let blocks = blocks.chunks_exact(self.format.block_bytes()).enumerate();
-        for ((b, block), values) in blocks.zip(out.chunks_exact_mut(SUPER_BLOCK)) {
+        let blocks = self.row(row).chunks_exact(self.format.block_bytes());
+        let blocks = blocks.zip(self.row_headers(row));
+        for ((block, header), values) in blocks.zip(out.chunks_exact_mut(SUPER_BLOCK)) {
             match self.format {
                 SuperBlockFormat::Q4K => {
-                    let (d, dmin) = (f16_at(block, 0), f16_at(block, 2));
-                    let Q4kScales { scales, mins } = scales_of[b];
+                    let BlockHeader {
+                        d,
+                        dmin,
+                        scales,
+                        mins,
+                    } = *header;
                     for (j, chunk) in values.chunks_exact_mut(64).enumerate() {
                         let q = &block[16 + 32 * j..16 + 32 * (j + 1)];
                         for half in 0..2 {
@@ -173,7 +174,7 @@ impl SuperBlockMatrix {
                     }
                 }
                 SuperBlockFormat::Q6K => {
-                    let d = f16_at(block, 208);
+                    let d = header.d;
                     for (v, value) in values.iter_mut().enumerate() {
                         let scale = block[192 + v / 16] as i8;
                         *value = d * scale as f32 * (q6k_value(block, v) - 32) as f32;
@@ -188,9 +189,29 @@ fn f16_at(bytes: &[u8], at: usize) -> f32 {
     f16::from_le_bytes([bytes[at], bytes[at + 1]]).to_f32()
 }
 
+impl BlockHeader {
+    fn of(format: SuperBlockFormat, block: &[u8]) -> Self {
+        match format {
+            SuperBlockFormat::Q4K => {
+                let (scales, mins) = q4k_scales_mins(block[4..16].try_into().unwrap());
+                BlockHeader {
+                    d: f16_at(block, 0),
+                    dmin: f16_at(block, 2),
+                    scales,
+                    mins,
+                }
+            }
+            SuperBlockFormat::Q6K => BlockHeader {
+                d: f16_at(block, 208),
+                ..BlockHeader::default()
+            },
+        }
+    }
+}
+
 /// Q4_K's 8 scales and 8 mins (6 bits each) from their 12 packed bytes, as ggml's
 /// `get_scale_min_k4`.
-fn q4k_scales_mins(packed: &[u8; 12]) -> Q4kScales {
+fn q4k_scales_mins(packed: &[u8; 12]) -> ([u8; 8], [u8; 8]) {
     let mut scales = [0u8; 8];
     let mut mins = [0u8; 8];
     for j in 0..8 {
@@ -202,7 +223,7 @@ fn q4k_scales_mins(packed: &[u8; 12]) -> Q4kScales {
             mins[j] = (packed[j + 4] >> 4) | ((packed[j] >> 6) << 4);
         }
     }
-    Q4kScales { scales, mins }
+    (scales, mins)
 }
 
 /// Value `v` (0..256) of a Q6_K super-block, unsigned (0..64; the weight is `q - 32`).
@@ -250,14 +271,21 @@ fn matmul_k_on(isa: Isa, w: &SuperBlockMatrix, x: &SuperBlockRows, out: &mut [f3
 
 /// `W[n] · x[t]`, rounded as llama.cpp rounds it for the matrix and the row's context.
 fn dot(isa: Isa, w: &SuperBlockMatrix, n: usize, x: &SuperBlockRows, t: usize) -> f32 {
-    let (row, scales) = (w.row(n), w.row_scales(n));
+    let (format, row, headers) = (w.format, w.row(n), w.row_headers(n));
     let order = w.order(x.context(t));
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa()` found AVX2 and FMA; the row and x have the same width (checked in
-        // matmul_k_on), Q4_K rows have their scales, and t < x.rows().
-        Isa::Avx2Fma => unsafe { avx2::dot(order, w.format, row, scales, x, t) },
-        _ => reference::dot(order, w.format, row, scales, x, t, reference::block_sums),
+        // SAFETY: `isa()` found AVX2 and FMA; `reference::dot` checks the lengths.
+        Isa::Avx2Fma => unsafe { avx2::dot(order, format, row, headers, x, t) },
+        _ => reference::dot(
+            order,
+            format,
+            row,
+            headers,
+            x,
+            t,
+            |block, header, q8, sums| reference::block_sums(format, block, header, q8, sums),
+        ),
     }
 }
 

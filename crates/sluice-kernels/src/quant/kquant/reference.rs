@@ -4,7 +4,7 @@
 //! SIMD kernels run, so they can differ only in the integer sums, which are exact.
 
 use super::activation::SUMS;
-use super::{f16_at, q6k_value, Q4kScales, SuperBlockFormat, SuperBlockRows, SUPER_BLOCK};
+use super::{q6k_value, BlockHeader, SuperBlockFormat, SuperBlockRows, SUPER_BLOCK};
 use crate::ggml::{hsum_float_8, LANES};
 
 /// Which of llama.cpp's K-quant kernels a product follows.
@@ -36,33 +36,30 @@ pub(super) struct BlockSums {
     pub mins: [i32; 4],
 }
 
-/// One weight row (its GGUF super-blocks and, for Q4_K, their decoded scales) · activation
-/// row `t`, in `order`, with `block_sums` giving each super-block's integer sums.
+/// One weight row (its GGUF super-blocks and their decoded headers) · activation row `t`, in
+/// `order`, with `block_sums` giving each super-block's integer sums.
 #[inline(always)]
 pub(super) fn dot(
     order: Order,
     format: SuperBlockFormat,
     row: &[u8],
-    scales: &[Q4kScales],
+    headers: &[BlockHeader],
     x: &SuperBlockRows,
     t: usize,
-    block_sums: impl Fn(&[u8], Option<&Q4kScales>, &[i8], &[i16]) -> BlockSums,
+    block_sums: impl Fn(&[u8], &BlockHeader, &[i8], &[i16]) -> BlockSums,
 ) -> f32 {
-    assert!(format == SuperBlockFormat::Q6K || scales.len() * format.block_bytes() == row.len());
     let kb = x.blocks_per_row();
+    assert!(headers.len() == kb && row.len() == kb * format.block_bytes() && t < x.rows());
     let mut lanes = [0f32; LANES];
     let mut lanes_m = [0f32; 4];
     let (mut acc, mut acc_m) = (0f32, 0f32);
-    for (i, block) in row.chunks_exact(format.block_bytes()).enumerate() {
+    let blocks = row.chunks_exact(format.block_bytes()).zip(headers);
+    for (i, (block, header)) in blocks.enumerate() {
         let xb = t * kb + i;
         let q8 = &x.qs[xb * SUPER_BLOCK..(xb + 1) * SUPER_BLOCK];
         let sums = &x.sums[xb * SUMS..(xb + 1) * SUMS];
-        let s = block_sums(block, scales.get(i), q8, sums);
-        let d_x = x.d[xb];
-        let (d_w, dmin_w) = match format {
-            SuperBlockFormat::Q4K => (f16_at(block, 0), f16_at(block, 2)),
-            SuperBlockFormat::Q6K => (f16_at(block, 208), 0.0),
-        };
+        let s = block_sums(block, header, q8, sums);
+        let (d_x, d_w, dmin_w) = (x.d[xb], header.d, header.dmin);
         match order {
             Order::VecDot => {
                 let d = d_x * d_w;
@@ -104,22 +101,23 @@ pub(super) fn dot(
 
 /// [`BlockSums`] of one super-block, value by value.
 pub(super) fn block_sums(
+    format: SuperBlockFormat,
     block: &[u8],
-    scales: Option<&Q4kScales>,
+    header: &BlockHeader,
     q8: &[i8],
     sums: &[i16],
 ) -> BlockSums {
-    match scales {
-        Some(scales) => {
+    match format {
+        SuperBlockFormat::Q4K => {
             let chunks: [[i32; LANES]; 4] =
-                std::array::from_fn(|j| q4k_chunk_lanes(&block[16..144], scales, q8, j));
+                std::array::from_fn(|j| q4k_chunk_lanes(&block[16..144], header, q8, j));
             BlockSums {
                 lanes: std::array::from_fn(|l| chunks.iter().map(|c| c[l]).sum()),
                 chunks: chunks.map(|c| c.iter().sum()),
-                mins: q4k_chunk_mins(scales, sums),
+                mins: q4k_chunk_mins(header, sums),
             }
         }
-        None => BlockSums {
+        SuperBlockFormat::Q6K => BlockSums {
             lanes: q6k_lanes(block, q8, sums),
             ..BlockSums::default()
         },
@@ -129,22 +127,22 @@ pub(super) fn block_sums(
 /// Q4_K's mins times the sums of sub-blocks `2j` and `2j + 1` (of 32 values, formed in i16
 /// as ggml's `hadd` forms them), per chunk `j` of 64 values.
 #[inline(always)]
-pub(super) fn q4k_chunk_mins(scales: &Q4kScales, sums: &[i16]) -> [i32; 4] {
+pub(super) fn q4k_chunk_mins(header: &BlockHeader, sums: &[i16]) -> [i32; 4] {
     let q8s = |s: usize| sums[2 * s].wrapping_add(sums[2 * s + 1]) as i32;
-    let m = |s: usize| scales.mins[s] as i32;
+    let m = |s: usize| header.mins[s] as i32;
     std::array::from_fn(|j| m(2 * j) * q8s(2 * j) + m(2 * j + 1) * q8s(2 * j + 1))
 }
 
 /// Chunk `j` (64 values) of Q4_K's lanes: lane `l` sums values `4l..4l+4` of each 32-value
 /// half times that half's sub-block scale.
-fn q4k_chunk_lanes(qs: &[u8], scales: &Q4kScales, q8: &[i8], j: usize) -> [i32; LANES] {
+fn q4k_chunk_lanes(qs: &[u8], header: &BlockHeader, q8: &[i8], j: usize) -> [i32; LANES] {
     std::array::from_fn(|l| {
         (4 * l..4 * l + 4)
             .map(|v| {
                 let byte = qs[32 * j + v];
                 let low = (byte & 0x0F) as i32 * q8[64 * j + v] as i32;
                 let high = (byte >> 4) as i32 * q8[64 * j + 32 + v] as i32;
-                scales.scales[2 * j] as i32 * low + scales.scales[2 * j + 1] as i32 * high
+                header.scales[2 * j] as i32 * low + header.scales[2 * j + 1] as i32 * high
             })
             .sum()
     })

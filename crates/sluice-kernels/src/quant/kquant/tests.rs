@@ -62,9 +62,11 @@ fn detected_kernel_equals_scalar_reference_exactly() {
             let want: Vec<u32> = (0..rows)
                 .flat_map(|t| (0..n).map(move |j| (t, j)))
                 .map(|(t, j)| {
-                    let (row, scales) = (m.row(j), m.row_scales(j));
+                    let (row, headers) = (m.row(j), m.row_headers(j));
                     let order = m.order(q.context(t));
-                    reference::dot(order, format, row, scales, &q, t, reference::block_sums)
+                    reference::dot(order, format, row, headers, &q, t, |b, h, q8, s| {
+                        reference::block_sums(format, b, h, q8, s)
+                    })
                 })
                 .map(f32::to_bits)
                 .collect();
@@ -129,7 +131,7 @@ fn q4k_scales_and_mins_unpack_six_bits() {
         0xDE,
         0xF0,
     ];
-    let Q4kScales { scales, mins } = q4k_scales_mins(&packed);
+    let (scales, mins) = q4k_scales_mins(&packed);
     assert_eq!(scales, [1, 2, 3, 4, 0x0A | (0b11 << 4), 0x0C, 0x0E, 0x00]);
     assert_eq!(mins, [5, 6, 7, 8, 0x09 | (0b01 << 4), 0x0B, 0x0D, 0x0F]);
 }
