@@ -2,9 +2,13 @@
 //! its x86 build uses).
 
 use super::SUPER_BLOCK;
+use crate::quant::activation::{runs_as_tile, ROW_TILE};
 
 /// Sub-blocks per super-block whose value sums Q8_K keeps (`bsums`).
 pub(super) const SUMS: usize = SUPER_BLOCK / 16;
+
+/// Groups of 4 values per super-block, as [`SuperBlockRows::qs_by_tile`] lays them out.
+pub(super) const GROUPS: usize = SUPER_BLOCK / 4;
 
 /// Rows of width `cols` quantized to Q8_K: per super-block of 256 values, an f32 scale `d`,
 /// 256 i8 values and the sums of each 16 of them. Only [`quantize_rows_k`] fills it.
@@ -18,6 +22,17 @@ pub struct SuperBlockRows {
     pub(super) qs: Vec<i8>,
     pub(super) sums: Vec<i16>,
     contexts: Vec<RowContext>,
+    /// The rows again for tiles of [`ROW_TILE`] (a last tile of more than 4 rows padded with
+    /// zero rows), each `[tile][super-block]` laid out so that a vector lane can stand for a
+    /// row: values as `[group of 4][row][4]`,
+    pub(super) qs_by_tile: Vec<i8>,
+    /// `d` as `[row]`,
+    pub(super) d_by_tile: Vec<f32>,
+    /// the 16 sums in pairs, `[pair][row][2]` (Q6_K's correction for its `q - 32`),
+    pub(super) sums_by_tile: Vec<i16>,
+    /// and the sums of the 8 sub-blocks of 32 (Q4_K's mins multiply them) in pairs, formed in
+    /// i16 as ggml forms them, `[pair][row][2]`.
+    pub(super) sums32_by_tile: Vec<i16>,
 }
 
 /// Where llama.cpp would have multiplied an activation row, which its K-quant kernels round
@@ -46,6 +61,52 @@ impl SuperBlockRows {
     /// Row `t`'s [`RowContext`].
     pub(super) fn context(&self, t: usize) -> RowContext {
         self.contexts.get(t).copied().unwrap_or_default()
+    }
+
+    /// Tiles laid out in the `*_by_tile` fields.
+    pub(super) fn tiles(&self) -> usize {
+        let rows = self.rows();
+        rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE))
+    }
+
+    /// Lays the rows out again by tile (see the `*_by_tile` fields).
+    fn lay_out_tiles(&mut self) {
+        let (kb, rows, tiles) = (self.blocks_per_row(), self.rows(), self.tiles());
+        let slots = tiles * kb * ROW_TILE;
+        self.qs_by_tile.resize(slots * SUPER_BLOCK, 0);
+        self.d_by_tile.resize(slots, 0.0);
+        self.sums_by_tile.resize(slots * SUMS, 0);
+        self.sums32_by_tile.resize(slots * SUMS / 2, 0);
+        for tile in 0..tiles {
+            for b in 0..kb {
+                let slot = (tile * kb + b) * ROW_TILE;
+                for r in 0..ROW_TILE {
+                    let row = tile * ROW_TILE + r;
+                    let (d, qs, sums) = if row < rows {
+                        let at = row * kb + b;
+                        let qs = &self.qs[at * SUPER_BLOCK..(at + 1) * SUPER_BLOCK];
+                        (self.d[at], qs, &self.sums[at * SUMS..(at + 1) * SUMS])
+                    } else {
+                        (0.0, &[0i8; SUPER_BLOCK][..], &[0i16; SUMS][..])
+                    };
+                    self.d_by_tile[slot + r] = d;
+                    for (g, four) in qs.chunks_exact(4).enumerate() {
+                        let to = ((slot * GROUPS) + g * ROW_TILE + r) * 4;
+                        self.qs_by_tile[to..to + 4].copy_from_slice(four);
+                    }
+                    for (p, pair) in sums.chunks_exact(2).enumerate() {
+                        let to = ((slot * SUMS / 2) + p * ROW_TILE + r) * 2;
+                        self.sums_by_tile[to..to + 2].copy_from_slice(pair);
+                    }
+                    let sums32 = |s: usize| sums[2 * s].wrapping_add(sums[2 * s + 1]);
+                    for p in 0..SUMS / 4 {
+                        let to = ((slot * SUMS / 4) + p * ROW_TILE + r) * 2;
+                        self.sums32_by_tile[to] = sums32(2 * p);
+                        self.sums32_by_tile[to + 1] = sums32(2 * p + 1);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -97,6 +158,7 @@ pub fn quantize_rows_k(x: &[f32], cols: usize, contexts: &[RowContext], out: &mu
         }
         out.d[b] = 1.0 / iscale;
     }
+    out.lay_out_tiles();
 }
 
 #[cfg(test)]

@@ -7,19 +7,23 @@
 //! features, nor on the other rows of the step beyond their stated context.
 //!
 //! The weights keep their GGUF bytes, row by row (a super-block's layout is already what the
-//! kernels read), and Q4_K's 6-bit scales are decoded once at load. One weight row is
-//! multiplied by one activation row at a time; tiling several activation rows per weight row
-//! (as the 32-value formats do) is not done yet.
+//! kernels read), and Q4_K's 6-bit scales are decoded once at load. Batches of 5 rows or more
+//! run in tiles of 8 activation rows per weight row (`tile_avx2.rs`), except rows in
+//! `ggml_vec_dot_*`'s order, which, like single rows, are multiplied one weight row by one
+//! activation row at a time.
 
 mod activation;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod reference;
+#[cfg(target_arch = "x86_64")]
+mod tile_avx2;
 
 pub use activation::{quantize_rows_k, RowContext, SuperBlockRows};
 use reference::Order;
 
 use crate::cpu::{isa, Isa, SharedOut};
+use crate::quant::activation::ROW_TILE;
 use half::f16;
 use rayon::prelude::*;
 
@@ -132,6 +136,24 @@ impl SuperBlockMatrix {
     fn row_headers(&self, n: usize) -> &[BlockHeader] {
         let kb = self.cols / SUPER_BLOCK;
         &self.headers[n * kb..(n + 1) * kb]
+    }
+
+    /// Which of rows `ts` (one tile of `x`) the tile kernel computes, as a bit mask over the
+    /// tile, and in what order: all of them for repacked Q4_K, else those llama.cpp's tiled
+    /// matmul takes. The others (`ggml_vec_dot_*`'s order) go through the one-row kernel.
+    fn tile_order(&self, x: &SuperBlockRows, ts: std::ops::Range<usize>) -> (u8, TileOrder) {
+        let t0 = ts.start;
+        let mask = |keep: &dyn Fn(RowContext) -> bool| {
+            ts.clone()
+                .filter(|&t| keep(x.context(t)))
+                .fold(0u8, |m, t| m | 1 << (t - t0))
+        };
+        if self.repacked() {
+            let grouped = mask(&|c| c.grouped);
+            (mask(&|_| true), TileOrder::Repacked { grouped })
+        } else {
+            (mask(&|c| c.tiled), TileOrder::Tiled)
+        }
     }
 
     /// How llama.cpp rounds this matrix's products with a row in `context`.
@@ -255,18 +277,63 @@ fn matmul_k_on(isa: Isa, w: &SuperBlockMatrix, x: &SuperBlockRows, out: &mut [f3
     assert_eq!(out.len(), rows * w.rows, "output is not [rows, out_dim]");
     let n_out = w.rows;
     let shared = SharedOut::new(out);
+    let tiles = if isa == Isa::Avx2Fma { x.tiles() } else { 0 };
     (0..n_out.div_ceil(ROW_CHUNK))
         .into_par_iter()
         .for_each(|chunk| {
-            for n in chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(n_out) {
-                for t in 0..rows {
-                    let v = dot(isa, w, n, x, t);
-                    // SAFETY: (t, n) is inside `out` (asserted above), and only the task that
-                    // owns weight row n writes column n.
-                    unsafe { shared.write(t * n_out + n, v) };
+            let ns = chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(n_out);
+            // SAFETY: (t, n) is inside `out` (asserted above), and only the task that owns
+            // weight row n writes column n.
+            let write = |t: usize, n: usize, v: f32| unsafe { shared.write(t * n_out + n, v) };
+            for tile in 0..tiles {
+                let t0 = tile * ROW_TILE;
+                let ts = t0..(t0 + ROW_TILE).min(rows);
+                let (tiled, order) = w.tile_order(x, ts.clone());
+                for n in ns.clone() {
+                    let lanes = (tiled != 0).then(|| dot_tile(isa, w, n, x, tile, order));
+                    for t in ts.clone() {
+                        match lanes {
+                            Some(lanes) if tiled >> (t - t0) & 1 == 1 => write(t, n, lanes[t - t0]),
+                            _ => write(t, n, dot(isa, w, n, x, t)),
+                        }
+                    }
+                }
+            }
+            for n in ns {
+                for t in tiles * ROW_TILE..rows {
+                    write(t, n, dot(isa, w, n, x, t));
                 }
             }
         });
+}
+
+/// Which orders a tile kernel's lanes take.
+#[derive(Clone, Copy, Debug)]
+enum TileOrder {
+    /// llama.cpp's repacked Q4_K kernels: lanes set in `grouped` (bit `t` for row `t`) in
+    /// groups of 4, the others alone.
+    Repacked { grouped: u8 },
+    /// ggml's tiled matmul.
+    Tiled,
+}
+
+/// `W[n] · x[8·tile + t]` in lane `t`, for the lanes whose order `order` covers.
+fn dot_tile(
+    isa: Isa,
+    w: &SuperBlockMatrix,
+    n: usize,
+    x: &SuperBlockRows,
+    tile: usize,
+    order: TileOrder,
+) -> [f32; ROW_TILE] {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `isa()` found AVX2 and FMA; `dot_tile` checks the lengths and the tile.
+        Isa::Avx2Fma => unsafe {
+            tile_avx2::dot_tile(w.format, w.row(n), w.row_headers(n), x, tile, order)
+        },
+        _ => unreachable!("tiles run only on AVX2"),
+    }
 }
 
 /// `W[n] · x[t]`, rounded as llama.cpp rounds it for the matrix and the row's context.

@@ -47,7 +47,8 @@ fn new_refuses_wrong_sizes() {
 #[test]
 fn detected_kernel_equals_scalar_reference_exactly() {
     for format in FORMATS {
-        // 8 and 16 rows: Q4_K as llama.cpp's repacked kernels sum it.
+        // 8 and 16 rows: Q4_K as llama.cpp's repacked kernels sum it. 5 activation rows and
+        // more: tiles of 8 (the last padded when it has more than 4), mixing orders.
         for (n, k, rows) in [
             (1, 256, 1),
             (5, 512, 3),
@@ -55,6 +56,11 @@ fn detected_kernel_equals_scalar_reference_exactly() {
             (3, 2048, 5),
             (8, 512, 3),
             (16, 256, 2),
+            (8, 512, 13),
+            (24, 768, 21),
+            (16, 256, 8),
+            (17, 512, 12),
+            (5, 1024, 16),
         ] {
             let w = weights(format, n, k, n as u64 * 7 + k as u64);
             let m = SuperBlockMatrix::new(format, &w, n, k).unwrap();
@@ -159,17 +165,22 @@ fn extreme_blocks_do_not_saturate() {
             }
         }
         let m = SuperBlockMatrix::new(format, &w, 8, k).unwrap();
+        // 9 rows: a tile of 8 and one row alone, in every context.
+        let rows = 9;
         for sign in [1.0f32, -1.0] {
-            let x: Vec<f32> = (0..3 * k).map(|v| sign * (1.0 + (v % 5) as f32)).collect();
-            let contexts = [false, true].map(|tiled| RowContext {
-                grouped: !tiled,
-                tiled,
-            });
-            let contexts = [contexts[0], contexts[1], RowContext::default()];
+            let x: Vec<f32> = (0..rows * k)
+                .map(|v| sign * (1.0 + (v % 5) as f32))
+                .collect();
+            let contexts: Vec<RowContext> = (0..rows)
+                .map(|t| RowContext {
+                    grouped: t % 3 == 0,
+                    tiled: t % 3 == 1,
+                })
+                .collect();
             let mut q = SuperBlockRows::default();
             quantize_rows_k(&x, k, &contexts, &mut q);
-            let mut fast = vec![0f32; 3 * 8];
-            let mut scalar = vec![0f32; 3 * 8];
+            let mut fast = vec![0f32; rows * 8];
+            let mut scalar = vec![0f32; rows * 8];
             matmul_k(&m, &q, &mut fast);
             matmul_k_on(Isa::Scalar, &m, &q, &mut scalar);
             assert_eq!(fast, scalar, "{format:?}, sign {sign}");
