@@ -2,7 +2,9 @@
 //!
 //! Continuous batching with chunked prefill under one token budget per step, as vLLM does:
 //! running sequences first (a decode costs one token, an unfinished prefill takes a chunk),
-//! then waiting ones in arrival order while budget, blocks and the running limit allow. When a
+//! then waiting ones in arrival order while budget, blocks and the running limit allow (a
+//! request whose prompt starts with blocks that a running sequence is still computing waits
+//! for them, see [`Scheduler::prefix_in_progress`]). When a
 //! running sequence cannot grow, the newest running sequence is preempted: its blocks are
 //! freed and it waits to be recomputed (its full blocks usually come back as prefix-cache hits).
 //! No tensors, clocks or randomness here, so every decision is exactly testable.
@@ -118,20 +120,25 @@ impl Scheduler {
         budget: &mut usize,
         plan: &mut Schedule,
     ) {
+        // Index in `waiting` of the next request to consider: those before it wait for a
+        // shared prefix.
+        let mut next = 0;
         while *budget > 0 && self.running.len() < self.max_running {
-            let Some(&key) = self.waiting.front() else {
+            let Some(&key) = self.waiting.get(next) else {
                 break;
             };
+            // A request that needs every prompt position's logits takes nothing from the
+            // prefix cache.
+            let cacheable = kv.prefix_caching() && !seqs[&key].needs_prompt_logprobs();
+            if cacheable && self.prefix_in_progress(seqs, &seqs[&key].tokens, kv.block_size()) {
+                next += 1;
+                continue;
+            }
             let seq = seqs.get_mut(&key).expect("waiting sequences are known");
-            // What the prefix cache may be searched with: nothing for a request that needs
-            // every prompt position's logits.
-            let reusable: &[u32] = if seq.needs_prompt_logprobs() {
-                &[]
-            } else {
-                &seq.tokens
-            };
+            // What the prefix cache may be searched with.
+            let reusable: &[u32] = if cacheable { &seq.tokens } else { &[] };
             if kv.can_allocate(key, reusable, seq.max_context()) == AllocStatus::Impossible {
-                self.waiting.pop_front();
+                self.waiting.remove(next);
                 plan.rejected.push(key);
                 continue;
             }
@@ -153,12 +160,38 @@ impl Scheduler {
                 kv.free_sequence(key);
                 break;
             }
-            self.waiting.pop_front();
+            self.waiting.remove(next);
             seq.computed = cached;
             seq.state = SequenceState::Running;
             self.running.push(key);
             plan.items.push((key, n));
             *budget -= n;
         }
+    }
+
+    /// Whether `tokens` begin with at least one full block that a running sequence has yet to
+    /// compute (one admitted this step included). Such a request waits for those blocks to
+    /// join the prefix cache rather than computing them a second time in parallel, as
+    /// SGLang's scheduler does: a burst of requests with one system prompt or document then
+    /// prefills it once.
+    fn prefix_in_progress(
+        &self,
+        seqs: &HashMap<u64, Sequence>,
+        tokens: &[u32],
+        block_size: usize,
+    ) -> bool {
+        // The prefix cache serves whole blocks, and never the block of the last token.
+        let reusable = tokens.len().saturating_sub(1) / block_size * block_size;
+        self.running.iter().any(|key| {
+            let other = &seqs[key];
+            let shared = tokens[..reusable]
+                .iter()
+                .zip(&other.tokens)
+                .take_while(|(a, b)| a == b)
+                .count()
+                / block_size
+                * block_size;
+            shared > 0 && other.computed < shared
+        })
     }
 }

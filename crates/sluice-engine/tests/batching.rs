@@ -128,6 +128,28 @@ fn prefix_cache_hits_do_not_change_output() {
     assert!(s.prefix_cache_hit_blocks >= 3 * 3, "{s:?}");
 }
 
+/// Requests that arrive together with the same long prefix: the first computes it, the others
+/// wait a step for its blocks and take them from the prefix cache, with the same output.
+#[test]
+fn a_burst_with_one_prefix_computes_it_once() {
+    let prefix: Vec<u32> = (0..50).map(|i| (i * 7 % 250) as u32).collect();
+    let mut prompts: Vec<Vec<u32>> = (0..4)
+        .map(|i| [prefix.clone(), vec![i as u32 + 1, 9]].concat())
+        .collect();
+    // One unrelated prompt between them, which need not wait.
+    prompts.insert(2, token_prompts(1, VOCAB).remove(0));
+    let want = alone(&roomy(), &prompts, 12);
+    let cached = EngineConfig {
+        enable_prefix_caching: true,
+        ..roomy()
+    };
+    let (got, stats) = together(&cached, &prompts, 12);
+    assert_eq!(got, want);
+    // 50 shared tokens are 3 full blocks of 16, for each of the 3 later requests.
+    assert_eq!(stats.prefix_cache_hit_blocks, 3 * 3, "{stats:?}");
+    assert_eq!(stats.kv_blocks_free, stats.kv_blocks_total);
+}
+
 #[test]
 fn aborted_and_dropped_requests_free_their_blocks() {
     let handle = engine(&tiny_model_path(), roomy());

@@ -44,6 +44,11 @@ impl BlockManager {
         self.config.block_size
     }
 
+    /// Whether computed full blocks are shared through the prefix cache.
+    pub fn prefix_caching(&self) -> bool {
+        self.config.enable_prefix_caching
+    }
+
     pub fn num_blocks(&self) -> usize {
         self.config.num_blocks
     }
