@@ -24,6 +24,9 @@ pub struct Schedule {
     pub rejected: Vec<u64>,
 }
 
+/// The shortest shared prefix worth waiting a step for (SGLang's in-batch prefix threshold).
+const MIN_SHARED_PREFIX: usize = 32;
+
 pub struct Scheduler {
     waiting: VecDeque<u64>,
     running: Vec<u64>,
@@ -169,11 +172,12 @@ impl Scheduler {
         }
     }
 
-    /// Whether `tokens` begin with at least one full block that a running sequence has yet to
-    /// compute (one admitted this step included). Such a request waits for those blocks to
-    /// join the prefix cache rather than computing them a second time in parallel, as
-    /// SGLang's scheduler does: a burst of requests with one system prompt or document then
-    /// prefills it once.
+    /// Whether `tokens` begin with full blocks, [`MIN_SHARED_PREFIX`] tokens or more, that a
+    /// running sequence has yet to compute (one admitted this step included). Such a request
+    /// waits for those blocks to join the prefix cache rather than computing them a second time
+    /// in parallel, as SGLang's scheduler does: a burst of requests with one system prompt or
+    /// document then prefills it once. Waiting costs the request a step, so a short shared
+    /// prefix is computed again instead.
     fn prefix_in_progress(
         &self,
         seqs: &HashMap<u64, Sequence>,
@@ -191,7 +195,7 @@ impl Scheduler {
                 .count()
                 / block_size
                 * block_size;
-            shared > 0 && other.computed < shared
+            shared >= MIN_SHARED_PREFIX && other.computed < shared
         })
     }
 }

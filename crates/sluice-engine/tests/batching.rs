@@ -129,25 +129,28 @@ fn prefix_cache_hits_do_not_change_output() {
 }
 
 /// Requests that arrive together with the same long prefix: the first computes it, the others
-/// wait a step for its blocks and take them from the prefix cache, with the same output.
+/// wait a step for its blocks and take them from the prefix cache, with the same output. A
+/// prefix of a single block is not worth a step's wait: each request computes it.
 #[test]
 fn a_burst_with_one_prefix_computes_it_once() {
-    let prefix: Vec<u32> = (0..50).map(|i| (i * 7 % 250) as u32).collect();
-    let mut prompts: Vec<Vec<u32>> = (0..4)
-        .map(|i| [prefix.clone(), vec![i as u32 + 1, 9]].concat())
-        .collect();
-    // One unrelated prompt between them, which need not wait.
-    prompts.insert(2, token_prompts(1, VOCAB).remove(0));
-    let want = alone(&roomy(), &prompts, 12);
-    let cached = EngineConfig {
-        enable_prefix_caching: true,
-        ..roomy()
-    };
-    let (got, stats) = together(&cached, &prompts, 12);
-    assert_eq!(got, want);
-    // 50 shared tokens are 3 full blocks of 16, for each of the 3 later requests.
-    assert_eq!(stats.prefix_cache_hit_blocks, 3 * 3, "{stats:?}");
-    assert_eq!(stats.kv_blocks_free, stats.kv_blocks_total);
+    for (prefix_len, hits_each) in [(50, 3), (20, 0)] {
+        let prefix: Vec<u32> = (0..prefix_len).map(|i| (i * 7 % 250) as u32).collect();
+        let mut prompts: Vec<Vec<u32>> = (0..4)
+            .map(|i| [prefix.clone(), vec![i as u32 + 1, 9]].concat())
+            .collect();
+        // One unrelated prompt between them, which need not wait.
+        prompts.insert(2, token_prompts(1, VOCAB).remove(0));
+        let want = alone(&roomy(), &prompts, 12);
+        let cached = EngineConfig {
+            enable_prefix_caching: true,
+            ..roomy()
+        };
+        let (got, stats) = together(&cached, &prompts, 12);
+        assert_eq!(got, want);
+        // Full blocks of 16 shared tokens, for each of the 3 later requests.
+        assert_eq!(stats.prefix_cache_hit_blocks, 3 * hits_each, "{stats:?}");
+        assert_eq!(stats.kv_blocks_free, stats.kv_blocks_total);
+    }
 }
 
 #[test]
