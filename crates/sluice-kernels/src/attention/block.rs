@@ -130,17 +130,20 @@ impl RowBlock<'_> {
             row.iter_mut().for_each(|p| *p *= inv);
         }
         // Σ p V, 8 output values at a time: the partial sums of all lanes for those values stay
-        // in registers while the V rows stream past.
-        for (j, query) in queries.iter().enumerate() {
-            let pv = WeightedSum {
-                v: self.kv.v,
-                rows: kv_rows,
-                weights: &scores[j * width..(j + 1) * width],
-                first: start,
-                positions: query.attended.clone(),
-            };
-            for d0 in (0..hd).step_by(LANES) {
-                let d = d0..(d0 + LANES).min(hd);
+        // in registers while the V rows stream past. Every query takes its turn at the same 8
+        // values before the next 8, so the V rows' cache lines holding them are read from
+        // memory once per block rather than once per query (a long context's V rows outgrow
+        // the L2 cache: 571 positions of Gemma's 256 values are 571 KB).
+        for d0 in (0..hd).step_by(LANES) {
+            let d = d0..(d0 + LANES).min(hd);
+            for (j, query) in queries.iter().enumerate() {
+                let pv = WeightedSum {
+                    v: self.kv.v,
+                    rows: kv_rows,
+                    weights: &scores[j * width..(j + 1) * width],
+                    first: start,
+                    positions: query.attended.clone(),
+                };
                 let sums = if query.lanes == LANES {
                     pv.sum::<LANES>(d.clone())
                 } else {

@@ -1,8 +1,8 @@
 //! Causal attention that reads K and V in place from the paged KV cache.
 //!
 //! The cache of one layer holds `num_slots = num_blocks * block_size` token slots, each with
-//! `kv_heads * head_dim` values of K and of V (f32). A sequence's token
-//! at position `p` lives in slot `table[p / block_size] * block_size + p % block_size`.
+//! `kv_heads * head_dim` values of K and of V (f32), [`slot_stride`] values apart. A sequence's
+//! token at position `p` lives in slot `table[p / block_size] * block_size + p % block_size`.
 //!
 //! Each (query row, head) is computed as llama.cpp's CPU attention (f32 cache, no flash
 //! attention) computes it, in its order (`crate::ggml`): scores `q·k` as `ggml_vec_dot_f32`;
@@ -35,14 +35,26 @@ pub struct KvLayerView<'a> {
     pub block_size: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
+    /// Values from one slot's start to the next's: at least `kv_heads * head_dim`.
+    pub slot_stride: usize,
 }
 
 impl KvLayerView<'_> {
     fn row_offset(&self, table: &[u32], position: usize, kv_head: usize) -> usize {
         let slot = table[position / self.block_size] as usize * self.block_size
             + position % self.block_size;
-        (slot * self.kv_heads + kv_head) * self.head_dim
+        slot * self.slot_stride + kv_head * self.head_dim
     }
+}
+
+/// Values per cache slot for `kv_heads * head_dim` values: rounded up to an odd number of
+/// 64-byte cache lines. The weighted sums read the same 8 values of every position's slot in
+/// turn; with a slot of a power-of-two size (Gemma 3's 256 values are 1 KB) those reads fall
+/// into a few cache sets and evict each other, so a 571-token prompt's V rows missed the L1
+/// and L2 caches. An odd stride spreads them over every set.
+pub fn slot_stride(kv_heads: usize, head_dim: usize) -> usize {
+    const LINE: usize = 64 / std::mem::size_of::<f32>();
+    ((kv_heads * head_dim).div_ceil(LINE) | 1) * LINE
 }
 
 /// The query rows of one sequence in the batch: rows `first_row .. first_row + rows` hold its
@@ -182,6 +194,14 @@ mod tests {
         out
     }
 
+    #[test]
+    fn slot_strides_are_odd_numbers_of_cache_lines() {
+        assert_eq!(slot_stride(1, 256), 17 * 16);
+        assert_eq!(slot_stride(3, 64), 13 * 16);
+        assert_eq!(slot_stride(1, 8), 16);
+        assert_eq!(slot_stride(5, 48), 15 * 16);
+    }
+
     proptest! {
         #[test]
         fn matches_reference(
@@ -203,10 +223,11 @@ mod tests {
                 next_block += nb;
             }
             let slots = next_block as usize * block_size;
-            let width = kv_heads * head_dim;
-            let k: Vec<f32> = uniform(seed, slots * width);
-            let v: Vec<f32> = uniform(seed + 1, slots * width);
-            let kv = KvLayerView { k: &k, v: &v, block_size, kv_heads, head_dim };
+            // Slots packed, or apart by more than their width.
+            let slot_stride = kv_heads * head_dim + (seed % 3) as usize;
+            let k: Vec<f32> = uniform(seed, slots * slot_stride);
+            let v: Vec<f32> = uniform(seed + 1, slots * slot_stride);
+            let kv = KvLayerView { k: &k, v: &v, block_size, kv_heads, head_dim, slot_stride };
             let mut seqs = Vec::new();
             let mut first_row = 0;
             for (i, &(ctx, extra)) in lens.iter().enumerate() {

@@ -117,31 +117,13 @@ unsafe fn q4k_chunk(qs: *const u8, header: &BlockHeader, q8: *const i8, j: usize
 #[inline]
 unsafe fn q6k_lanes(block: &[u8], q8: *const i8, sums: &[i16]) -> __m256i {
     let (ql, qh, sc) = (block.as_ptr(), block[128..].as_ptr(), &block[192..208]);
-    let (m3, m15) = (_mm256_set1_epi8(3), _mm256_set1_epi8(15));
     let scale = |s: usize| _mm_set1_epi16(sc[s] as i8 as i16);
     let mut sumi = _mm256_setzero_si256();
     for half in 0..2 {
         let bits1 = _mm256_loadu_si256(ql.add(64 * half).cast());
         let bits2 = _mm256_loadu_si256(ql.add(64 * half + 32).cast());
         let high = _mm256_loadu_si256(qh.add(32 * half).cast());
-        let values = [
-            _mm256_or_si256(
-                _mm256_and_si256(bits1, m15),
-                _mm256_slli_epi16::<4>(_mm256_and_si256(high, m3)),
-            ),
-            _mm256_or_si256(
-                _mm256_and_si256(bits2, m15),
-                _mm256_slli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(12))),
-            ),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(bits1), m15),
-                _mm256_and_si256(high, _mm256_set1_epi8(48)),
-            ),
-            _mm256_or_si256(
-                _mm256_and_si256(_mm256_srli_epi16::<4>(bits2), m15),
-                _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64))),
-            ),
-        ];
+        let values = q6k_quarters(bits1, bits2, high);
         for (k, q) in values.into_iter().enumerate() {
             let chunk = 4 * half + k;
             let xv = _mm256_loadu_si256(q8.add(32 * chunk).cast());
@@ -154,4 +136,31 @@ unsafe fn q6k_lanes(block: &[u8], q8: *const i8, sums: &[i16]) -> __m256i {
     let sums16 = _mm256_loadu_si256(sums.as_ptr().cast());
     let subtract = _mm256_slli_epi32::<5>(_mm256_madd_epi16(sums16, scales16));
     _mm256_sub_epi32(sumi, subtract)
+}
+
+/// Q6_K's 6-bit values (unsigned) from the low-bit bytes `bits1` (quarters 0 and 2, low and
+/// high nibbles) and `bits2` (quarters 1 and 3) and the high-bit bytes `high` (2 bits per
+/// quarter): the 4 quarters of a half super-block, byte for byte as the inputs are laid out.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) unsafe fn q6k_quarters(bits1: __m256i, bits2: __m256i, high: __m256i) -> [__m256i; 4] {
+    let (m3, m15) = (_mm256_set1_epi8(3), _mm256_set1_epi8(15));
+    [
+        _mm256_or_si256(
+            _mm256_and_si256(bits1, m15),
+            _mm256_slli_epi16::<4>(_mm256_and_si256(high, m3)),
+        ),
+        _mm256_or_si256(
+            _mm256_and_si256(bits2, m15),
+            _mm256_slli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(12))),
+        ),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(bits1), m15),
+            _mm256_and_si256(high, _mm256_set1_epi8(48)),
+        ),
+        _mm256_or_si256(
+            _mm256_and_si256(_mm256_srli_epi16::<4>(bits2), m15),
+            _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64))),
+        ),
+    ]
 }

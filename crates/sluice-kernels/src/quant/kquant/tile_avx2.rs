@@ -11,6 +11,7 @@
 //! 16-value Q6_K one (2·2·63·127 = 32,004), then times the sub-block's scale in i32.
 
 use super::activation::{GROUPS, SUMS};
+use super::avx2::q6k_quarters;
 use super::{BlockHeader, SuperBlockFormat, SuperBlockRows, TileOrder, SUPER_BLOCK};
 use crate::quant::activation::ROW_TILE;
 use std::arch::x86_64::*;
@@ -186,7 +187,6 @@ unsafe fn q6k_tiled(
 unsafe fn q6k_values(block: *const u8, x: &SuperBlockRows, slot: usize) -> __m256i {
     let (ql, qh, sc) = (block, block.add(128), block.add(192).cast::<i8>());
     let xq = x.qs_by_tile.as_ptr().add(slot * SUPER_BLOCK);
-    let (m3, m15) = (_mm256_set1_epi8(3), _mm256_set1_epi8(15));
     let mut acc = _mm256_setzero_si256();
     for half in 0..2 {
         // Values 0..16 (part 0) or 16..32 (part 1) of the half's 4 chunks of 32, in both
@@ -195,24 +195,7 @@ unsafe fn q6k_values(block: *const u8, x: &SuperBlockRows, slot: usize) -> __m25
             let bits1 = both_lanes(ql.add(64 * half + 16 * part));
             let bits2 = both_lanes(ql.add(64 * half + 32 + 16 * part));
             let high = both_lanes(qh.add(32 * half + 16 * part));
-            let values = [
-                _mm256_or_si256(
-                    _mm256_and_si256(bits1, m15),
-                    _mm256_slli_epi16::<4>(_mm256_and_si256(high, m3)),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(bits2, m15),
-                    _mm256_slli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(12))),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(bits1), m15),
-                    _mm256_and_si256(high, _mm256_set1_epi8(48)),
-                ),
-                _mm256_or_si256(
-                    _mm256_and_si256(_mm256_srli_epi16::<4>(bits2), m15),
-                    _mm256_srli_epi16::<2>(_mm256_and_si256(high, _mm256_set1_epi8(-64))),
-                ),
-            ];
+            let values = q6k_quarters(bits1, bits2, high);
             for (k, v) in values.into_iter().enumerate() {
                 let chunk = 4 * half + k;
                 let sub = 2 * chunk + part;
