@@ -15,4 +15,6 @@ pub mod ggml;
 pub mod norm;
 pub mod quant;
 pub mod rope;
+#[cfg(target_arch = "x86_64")]
+mod simd;
 pub mod test_data;

@@ -4,6 +4,7 @@
 
 use super::block::WeightedSum;
 use crate::ggml::LANES;
+use crate::simd::transpose8;
 use std::arch::x86_64::*;
 
 /// `Σ_p weight(p) V[p][d0..d0 + 8]` in `L` lanes by position, reduced as the scalar form.
@@ -58,6 +59,77 @@ pub(super) unsafe fn weighted_sum8<const L: usize>(
         let t: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(x[i], x[i + 4]));
         _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]))
     };
+    let mut out = [0f32; LANES];
+    _mm256_storeu_ps(out.as_mut_ptr(), sum);
+    out
+}
+
+/// V of positions `start + i` (`i < width`) laid out by value, `out[d * width + i]`: 8×8
+/// blocks of V rows transposed in registers. Positions whose index is outside `filled` are
+/// zero (their `rows` entries are not read).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `head_dim` and `width` are multiples of 8,
+/// `out.len() >= head_dim * width`, `rows.len() >= filled.end`, and every `rows[i]` of `filled`
+/// has `rows[i] + head_dim <= v.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn values_by_dim(
+    v: &[f32],
+    rows: &[usize],
+    filled: std::ops::Range<usize>,
+    head_dim: usize,
+    width: usize,
+    out: &mut [f32],
+) {
+    for i0 in (0..width).step_by(LANES) {
+        for d0 in (0..head_dim).step_by(LANES) {
+            let mut c = [_mm256_setzero_ps(); LANES];
+            for (k, row) in c.iter_mut().enumerate() {
+                if filled.contains(&(i0 + k)) {
+                    *row = _mm256_loadu_ps(v.as_ptr().add(rows[i0 + k] + d0));
+                }
+            }
+            for (k, values) in transpose8(c).into_iter().enumerate() {
+                _mm256_storeu_ps(out.as_mut_ptr().add((d0 + k) * width + i0), values);
+            }
+        }
+    }
+}
+
+/// What `weighted_sum8::<8>` computes, from V laid out by value ([`values_by_dim`]): for values
+/// `d0..d0 + 8`, over the groups of 8 positions `groups` (counted from the layout's first
+/// position, a multiple of 8), lane `l` of each value's accumulator takes positions
+/// `8g + l`, then the 8 lanes are added in `hsum_float_8`'s order. One weight load serves 8
+/// values, and each value's positions are consecutive in memory.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `8 * groups.end <= weights.len()` and
+/// `(d0 + 8) * width <= values.len()` with `8 * groups.end <= width`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn weighted_sum8_by_dim(
+    values: &[f32],
+    width: usize,
+    weights: &[f32],
+    groups: std::ops::Range<usize>,
+    d0: usize,
+) -> [f32; LANES] {
+    let mut acc = [_mm256_setzero_ps(); LANES];
+    let (vp, wp) = (values.as_ptr().add(d0 * width), weights.as_ptr());
+    for g in groups {
+        let w = _mm256_loadu_ps(wp.add(LANES * g));
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = _mm256_fmadd_ps(_mm256_loadu_ps(vp.add(k * width + LANES * g)), w, *a);
+        }
+    }
+    // Lane k of t[l] is lane l of value k's accumulator; hsum_float_8 per value.
+    let t = transpose8(acc);
+    let r: [__m256; 4] = [
+        _mm256_add_ps(t[4], t[0]),
+        _mm256_add_ps(t[5], t[1]),
+        _mm256_add_ps(t[6], t[2]),
+        _mm256_add_ps(t[7], t[3]),
+    ];
+    let sum = _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]));
     let mut out = [0f32; LANES];
     _mm256_storeu_ps(out.as_mut_ptr(), sum);
     out

@@ -19,6 +19,8 @@ pub(super) struct Scratch {
     kv_rows: Vec<usize>,
     /// Per query: its scores, then its softmax weights, over the same positions.
     scores: Vec<f32>,
+    /// The block's V rows laid out by value (`RowBlock::values_by_dim`).
+    values_by_dim: Vec<f32>,
 }
 
 /// One (row, query head) of a block, worked out once rather than at every position.
@@ -129,25 +131,38 @@ impl RowBlock<'_> {
             let inv = (1.0 / sum) as f32;
             row.iter_mut().for_each(|p| *p *= inv);
         }
+        let by_dim = self.values_by_dim(&mut scratch.values_by_dim, kv_rows, start, width);
         // Σ p V, 8 output values at a time: the partial sums of all lanes for those values stay
         // in registers while the V rows stream past. Every query takes its turn at the same 8
         // values before the next 8, so the V rows' cache lines holding them are read from
-        // memory once per block rather than once per query (a long context's V rows outgrow
-        // the L2 cache: 571 positions of Gemma's 256 values are 571 KB).
+        // memory once per block rather than once per query.
         for d0 in (0..hd).step_by(LANES) {
             let d = d0..(d0 + LANES).min(hd);
             for (j, query) in queries.iter().enumerate() {
+                let weights = &scores[j * width..(j + 1) * width];
                 let pv = WeightedSum {
                     v: self.kv.v,
                     rows: kv_rows,
-                    weights: &scores[j * width..(j + 1) * width],
+                    weights,
                     first: start,
                     positions: query.attended.clone(),
                 };
-                let sums = if query.lanes == LANES {
-                    pv.sum::<LANES>(d.clone())
-                } else {
-                    pv.sum::<{ 4 * LANES }>(d.clone())
+                let sums = match by_dim {
+                    #[cfg(target_arch = "x86_64")]
+                    Some(values) if query.lanes == LANES => {
+                        // The query's groups of 8 positions, from the layout's first. Weights
+                        // of the positions it does not attend are 0, and adding 0 · v (v
+                        // finite) leaves a sum that started at +0 as it was.
+                        let groups = (query.attended.start - start) / LANES
+                            ..(query.attended.end - start).div_ceil(LANES);
+                        // SAFETY: the CPU has AVX2 and FMA (`values_by_dim` gave a layout);
+                        // the groups lie within `width` (a multiple of 8) and d0 + 8 <= hd.
+                        unsafe {
+                            super::avx2::weighted_sum8_by_dim(values, width, weights, groups, d0)
+                        }
+                    }
+                    _ if query.lanes == LANES => pv.sum::<LANES>(d.clone()),
+                    _ => pv.sum::<{ 4 * LANES }>(d.clone()),
                 };
                 for (t, value) in sums.into_iter().take(d.len()).enumerate() {
                     // SAFETY: (row, head, d) is inside `out` (paged_attention checked the
@@ -156,6 +171,44 @@ impl RowBlock<'_> {
                 }
             }
         }
+    }
+}
+
+impl RowBlock<'_> {
+    /// The block's V rows laid out by value (`[d][position - start]`, `width` positions, those
+    /// outside the attended ones zero) for the prompt rows' weighted sums, when this CPU has
+    /// the kernels that read them and the block has prompt rows; `None` otherwise.
+    fn values_by_dim<'s>(
+        &self,
+        buffer: &'s mut Vec<f32>,
+        kv_rows: &[usize],
+        start: usize,
+        width: usize,
+    ) -> Option<&'s [f32]> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            let hd = self.params.head_dim;
+            let prompt_rows = (0..self.rows.len()).any(|i| self.lanes(i) == LANES);
+            let simd = crate::cpu::isa() == crate::cpu::Isa::Avx2Fma;
+            if prompt_rows && simd && hd.is_multiple_of(LANES) {
+                let n = self.rows.len();
+                let filled = self.attended(0).start - start..self.attended(n - 1).end - start;
+                assert!(filled.end <= kv_rows.len() && width.is_multiple_of(LANES));
+                assert!(kv_rows[filled.clone()]
+                    .iter()
+                    .all(|&r| r + hd <= self.kv.v.len()));
+                buffer.resize(hd * width, 0.0);
+                // SAFETY: the CPU has AVX2 and FMA; hd and width are multiples of 8, the
+                // buffer holds hd · width values, and the filled rows lie within V (asserted).
+                unsafe {
+                    super::avx2::values_by_dim(self.kv.v, kv_rows, filled, hd, width, buffer)
+                };
+                return Some(buffer);
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (buffer, kv_rows, start, width);
+        None
     }
 }
 
@@ -226,6 +279,59 @@ impl WeightedSum<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The prompt rows' sums from V laid out by value equal the scalar sums by position bit
+    /// for bit, though they also add the 0-weighted positions of a query's partial groups.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sums_by_value_equal_the_scalar_ones_exactly() {
+        if crate::cpu::isa() != crate::cpu::Isa::Avx2Fma {
+            return;
+        }
+        let (hd, width, stride) = (16, 40, 20);
+        let v: Vec<f32> = (0..width * stride)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
+            .collect();
+        let rows: Vec<usize> = (0..width).map(|p| p * stride).collect();
+        let mut layout = vec![0f32; hd * width];
+        // Position 0 is outside the block's positions, as before a sliding window.
+        // SAFETY: AVX2 and FMA checked; 16 and 40 are multiples of 8; every row fits in `v`.
+        unsafe { super::super::avx2::values_by_dim(&v, &rows, 1..width, hd, width, &mut layout) };
+        for positions in [1..40, 3..29, 9..10, 31..40] {
+            let weights: Vec<f32> = (0..width)
+                .map(|i| match positions.contains(&i) {
+                    true => ((i * 13 % 17) as f32 + 0.5) / 17.0,
+                    false => 0.0,
+                })
+                .collect();
+            let pv = WeightedSum {
+                v: &v,
+                rows: &rows,
+                weights: &weights,
+                first: 0,
+                positions: positions.clone(),
+            };
+            let groups = positions.start / LANES..positions.end.div_ceil(LANES);
+            for d0 in [0, 8] {
+                // SAFETY: as above; the groups lie within the 40 positions.
+                let by_value = unsafe {
+                    super::super::avx2::weighted_sum8_by_dim(
+                        &layout,
+                        width,
+                        &weights,
+                        groups.clone(),
+                        d0,
+                    )
+                };
+                let bits = |x: [f32; LANES]| x.map(f32::to_bits);
+                assert_eq!(
+                    bits(by_value),
+                    bits(pv.sum_scalar::<8>(d0..d0 + 8)),
+                    "{positions:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn detected_weighted_sum_equals_the_scalar_one_exactly() {

@@ -11,6 +11,10 @@
 //! a generated token. (llama.cpp sends a matmul to tinyBLAS only when its batch holds two or
 //! more tokens; we decide by position, so chunking and batching never change a result.)
 //!
+//! For a block's prompt rows on AVX2, the V rows are first laid out by value (8×8 transposes),
+//! so that each weighted sum reads one value's positions from consecutive memory, 8 values
+//! sharing each load of the weights; the lanes and their order stay those of tinyBLAS.
+//!
 //! The parallel tasks are blocks of up to [`ROW_BLOCK`] consecutive rows of one sequence, with
 //! all the query heads of one K/V head (`block.rs`): each K and V row is read once per block
 //! rather than once per row and head, which is what long prefill chunks and grouped-query
