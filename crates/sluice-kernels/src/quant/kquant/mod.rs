@@ -8,9 +8,9 @@
 //!
 //! The weights keep their GGUF bytes, row by row (a super-block's layout is already what the
 //! kernels read), and Q4_K's 6-bit scales are decoded once at load. Batches of 5 rows or more
-//! run in tiles of 8 activation rows per weight row (`tile_avx2.rs`), except rows in
-//! `ggml_vec_dot_*`'s order, which, like single rows, are multiplied one weight row by one
-//! activation row at a time.
+//! run in tiles of 8 activation rows per weight row (`tile_avx2.rs`), except Q4_K rows in
+//! `ggml_vec_dot_*`'s order (matrices llama.cpp does not repack), which, like single rows,
+//! are multiplied one weight row by one activation row at a time.
 
 mod activation;
 #[cfg(target_arch = "x86_64")]
@@ -139,8 +139,9 @@ impl SuperBlockMatrix {
     }
 
     /// Which of rows `ts` (one tile of `x`) the tile kernel computes, as a bit mask over the
-    /// tile, and in what order: all of them for repacked Q4_K, else those llama.cpp's tiled
-    /// matmul takes. The others (`ggml_vec_dot_*`'s order) go through the one-row kernel.
+    /// tile, and in what order: all of them for repacked Q4_K and for Q6_K, else those
+    /// llama.cpp's tiled matmul takes. The others (other Q4_K rows in `ggml_vec_dot_*`'s
+    /// order) go through the one-row kernel.
     fn tile_order(&self, x: &SuperBlockRows, ts: std::ops::Range<usize>) -> (u8, TileOrder) {
         let t0 = ts.start;
         let mask = |keep: &dyn Fn(RowContext) -> bool| {
@@ -148,11 +149,14 @@ impl SuperBlockMatrix {
                 .filter(|&t| keep(x.context(t)))
                 .fold(0u8, |m, t| m | 1 << (t - t0))
         };
-        if self.repacked() {
-            let grouped = mask(&|c| c.grouped);
-            (mask(&|_| true), TileOrder::Repacked { grouped })
-        } else {
-            (mask(&|c| c.tiled), TileOrder::Tiled)
+        let (all, tiled) = (mask(&|_| true), mask(&|c| c.tiled));
+        match self.format {
+            _ if self.repacked() => {
+                let grouped = mask(&|c| c.grouped);
+                (all, TileOrder::Repacked { grouped })
+            }
+            SuperBlockFormat::Q6K if tiled != all => (all, TileOrder::TiledOrVecDot { tiled }),
+            _ => (tiled, TileOrder::Tiled),
         }
     }
 
@@ -315,6 +319,9 @@ enum TileOrder {
     Repacked { grouped: u8 },
     /// ggml's tiled matmul.
     Tiled,
+    /// Q6_K: lanes set in `tiled` in ggml's tiled matmul, the others in
+    /// `ggml_vec_dot_q6_K_q8_K`'s order.
+    TiledOrVecDot { tiled: u8 },
 }
 
 /// `W[n] · x[8·tile + t]` in lane `t`, for the lanes whose order `order` covers.

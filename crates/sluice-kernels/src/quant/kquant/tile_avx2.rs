@@ -35,19 +35,32 @@ pub(super) unsafe fn dot_tile(
     let lanes = match (format, order) {
         (SuperBlockFormat::Q4K, TileOrder::Repacked { grouped }) => {
             let (grouped_acc, alone_acc) = q4k_repacked(row, headers, x, tile);
-            let mask: [i32; ROW_TILE] = std::array::from_fn(|t| -((grouped >> t) as i32 & 1));
-            let mask = _mm256_castsi256_ps(_mm256_loadu_si256(mask.as_ptr().cast()));
-            _mm256_blendv_ps(alone_acc, grouped_acc, mask)
+            _mm256_blendv_ps(alone_acc, grouped_acc, lane_mask(grouped))
         }
         (SuperBlockFormat::Q4K, TileOrder::Tiled) => q4k_tiled(row, headers, x, tile),
         (SuperBlockFormat::Q6K, TileOrder::Tiled) => q6k_tiled(row, headers, x, tile),
+        (SuperBlockFormat::Q6K, TileOrder::TiledOrVecDot { tiled }) => {
+            let (tiled_acc, vec_dot) = q6k_tiled_and_vec_dot(row, headers, x, tile);
+            _mm256_blendv_ps(vec_dot, tiled_acc, lane_mask(tiled))
+        }
         (SuperBlockFormat::Q6K, TileOrder::Repacked { .. }) => {
             unreachable!("llama.cpp repacks Q4_K only")
+        }
+        (SuperBlockFormat::Q4K, TileOrder::TiledOrVecDot { .. }) => {
+            unreachable!("Q4_K rows in vec_dot's order run one by one")
         }
     };
     let mut out = [0f32; ROW_TILE];
     _mm256_storeu_ps(out.as_mut_ptr(), lanes);
     out
+}
+
+/// All bits set in the lanes whose bit is set in `bits`, for `blendv`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn lane_mask(bits: u8) -> __m256 {
+    let mask: [i32; ROW_TILE] = std::array::from_fn(|t| -((bits >> t) as i32 & 1));
+    _mm256_castsi256_ps(_mm256_loadu_si256(mask.as_ptr().cast()))
 }
 
 /// Where super-block `b` of `tile` starts in the `*_by_tile` layouts, counted in rows' slots.
@@ -178,6 +191,88 @@ unsafe fn q6k_tiled(
         acc = _mm256_fmadd_ps(values, _mm256_loadu_ps(x.d_by_tile.as_ptr().add(slot)), acc);
     }
     acc
+}
+
+/// For every lane, Q6_K in ggml's tiled matmul (as [`q6k_tiled`]) and in
+/// `ggml_vec_dot_q6_K_q8_K`'s order: its 8 integer lanes (values `4l..4l+4` of each chunk of
+/// 32) each fused with `d_x · d_w` into a float lane, the float lanes summed as
+/// `hsum_float_8`, plus its mins' sum (zero for Q6_K: `+ 0.0`, which only turns a -0 into +0).
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn q6k_tiled_and_vec_dot(
+    row: &[u8],
+    headers: &[BlockHeader],
+    x: &SuperBlockRows,
+    tile: usize,
+) -> (__m256, __m256) {
+    let mut tiled = _mm256_setzero_ps();
+    let mut lanes = [_mm256_setzero_ps(); 8];
+    for (b, header) in headers.iter().enumerate() {
+        let slot = slot(x, tile, b);
+        let sums = q6k_lane_sums(row.as_ptr().add(b * 210), x, slot);
+        let d_x = _mm256_loadu_ps(x.d_by_tile.as_ptr().add(slot));
+        let d_w = _mm256_set1_ps(header.d);
+        let total = sum4([
+            _mm256_add_epi32(sums[0], sums[1]),
+            _mm256_add_epi32(sums[2], sums[3]),
+            _mm256_add_epi32(sums[4], sums[5]),
+            _mm256_add_epi32(sums[6], sums[7]),
+        ]);
+        let values = _mm256_mul_ps(d_w, _mm256_cvtepi32_ps(total));
+        tiled = _mm256_fmadd_ps(values, d_x, tiled);
+        let d = _mm256_mul_ps(d_x, d_w);
+        for (lane, sum) in lanes.iter_mut().zip(sums) {
+            *lane = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), *lane);
+        }
+    }
+    let r = [
+        _mm256_add_ps(lanes[4], lanes[0]),
+        _mm256_add_ps(lanes[5], lanes[1]),
+        _mm256_add_ps(lanes[6], lanes[2]),
+        _mm256_add_ps(lanes[7], lanes[3]),
+    ];
+    let vec_dot = _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]));
+    (tiled, _mm256_add_ps(vec_dot, _mm256_setzero_ps()))
+}
+
+/// One Q6_K super-block's 8 integer lanes for the 8 rows, as `ggml_vec_dot_q6_K_q8_K` forms
+/// them: lane `l` sums scale · q · x over values `4l..4l+4` of each chunk of 32 (q unsigned),
+/// less `32 ·` the scaled 16-value sums of sub-blocks `2l` and `2l + 1`.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn q6k_lane_sums(block: *const u8, x: &SuperBlockRows, slot: usize) -> [__m256i; 8] {
+    let (ql, qh, sc) = (block, block.add(128), block.add(192).cast::<i8>());
+    let xq = x.qs_by_tile.as_ptr().add(slot * SUPER_BLOCK);
+    let mut lanes = [_mm256_setzero_si256(); 8];
+    for half in 0..2 {
+        for part in 0..2 {
+            let bits1 = both_lanes(ql.add(64 * half + 16 * part));
+            let bits2 = both_lanes(ql.add(64 * half + 32 + 16 * part));
+            let high = both_lanes(qh.add(32 * half + 16 * part));
+            for (k, v) in q6k_quarters(bits1, bits2, high).into_iter().enumerate() {
+                let sub = 2 * (4 * half + k) + part;
+                let xg = xq.add(4 * sub * ROW_TILE * 4);
+                let scale = _mm256_set1_epi16(*sc.add(sub) as i16);
+                let l = &mut lanes[4 * part..4 * part + 4];
+                let products = [
+                    group_pairs::<0x00>(v, xg, 0),
+                    group_pairs::<0x55>(v, xg, 1),
+                    group_pairs::<0xAA>(v, xg, 2),
+                    group_pairs::<0xFF>(v, xg, 3),
+                ];
+                for (lane, pairs) in l.iter_mut().zip(products) {
+                    *lane = _mm256_add_epi32(*lane, _mm256_madd_epi16(pairs, scale));
+                }
+            }
+        }
+    }
+    let sums = x.sums_by_tile.as_ptr().add(slot * SUMS);
+    for (p, lane) in lanes.iter_mut().enumerate() {
+        let pair = pair_i16(*sc.add(2 * p) as i16, *sc.add(2 * p + 1) as i16);
+        let s = _mm256_loadu_si256(sums.add(p * ROW_TILE * 2).cast());
+        *lane = _mm256_sub_epi32(*lane, _mm256_slli_epi32::<5>(_mm256_madd_epi16(s, pair)));
+    }
+    lanes
 }
 
 /// One Q6_K super-block's sum of scale · (q - 32) · x for the 8 rows: the unsigned values
