@@ -133,20 +133,14 @@ impl RowBlock<'_> {
         }
         let by_dim = self.values_by_dim(&mut scratch.values_by_dim, kv_rows, start, width);
         // Σ p V, 8 output values at a time: the partial sums of all lanes for those values stay
-        // in registers while the V rows stream past. Every query takes its turn at the same 8
-        // values before the next 8, so the V rows' cache lines holding them are read from
-        // memory once per block rather than once per query.
+        // in registers while the V values stream past: prompt rows read them laid out by value
+        // (when there is such a layout), other rows from the V rows themselves. Every query
+        // takes its turn at the same 8 values before the next 8, so the cache lines holding
+        // them are read from memory once per block rather than once per query.
         for d0 in (0..hd).step_by(LANES) {
             let d = d0..(d0 + LANES).min(hd);
             for (j, query) in queries.iter().enumerate() {
                 let weights = &scores[j * width..(j + 1) * width];
-                let pv = WeightedSum {
-                    v: self.kv.v,
-                    rows: kv_rows,
-                    weights,
-                    first: start,
-                    positions: query.attended.clone(),
-                };
                 let sums = match by_dim {
                     #[cfg(target_arch = "x86_64")]
                     Some(values) if query.lanes == LANES => {
@@ -161,8 +155,19 @@ impl RowBlock<'_> {
                             super::avx2::weighted_sum8_by_dim(values, width, weights, groups, d0)
                         }
                     }
-                    _ if query.lanes == LANES => pv.sum::<LANES>(d.clone()),
-                    _ => pv.sum::<{ 4 * LANES }>(d.clone()),
+                    _ => {
+                        let pv = WeightedSum {
+                            v: self.kv.v,
+                            rows: kv_rows,
+                            weights,
+                            first: start,
+                            positions: query.attended.clone(),
+                        };
+                        match query.lanes {
+                            LANES => pv.sum::<LANES>(d.clone()),
+                            _ => pv.sum::<{ 4 * LANES }>(d.clone()),
+                        }
+                    }
                 };
                 for (t, value) in sums.into_iter().take(d.len()).enumerate() {
                     // SAFETY: (row, head, d) is inside `out` (paged_attention checked the
