@@ -20,17 +20,15 @@ fn alone(cfg: &EngineConfig, prompts: &[Vec<u32>], max_new: usize) -> Vec<Vec<u3
         .collect()
 }
 
+/// All prompts queued before the first step, so which of them share a step does not depend on
+/// thread timing.
 fn together(
     cfg: &EngineConfig,
     prompts: &[Vec<u32>],
     max_new: usize,
 ) -> (Vec<Vec<u32>>, sluice_engine::EngineStats) {
-    let handle = engine(&tiny_model_path(), cfg.clone());
-    let outs = run_all(
-        &handle,
-        prompts.iter().map(|p| greedy(p.clone(), max_new)).collect(),
-    );
-    let stats = stats(&handle);
+    let reqs = prompts.iter().map(|p| greedy(p.clone(), max_new)).collect();
+    let (outs, stats) = run_all_queued_first(&tiny_model_path(), cfg, reqs);
     (outs.into_iter().map(|o| o.tokens).collect(), stats)
 }
 

@@ -2,8 +2,10 @@
 //! running a set of prompts to completion.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use sluice_core::{FinishReason, GenerationRequest, LogprobOptions, SamplingParams, StopCriteria};
-use sluice_engine::{Engine, EngineConfig, EngineHandle, EngineStats};
+use sluice_core::{
+    FinishReason, GenerationRequest, LogprobOptions, RequestId, SamplingParams, StopCriteria,
+};
+use sluice_engine::{Engine, EngineConfig, EngineEvent, EngineHandle, EngineStats};
 use sluice_models::testing::{write_tiny_llama, TinyLlama};
 use sluice_models::{fetch, load_gguf, LoadedModel};
 use std::path::{Path, PathBuf};
@@ -77,41 +79,72 @@ pub fn run_all(
 ) -> Vec<Output> {
     let streams: Vec<_> = reqs
         .into_iter()
-        .map(|(prompt_ids, sampling, stop)| {
+        .map(|req| {
             handle
-                .submit(GenerationRequest {
-                    id: handle.next_request_id(),
-                    prompt_ids,
-                    sampling,
-                    stop,
-                    logprobs: LogprobOptions::default(),
-                })
+                .submit(request(handle.next_request_id(), req))
                 .unwrap()
         })
         .collect();
-    streams
+    streams.into_iter().map(collect).collect()
+}
+
+/// Runs the requests on an engine driven from this thread, so that all of them are queued
+/// before its first step (the engine thread may start a step between two submissions).
+pub fn run_all_queued_first(
+    path: &Path,
+    cfg: &EngineConfig,
+    reqs: Vec<(Vec<u32>, SamplingParams, StopCriteria)>,
+) -> (Vec<Output>, EngineStats) {
+    let mut engine = Engine::new(load(path), cfg).expect("engine config");
+    let streams: Vec<_> = reqs
         .into_iter()
-        .map(|mut rx| {
-            let (mut tokens, mut logprobs, mut text) = (Vec::new(), Vec::new(), String::new());
-            loop {
-                let ev = rx
-                    .blocking_recv()
-                    .expect("stream ended without finish")
-                    .expect("generation error");
-                tokens.push(ev.token_id);
-                logprobs.push(ev.logprob);
-                text.push_str(&ev.text);
-                if let Some(finish) = ev.finish {
-                    return Output {
-                        tokens,
-                        logprobs,
-                        text,
-                        finish,
-                    };
-                }
-            }
+        .enumerate()
+        .map(|(i, req)| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            engine.submit(request(RequestId(i as u64 + 1), req), tx);
+            rx
         })
-        .collect()
+        .collect();
+    while engine.has_work() {
+        engine.step();
+    }
+    let stats = engine.stats();
+    (streams.into_iter().map(collect).collect(), stats)
+}
+
+fn request(
+    id: RequestId,
+    (prompt_ids, sampling, stop): (Vec<u32>, SamplingParams, StopCriteria),
+) -> GenerationRequest {
+    GenerationRequest {
+        id,
+        prompt_ids,
+        sampling,
+        stop,
+        logprobs: LogprobOptions::default(),
+    }
+}
+
+/// A request's events up to its finish.
+fn collect(mut rx: tokio::sync::mpsc::UnboundedReceiver<EngineEvent>) -> Output {
+    let (mut tokens, mut logprobs, mut text) = (Vec::new(), Vec::new(), String::new());
+    loop {
+        let ev = rx
+            .blocking_recv()
+            .expect("stream ended without finish")
+            .expect("generation error");
+        tokens.push(ev.token_id);
+        logprobs.push(ev.logprob);
+        text.push_str(&ev.text);
+        if let Some(finish) = ev.finish {
+            return Output {
+                tokens,
+                logprobs,
+                text,
+                finish,
+            };
+        }
+    }
 }
 
 pub fn stats(handle: &EngineHandle) -> EngineStats {
