@@ -134,3 +134,42 @@ pub(super) unsafe fn weighted_sum8_by_dim(
     _mm256_storeu_ps(out.as_mut_ptr(), sum);
     out
 }
+
+/// `scale · (K[rows[p]] · q)` for the 8 positions `p`, each dot product in
+/// `ggml_vec_dot_f32`'s order (four 8-lane accumulators over steps of 32 values, reduced
+/// pairwise, then halves, then `hadd` twice): the per-position sums stay vectors, and their
+/// horizontal reductions run for all 8 at once after a transpose, lane `p` of the adds below
+/// adding what `hadd` adds for position `p`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `q.len()` is a multiple of 32, and
+/// `rows[p] + q.len() <= k.len()` for every `p`.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn scaled_dots8(
+    k: &[f32],
+    rows: &[usize; LANES],
+    q: &[f32],
+    scale: f32,
+) -> [f32; LANES] {
+    const STEP: usize = 4 * LANES;
+    let qp = q.as_ptr();
+    let x: [__m256; LANES] = std::array::from_fn(|p| {
+        let kp = k.as_ptr().add(rows[p]);
+        let mut sum = [_mm256_setzero_ps(); 4];
+        for i in (0..q.len()).step_by(STEP) {
+            for (j, s) in sum.iter_mut().enumerate() {
+                let at = i + j * LANES;
+                *s = _mm256_fmadd_ps(_mm256_loadu_ps(kp.add(at)), _mm256_loadu_ps(qp.add(at)), *s);
+            }
+        }
+        _mm256_add_ps(_mm256_add_ps(sum[0], sum[2]), _mm256_add_ps(sum[1], sum[3]))
+    });
+    // Lane p of t[i] is lane i of position p's sum: (t0 + t4, t1 + t5, ...) are the halves
+    // added, and the two hadds add those pairwise.
+    let t = transpose8(x);
+    let h: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(t[i], t[i + 4]));
+    let dots = _mm256_add_ps(_mm256_add_ps(h[0], h[1]), _mm256_add_ps(h[2], h[3]));
+    let mut out = [0f32; LANES];
+    _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(dots, _mm256_set1_ps(scale)));
+    out
+}

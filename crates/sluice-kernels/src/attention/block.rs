@@ -101,26 +101,20 @@ impl RowBlock<'_> {
             all.clone()
                 .map(|pos| self.kv.row_offset(self.seq.block_table, pos, self.kv_head)),
         );
-        let kv_row = |pos: usize| kv_rows[pos - start];
         let scores = &mut scratch.scores;
         scores.clear();
         scores.resize(queries.len() * width, f32::NEG_INFINITY);
-        // Each K row is read once for every query of the block. The cache rows of positions a
-        // few steps ahead are requested early (K for this pass, V for the weighted sums).
-        for pos in all.clone() {
-            if pos + PREFETCH_AHEAD < all.end {
-                let ahead = kv_row(pos + PREFETCH_AHEAD);
-                crate::cpu::prefetch(&self.kv.k[ahead..][..hd]);
-                crate::cpu::prefetch(&self.kv.v[ahead..][..hd]);
-            }
-            let k = &self.kv.k[kv_row(pos)..][..hd];
-            for (j, query) in queries.iter().enumerate() {
-                if query.attended.contains(&pos) {
-                    let q = &self.q[query.at..][..hd];
-                    scores[j * width + pos - start] = ggml::dot_vec_f32(k, q) * self.params.scale;
-                }
-            }
+        #[cfg(target_arch = "x86_64")]
+        if crate::cpu::isa() == crate::cpu::Isa::Avx2Fma && hd.is_multiple_of(4 * LANES) {
+            // Positions past the last attended one read the first cache row; their scores are
+            // not kept.
+            kv_rows.resize(width, 0);
+            self.scores_by_group(queries, kv_rows, start, scores);
+        } else {
+            self.scores_by_position(queries, kv_rows, all.clone(), start, scores);
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.scores_by_position(queries, kv_rows, all.clone(), start, scores);
         for row in scores.chunks_exact_mut(width) {
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             let mut sum = 0f64;
@@ -180,6 +174,82 @@ impl RowBlock<'_> {
 }
 
 impl RowBlock<'_> {
+    /// `scores[j * width + pos - start]` = query `j`'s scaled `q · k` at each position it
+    /// attends, one position at a time: each K row is read once for every query of the block.
+    /// The cache rows of positions a few steps ahead are requested early (K for this pass, V
+    /// for the weighted sums).
+    fn scores_by_position(
+        &self,
+        queries: &[Query],
+        kv_rows: &[usize],
+        all: Range<usize>,
+        start: usize,
+        scores: &mut [f32],
+    ) {
+        let hd = self.params.head_dim;
+        let width = scores.len() / queries.len();
+        let kv_row = |pos: usize| kv_rows[pos - start];
+        for pos in all.clone() {
+            if pos + PREFETCH_AHEAD < all.end {
+                let ahead = kv_row(pos + PREFETCH_AHEAD);
+                crate::cpu::prefetch(&self.kv.k[ahead..][..hd]);
+                crate::cpu::prefetch(&self.kv.v[ahead..][..hd]);
+            }
+            let k = &self.kv.k[kv_row(pos)..][..hd];
+            for (j, query) in queries.iter().enumerate() {
+                if query.attended.contains(&pos) {
+                    let q = &self.q[query.at..][..hd];
+                    scores[j * width + pos - start] = ggml::dot_vec_f32(k, q) * self.params.scale;
+                }
+            }
+        }
+    }
+
+    /// [`Self::scores_by_position`]'s scores, 8 positions at a time (`kv_rows` covers every
+    /// group, `width` entries from `start`): each query's 8 dot products are reduced together
+    /// ([`super::avx2::scaled_dots8`]), equal bit for bit to one at a time. The next group's
+    /// cache rows are requested while this one is computed.
+    #[cfg(target_arch = "x86_64")]
+    fn scores_by_group(
+        &self,
+        queries: &[Query],
+        kv_rows: &[usize],
+        start: usize,
+        scores: &mut [f32],
+    ) {
+        let hd = self.params.head_dim;
+        let width = kv_rows.len();
+        assert!(hd.is_multiple_of(4 * LANES) && width.is_multiple_of(LANES));
+        assert!(kv_rows
+            .iter()
+            .all(|&r| r + hd <= self.kv.k.len().min(self.kv.v.len())));
+        for (g, rows) in kv_rows.chunks_exact(LANES).enumerate() {
+            let rows: &[usize; LANES] = rows.try_into().expect("8 rows");
+            if let Some(next) = kv_rows.get((g + 1) * LANES..(g + 2) * LANES) {
+                for &r in next {
+                    crate::cpu::prefetch(&self.kv.k[r..][..hd]);
+                    crate::cpu::prefetch(&self.kv.v[r..][..hd]);
+                }
+            }
+            let group = start + g * LANES..start + (g + 1) * LANES;
+            for (j, query) in queries.iter().enumerate() {
+                let kept = group.start.max(query.attended.start)..group.end.min(query.attended.end);
+                if kept.is_empty() {
+                    continue;
+                }
+                let q = &self.q[query.at..][..hd];
+                // SAFETY: the CPU has AVX2 and FMA (the caller checked); hd is a multiple of 32
+                // and every row holds hd values (asserted).
+                let dots =
+                    unsafe { super::avx2::scaled_dots8(self.kv.k, rows, q, self.params.scale) };
+                let row = &mut scores[j * width..][..width];
+                for pos in kept {
+                    row[pos - start] = dots[pos - group.start];
+                }
+            }
+        }
+    }
+
     /// The block's V rows laid out by value (`[d][position - start]`, `width` positions, those
     /// outside the attended ones zero) for the prompt rows' weighted sums, when this CPU has
     /// the kernels that read them and the block has prompt rows; `None` otherwise.
@@ -335,6 +405,31 @@ mod tests {
                     "{positions:?}"
                 );
             }
+        }
+    }
+
+    /// Eight dot products reduced together equal `ggml_vec_dot_f32`'s one at a time, scaled,
+    /// bit for bit, for SmolLM2's and Gemma 3's head sizes.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn dots_by_group_equal_those_by_position_exactly() {
+        if crate::cpu::isa() != crate::cpu::Isa::Avx2Fma {
+            return;
+        }
+        for hd in [32, 64, 256] {
+            let k: Vec<f32> = (0..11 * hd)
+                .map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0)
+                .collect();
+            let q: Vec<f32> = (0..hd)
+                .map(|i| ((i * 31 % 113) as f32 - 56.0) / 13.0)
+                .collect();
+            // Rows out of order, one twice, as a block table may place them.
+            let rows = [3, 0, 10, 7, 7, 1, 9, 4].map(|r| r * hd);
+            let scale = 0.125f32.sqrt();
+            // SAFETY: AVX2 and FMA checked; hd is a multiple of 32; every row fits in `k`.
+            let got = unsafe { super::super::avx2::scaled_dots8(&k, &rows, &q, scale) };
+            let want = rows.map(|r| ggml::dot_vec_f32(&k[r..][..hd], &q) * scale);
+            assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "hd {hd}");
         }
     }
 
