@@ -72,6 +72,13 @@ impl RopeTable {
         })
     }
 
+    /// [`Self::apply`] to each row of `x` (rows of `width`), row `r` at `positions[r]`: in
+    /// parallel for a prompt's rows.
+    pub fn apply_rows(&self, x: &mut [f32], width: usize, head_dim: usize, positions: &[usize]) {
+        assert_eq!(x.len(), width * positions.len(), "one position per row");
+        crate::cpu::for_each_row(x, width, |r, row| self.apply(row, head_dim, positions[r]));
+    }
+
     /// Rotates every head of one token's `x` (heads of width `head_dim`) for `position`.
     /// Dimensions past `rot_dim` are left alone (partial rotary).
     pub fn apply(&self, x: &mut [f32], head_dim: usize, position: usize) {
@@ -101,6 +108,25 @@ impl RopeTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rows_rotate_as_one_at_a_time_serial_or_parallel() {
+        let table = RopeTable::new(RopeStyle::Halves, 8, 100.0, 512);
+        for rows in [3, 200] {
+            let x: Vec<f32> = (0..rows * 16)
+                .map(|i| (i % 23) as f32 / 7.0 - 1.5)
+                .collect();
+            let positions: Vec<usize> = (0..rows).map(|r| (r * 37) % 512).collect();
+            let mut all = x.clone();
+            table.apply_rows(&mut all, 16, 8, &positions);
+            for (r, row) in x.chunks_exact(16).enumerate() {
+                let mut one = row.to_vec();
+                table.apply(&mut one, 8, positions[r]);
+                assert_eq!(one, all[r * 16..(r + 1) * 16], "row {r} of {rows}");
+            }
+            assert_ne!(all, x);
+        }
+    }
 
     #[test]
     fn position_zero_is_identity() {

@@ -114,29 +114,66 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
     let rows = out.rows();
     // A partial last tile that runs as a tile gets zero rows (scale 0, so they add nothing).
     let tiles = rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE));
-    out.d_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
-    out.s_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
-    out.qs_by_tile.resize(tiles * kb * ROW_TILE * BLOCK, 0);
-    for tile in 0..tiles {
-        for b in 0..kb {
+    let QuantizedRows {
+        d,
+        s,
+        qs,
+        d_by_tile,
+        s_by_tile,
+        qs_by_tile,
+        ..
+    } = out;
+    d_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
+    s_by_tile.resize(tiles * kb * ROW_TILE, 0.0);
+    qs_by_tile.resize(tiles * kb * ROW_TILE * BLOCK, 0);
+    if tiles == 0 {
+        return;
+    }
+    let by_row = RowBlocks { d, s, qs, kb, rows };
+    let per_tile = kb * ROW_TILE;
+    // As many blocks per task as above: a prompt's tiles in parallel, a few decode rows on
+    // this thread (rayon splits no range shorter than twice the minimum).
+    d_by_tile
+        .par_chunks_exact_mut(per_tile)
+        .zip(s_by_tile.par_chunks_exact_mut(per_tile))
+        .zip(qs_by_tile.par_chunks_exact_mut(per_tile * BLOCK))
+        .enumerate()
+        .with_min_len(PARALLEL_BLOCKS.div_ceil(kb))
+        .for_each(|(tile, ((d, s), qs))| by_row.lay_out_tile(tile, d, s, qs));
+}
+
+/// The quantized blocks row by row, as [`quantize_rows`] first writes them.
+struct RowBlocks<'a> {
+    d: &'a [f32],
+    s: &'a [f32],
+    qs: &'a [i8],
+    /// Blocks per row.
+    kb: usize,
+    rows: usize,
+}
+
+impl RowBlocks<'_> {
+    /// Tile `tile`'s part of [`QuantizedRows::d_by_tile`], `s_by_tile` and `qs_by_tile`.
+    fn lay_out_tile(&self, tile: usize, d_out: &mut [f32], s_out: &mut [f32], qs_out: &mut [i8]) {
+        for b in 0..self.kb {
             for r in 0..ROW_TILE {
-                let at = (tile * kb + b) * ROW_TILE + r;
+                let at = b * ROW_TILE + r;
                 let row = tile * ROW_TILE + r;
-                let from = row * kb + b;
-                let (d, s, values) = if row < rows {
+                let from = row * self.kb + b;
+                let (d, s, values) = if row < self.rows {
                     (
-                        out.d[from],
-                        out.s[from],
-                        &out.qs[from * BLOCK..(from + 1) * BLOCK],
+                        self.d[from],
+                        self.s[from],
+                        &self.qs[from * BLOCK..(from + 1) * BLOCK],
                     )
                 } else {
                     (0.0, 0.0, &[0i8; BLOCK][..])
                 };
-                out.d_by_tile[at] = d;
-                out.s_by_tile[at] = s;
+                d_out[at] = d;
+                s_out[at] = s;
                 for (l, four) in values.chunks_exact(4).enumerate() {
-                    let to = ((tile * kb + b) * (BLOCK / 4) + l) * ROW_TILE + r;
-                    out.qs_by_tile[to * 4..(to + 1) * 4].copy_from_slice(four);
+                    let to = (b * (BLOCK / 4) + l) * ROW_TILE + r;
+                    qs_out[to * 4..(to + 1) * 4].copy_from_slice(four);
                 }
             }
         }

@@ -310,7 +310,8 @@ mod tests {
     /// Whatever kernel this CPU runs, and the scalar fallback, equal the scalar reference bit
     /// for bit, on shapes that cover: partial weight groups (one activation row, `n` not a
     /// multiple of 4); tiles of 2 to 4 rows; last tiles of 5 to 7 rows run padded; chunks whose
-    /// end is not a multiple of 8 weight rows; K that is not a multiple of 256.
+    /// end is not a multiple of 8 weight rows; K that is not a multiple of 256; prompts of many
+    /// tiles.
     #[test]
     fn detected_kernel_equals_scalar_reference_exactly() {
         for format in FORMATS {
@@ -328,6 +329,9 @@ mod tests {
                 (20, 64, 12),
                 (45, 96, 13),
                 (24, 64, 15),
+                // Enough tiles that the activations are laid out in parallel.
+                (40, 576, 70),
+                (20, 64, 515),
             ] {
                 let (_, m) = packed(format, n, k, 3 * n as u64 + k as u64);
                 let mut q = QuantizedRows::default();

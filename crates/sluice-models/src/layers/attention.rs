@@ -72,10 +72,8 @@ impl Attention {
             norm.forward_in_place(k);
         }
         let (q_width, k_width) = (self.params.n_heads * hd, self.params.kv_heads * hd);
-        for (row, &pos) in step.batch.positions.iter().enumerate() {
-            rope.apply(&mut q[row * q_width..(row + 1) * q_width], hd, pos);
-            rope.apply(&mut k[row * k_width..(row + 1) * k_width], hd, pos);
-        }
+        rope.apply_rows(q, q_width, hd, &step.batch.positions);
+        rope.apply_rows(k, k_width, hd, &step.batch.positions);
         if let Some(scale) = self.q_scale {
             q.iter_mut().for_each(|v| *v *= scale);
         }

@@ -3,6 +3,7 @@
 
 use super::SUPER_BLOCK;
 use crate::quant::activation::{runs_as_tile, ROW_TILE};
+use rayon::prelude::*;
 
 /// Sub-blocks per super-block whose value sums Q8_K keeps (`bsums`).
 pub(super) const SUMS: usize = SUPER_BLOCK / 16;
@@ -69,7 +70,8 @@ impl SuperBlockRows {
         rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE))
     }
 
-    /// Lays the rows out again by tile (see the `*_by_tile` fields).
+    /// Lays the rows out again by tile (see the `*_by_tile` fields): a prompt's tiles in
+    /// parallel.
     fn lay_out_tiles(&mut self) {
         let (kb, rows, tiles) = (self.blocks_per_row(), self.rows(), self.tiles());
         let slots = tiles * kb * ROW_TILE;
@@ -77,33 +79,90 @@ impl SuperBlockRows {
         self.d_by_tile.resize(slots, 0.0);
         self.sums_by_tile.resize(slots * SUMS, 0);
         self.sums32_by_tile.resize(slots * SUMS / 2, 0);
-        for tile in 0..tiles {
-            for b in 0..kb {
-                let slot = (tile * kb + b) * ROW_TILE;
-                for r in 0..ROW_TILE {
-                    let row = tile * ROW_TILE + r;
-                    let (d, qs, sums) = if row < rows {
-                        let at = row * kb + b;
-                        let qs = &self.qs[at * SUPER_BLOCK..(at + 1) * SUPER_BLOCK];
-                        (self.d[at], qs, &self.sums[at * SUMS..(at + 1) * SUMS])
-                    } else {
-                        (0.0, &[0i8; SUPER_BLOCK][..], &[0i16; SUMS][..])
-                    };
-                    self.d_by_tile[slot + r] = d;
-                    for (g, four) in qs.chunks_exact(4).enumerate() {
-                        let to = ((slot * GROUPS) + g * ROW_TILE + r) * 4;
-                        self.qs_by_tile[to..to + 4].copy_from_slice(four);
-                    }
-                    for (p, pair) in sums.chunks_exact(2).enumerate() {
-                        let to = ((slot * SUMS / 2) + p * ROW_TILE + r) * 2;
-                        self.sums_by_tile[to..to + 2].copy_from_slice(pair);
-                    }
-                    let sums32 = |s: usize| sums[2 * s].wrapping_add(sums[2 * s + 1]);
-                    for p in 0..SUMS / 4 {
-                        let to = ((slot * SUMS / 4) + p * ROW_TILE + r) * 2;
-                        self.sums32_by_tile[to] = sums32(2 * p);
-                        self.sums32_by_tile[to + 1] = sums32(2 * p + 1);
-                    }
+        if tiles == 0 {
+            return;
+        }
+        let by_row = RowSuperBlocks {
+            d: &self.d,
+            qs: &self.qs,
+            sums: &self.sums,
+            kb,
+            rows,
+        };
+        let per_tile = kb * ROW_TILE;
+        self.qs_by_tile
+            .par_chunks_exact_mut(per_tile * SUPER_BLOCK)
+            .zip(self.d_by_tile.par_chunks_exact_mut(per_tile))
+            .zip(self.sums_by_tile.par_chunks_exact_mut(per_tile * SUMS))
+            .zip(
+                self.sums32_by_tile
+                    .par_chunks_exact_mut(per_tile * SUMS / 2),
+            )
+            .enumerate()
+            .with_min_len(PARALLEL_TILES)
+            .for_each(|(tile, (((qs, d), sums), sums32))| {
+                by_row.lay_out_tile(
+                    tile,
+                    TileOut {
+                        qs,
+                        d,
+                        sums,
+                        sums32,
+                    },
+                )
+            });
+    }
+}
+
+/// Tiles per parallel task of the layout (and fewer than two tasks' worth stay on the calling
+/// thread): a tile of Gemma 3's widest rows is 8 super-blocks.
+const PARALLEL_TILES: usize = 8;
+
+/// The super-blocks row by row, as [`quantize_rows_k`] first writes them.
+struct RowSuperBlocks<'a> {
+    d: &'a [f32],
+    qs: &'a [i8],
+    sums: &'a [i16],
+    /// Super-blocks per row.
+    kb: usize,
+    rows: usize,
+}
+
+/// One tile's part of each `*_by_tile` field.
+struct TileOut<'a> {
+    qs: &'a mut [i8],
+    d: &'a mut [f32],
+    sums: &'a mut [i16],
+    sums32: &'a mut [i16],
+}
+
+impl RowSuperBlocks<'_> {
+    fn lay_out_tile(&self, tile: usize, out: TileOut<'_>) {
+        for b in 0..self.kb {
+            let slot = b * ROW_TILE;
+            for r in 0..ROW_TILE {
+                let row = tile * ROW_TILE + r;
+                let (d, qs, sums) = if row < self.rows {
+                    let at = row * self.kb + b;
+                    let qs = &self.qs[at * SUPER_BLOCK..(at + 1) * SUPER_BLOCK];
+                    (self.d[at], qs, &self.sums[at * SUMS..(at + 1) * SUMS])
+                } else {
+                    (0.0, &[0i8; SUPER_BLOCK][..], &[0i16; SUMS][..])
+                };
+                out.d[slot + r] = d;
+                for (g, four) in qs.chunks_exact(4).enumerate() {
+                    let to = ((slot * GROUPS) + g * ROW_TILE + r) * 4;
+                    out.qs[to..to + 4].copy_from_slice(four);
+                }
+                for (p, pair) in sums.chunks_exact(2).enumerate() {
+                    let to = ((slot * SUMS / 2) + p * ROW_TILE + r) * 2;
+                    out.sums[to..to + 2].copy_from_slice(pair);
+                }
+                let sums32 = |s: usize| sums[2 * s].wrapping_add(sums[2 * s + 1]);
+                for p in 0..SUMS / 4 {
+                    let to = ((slot * SUMS / 4) + p * ROW_TILE + r) * 2;
+                    out.sums32[to] = sums32(2 * p);
+                    out.sums32[to + 1] = sums32(2 * p + 1);
                 }
             }
         }
@@ -131,34 +190,38 @@ pub fn quantize_rows_k(x: &[f32], cols: usize, contexts: &[RowContext], out: &mu
     out.d.resize(blocks, 0.0);
     out.qs.resize(blocks * SUPER_BLOCK, 0);
     out.sums.resize(blocks * SUMS, 0);
-    for (b, xs) in x.chunks_exact(SUPER_BLOCK).enumerate() {
-        let qs = &mut out.qs[b * SUPER_BLOCK..(b + 1) * SUPER_BLOCK];
-        let (mut max, mut amax) = (0f32, 0f32);
-        for &v in xs {
-            if v.abs() > amax {
-                (amax, max) = (v.abs(), v);
-            }
-        }
-        if amax == 0.0 {
-            // ggml leaves the sums as they were; zero is what they sum to.
-            out.d[b] = 0.0;
-            qs.fill(0);
-            out.sums[b * SUMS..(b + 1) * SUMS].fill(0);
-            continue;
-        }
-        let iscale = -127.0 / max;
-        for (q, &v) in qs.iter_mut().zip(xs) {
-            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
-        }
-        for (sum, sixteen) in out.sums[b * SUMS..(b + 1) * SUMS]
-            .iter_mut()
-            .zip(qs.chunks_exact(16))
-        {
-            *sum = sixteen.iter().map(|&q| q as i16).sum();
-        }
-        out.d[b] = 1.0 / iscale;
-    }
+    x.par_chunks_exact(SUPER_BLOCK)
+        .zip(out.qs.par_chunks_exact_mut(SUPER_BLOCK))
+        .zip(out.d.par_iter_mut())
+        .zip(out.sums.par_chunks_exact_mut(SUMS))
+        .with_min_len(PARALLEL_TILES * ROW_TILE)
+        .for_each(|(((xs, qs), d), sums)| quantize_super_block(xs, qs, d, sums));
     out.lay_out_tiles();
+}
+
+/// One super-block of [`quantize_rows_k`].
+fn quantize_super_block(xs: &[f32], qs: &mut [i8], d: &mut f32, sums: &mut [i16]) {
+    let (mut max, mut amax) = (0f32, 0f32);
+    for &v in xs {
+        if v.abs() > amax {
+            (amax, max) = (v.abs(), v);
+        }
+    }
+    if amax == 0.0 {
+        // ggml leaves the sums as they were; zero is what they sum to.
+        *d = 0.0;
+        qs.fill(0);
+        sums.fill(0);
+        return;
+    }
+    let iscale = -127.0 / max;
+    for (q, &v) in qs.iter_mut().zip(xs) {
+        *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+    }
+    for (sum, sixteen) in sums.iter_mut().zip(qs.chunks_exact(16)) {
+        *sum = sixteen.iter().map(|&q| q as i16).sum();
+    }
+    *d = 1.0 / iscale;
 }
 
 #[cfg(test)]

@@ -61,6 +61,8 @@ fn detected_kernel_equals_scalar_reference_exactly() {
             (16, 256, 8),
             (17, 512, 12),
             (5, 1024, 16),
+            // Enough rows that they are quantized and laid out in parallel.
+            (8, 512, 133),
         ] {
             let w = weights(format, n, k, n as u64 * 7 + k as u64);
             let m = SuperBlockMatrix::new(format, &w, n, k).unwrap();
