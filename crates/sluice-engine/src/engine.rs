@@ -152,21 +152,27 @@ impl Engine {
         let started = Instant::now();
         let batch = build_batch(&plan, &self.seqs, &self.blocks);
         let (model, kv_store) = (&self.model, &mut self.kv_store);
-        match self
+        let forward = self
             .pool
-            .install(|| model.forward(&batch.forward, kv_store))
-        {
+            .install(|| model.forward(&batch.forward, kv_store));
+        let computed = started.elapsed();
+        match forward {
             Ok(logits) => {
                 self.commit(&plan);
                 self.sample_and_emit(&batch.rows, &logits);
             }
             Err(e) => self.fail_all(&plan, GenerationError::Model(e.to_string())),
         }
-        self.record_step(
-            batch.prefill_tokens,
-            batch.decode_tokens,
-            started.elapsed().as_secs_f64(),
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::debug!(
+            prefill_tokens = batch.prefill_tokens,
+            decode_tokens = batch.decode_tokens,
+            waiting = self.scheduler.num_waiting(),
+            forward_ms = computed.as_secs_f64() * 1e3,
+            step_ms = seconds * 1e3,
+            "step"
         );
+        self.record_step(batch.prefill_tokens, batch.decode_tokens, seconds);
         true
     }
 
