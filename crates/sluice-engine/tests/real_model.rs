@@ -209,16 +209,11 @@ fn assert_batched_chunked_and_preempted_equal_alone(model: &std::path::Path, ref
         max_batch_tokens: 24,
         ..config()
     };
-    let handle = engine(model, cfg);
-    let together: Vec<Vec<u32>> = run_all(
-        &handle,
-        prompts.iter().map(|p| greedy(p.clone(), NEW)).collect(),
-    )
-    .into_iter()
-    .map(|o| o.tokens)
-    .collect();
+    // All queued before the first step, so that the pool runs short however the threads run.
+    let reqs = prompts.iter().map(|p| greedy(p.clone(), NEW)).collect();
+    let (outs, s) = run_all_queued_first(model, &cfg, reqs);
+    let together: Vec<Vec<u32>> = outs.into_iter().map(|o| o.tokens).collect();
     assert_eq!(together, alone);
-    let s = stats(&handle);
     assert!(s.preemptions > 0, "{s:?}");
     assert_eq!(s.kv_blocks_free, s.kv_blocks_total);
 }
