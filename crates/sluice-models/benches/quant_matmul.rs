@@ -6,17 +6,14 @@
 //! ratio, the median of several timed runs. Then a whole model's step: one product per
 //! projection of 30 SmolLM2 layers and the Q8_0 output head, each matrix its own copy, so the
 //! weights stream from memory as in a real decode step (the table above reuses one matrix,
-//! which stays in cache and hides what memory costs). A plain timing loop rather than
-//! criterion: it needs nothing but `Instant`, and criterion would add some 30 crates to every
-//! test build on our 2-core machines. Threads: rayon's global pool for both
+//! which stays in cache and hides what memory costs). Threads: rayon's global pool for both
 //! (`RAYON_NUM_THREADS` to change).
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use sluice_kernels::quant::kquant::{self, SuperBlockFormat, SuperBlockMatrix, SuperBlockRows};
 use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
-use sluice_kernels::test_data::uniform;
-use std::time::{Duration, Instant};
+use sluice_kernels::test_data::{median_seconds_per_call as time, uniform};
 
 /// (name, out_dim, in_dim): the projections of one SmolLM2 layer, and its output head.
 const SHAPES: [(&str, usize, usize); 4] = [
@@ -41,33 +38,6 @@ const FORMATS: [(WeightFormat, GgmlDType); 3] = [
     (WeightFormat::Q4_0, GgmlDType::Q4_0),
     (WeightFormat::Q8_0, GgmlDType::Q8_0),
 ];
-
-/// Median seconds per call: runs `f` in batches until each batch takes ≥ 50 ms, 7 batches.
-fn time(mut f: impl FnMut()) -> f64 {
-    f();
-    let mut reps = 1;
-    loop {
-        let start = Instant::now();
-        for _ in 0..reps {
-            f();
-        }
-        if start.elapsed() >= Duration::from_millis(50) {
-            break;
-        }
-        reps *= 2;
-    }
-    let mut samples: Vec<f64> = (0..7)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..reps {
-                f();
-            }
-            start.elapsed().as_secs_f64() / reps as f64
-        })
-        .collect();
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 /// One SmolLM2 layer's projections in order, (out_dim, in_dim, whether it quantizes a new input):
 /// q, k, v share one quantized input, as gate and up do (`Linear::forward_shared`).

@@ -242,10 +242,8 @@ impl RowBlock<'_> {
                 // and every row holds hd values (asserted).
                 let dots =
                     unsafe { super::avx2::scaled_dots8(self.kv.k, rows, q, self.params.scale) };
-                let row = &mut scores[j * width..][..width];
-                for pos in kept {
-                    row[pos - start] = dots[pos - group.start];
-                }
+                scores[j * width + kept.start - start..][..kept.len()]
+                    .copy_from_slice(&dots[kept.start - group.start..kept.end - group.start]);
             }
         }
     }
