@@ -113,7 +113,11 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
     let kb = cols / BLOCK;
     let rows = out.rows();
     // A partial last tile that runs as a tile gets zero rows (scale 0, so they add nothing).
-    let tiles = rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE));
+    // Only the AVX2 kernels read the tiles.
+    let tiles = match isa() {
+        Isa::Avx2Fma => rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE)),
+        Isa::Scalar => 0,
+    };
     let QuantizedRows {
         d,
         s,

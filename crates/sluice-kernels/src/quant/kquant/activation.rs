@@ -2,6 +2,7 @@
 //! its x86 build uses).
 
 use super::SUPER_BLOCK;
+use crate::cpu::{isa, Isa};
 use crate::quant::activation::{runs_as_tile, ROW_TILE};
 use rayon::prelude::*;
 
@@ -70,10 +71,14 @@ impl SuperBlockRows {
         rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE))
     }
 
-    /// Lays the rows out again by tile (see the `*_by_tile` fields): a prompt's tiles in
-    /// parallel.
+    /// Lays the rows out again by tile (see the `*_by_tile` fields), which only the AVX2
+    /// kernels read: a prompt's tiles in parallel.
     fn lay_out_tiles(&mut self) {
-        let (kb, rows, tiles) = (self.blocks_per_row(), self.rows(), self.tiles());
+        let tiles = match isa() {
+            Isa::Avx2Fma => self.tiles(),
+            Isa::Scalar => 0,
+        };
+        let (kb, rows) = (self.blocks_per_row(), self.rows());
         let slots = tiles * kb * ROW_TILE;
         self.qs_by_tile.resize(slots * SUPER_BLOCK, 0);
         self.d_by_tile.resize(slots, 0.0);
