@@ -213,7 +213,8 @@ mod tests {
             block_size in 1usize..6,
             kv_heads in 1usize..3,
             group in 1usize..4,
-            head_dim in proptest::sample::select(vec![1usize, 3, 8, 16, 24]),
+            // 32 and 64: the SIMD q·k path, 8 positions at a time.
+            head_dim in proptest::sample::select(vec![1usize, 3, 8, 16, 24, 32, 64]),
             lens in proptest::collection::vec((1usize..12, 0usize..5), 1..4),
             window in proptest::option::of(1usize..6),
         ) {
