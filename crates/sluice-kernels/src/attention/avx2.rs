@@ -4,7 +4,7 @@
 
 use super::block::WeightedSum;
 use crate::ggml::LANES;
-use crate::simd::transpose8;
+use crate::simd::{halves_then_hadds_by_lane, hsum8_by_lane, transpose8};
 use std::arch::x86_64::*;
 
 /// `Σ_p weight(p) V[p][d0..d0 + 8]` in `L` lanes by position, reduced as the scalar form.
@@ -46,18 +46,15 @@ pub(super) unsafe fn weighted_sum8<const L: usize>(
         acc[group * LANES..(group + 1) * LANES].copy_from_slice(&part);
     }
     let sum = if L == LANES {
-        // hsum_float_8, value by value: (a0+a4 + a2+a6) + (a1+a5 + a3+a7).
-        let r: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(acc[i + 4], acc[i]));
-        _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]))
+        // hsum_float_8, value by value.
+        hsum8_by_lane(std::array::from_fn(|l| acc[l]))
     } else {
-        // reduce_f32x8x4, value by value.
-        let x: [__m256; LANES] = std::array::from_fn(|l| {
+        // reduce_f32x8x4, value by value: the four accumulators pairwise, then the rest.
+        halves_then_hadds_by_lane(std::array::from_fn(|l| {
             let x0 = _mm256_add_ps(acc[l], acc[2 * LANES + l]);
             let x1 = _mm256_add_ps(acc[LANES + l], acc[3 * LANES + l]);
             _mm256_add_ps(x0, x1)
-        });
-        let t: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(x[i], x[i + 4]));
-        _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]))
+        }))
     };
     let mut out = [0f32; LANES];
     _mm256_storeu_ps(out.as_mut_ptr(), sum);
@@ -121,15 +118,8 @@ pub(super) unsafe fn weighted_sum8_by_dim(
             *a = _mm256_fmadd_ps(_mm256_loadu_ps(vp.add(k * width + LANES * g)), w, *a);
         }
     }
-    // Lane k of t[l] is lane l of value k's accumulator; hsum_float_8 per value.
-    let t = transpose8(acc);
-    let r: [__m256; 4] = [
-        _mm256_add_ps(t[4], t[0]),
-        _mm256_add_ps(t[5], t[1]),
-        _mm256_add_ps(t[6], t[2]),
-        _mm256_add_ps(t[7], t[3]),
-    ];
-    let sum = _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]));
+    // Lane k of transposed[l] is lane l of value k's accumulator; hsum_float_8 per value.
+    let sum = hsum8_by_lane(transpose8(acc));
     let mut out = [0f32; LANES];
     _mm256_storeu_ps(out.as_mut_ptr(), sum);
     out
@@ -164,11 +154,8 @@ pub(super) unsafe fn scaled_dots8(
         }
         _mm256_add_ps(_mm256_add_ps(sum[0], sum[2]), _mm256_add_ps(sum[1], sum[3]))
     });
-    // Lane p of t[i] is lane i of position p's sum: (t0 + t4, t1 + t5, ...) are the halves
-    // added, and the two hadds add those pairwise.
-    let t = transpose8(x);
-    let h: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(t[i], t[i + 4]));
-    let dots = _mm256_add_ps(_mm256_add_ps(h[0], h[1]), _mm256_add_ps(h[2], h[3]));
+    // Lane p of transposed[i] is lane i of position p's sum.
+    let dots = halves_then_hadds_by_lane(transpose8(x));
     let mut out = [0f32; LANES];
     _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(dots, _mm256_set1_ps(scale)));
     out

@@ -6,7 +6,7 @@
 //! decode step) runs against a group of 4 weight rows instead ([`dot_group`]).
 
 use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK, ROW_GROUP, ROW_TILE};
-use crate::simd::transpose8;
+use crate::simd::{hsum8_by_lane, transpose8};
 use std::arch::x86_64::*;
 
 /// Activation rows per tile: four accumulators plus the unpacked weights fit the 16 registers.
@@ -133,10 +133,8 @@ unsafe fn tile8<const F: u8>(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: 
         lane!(6, high, 0xAA);
         lane!(7, high, 0xFF);
     }
-    // hsum's order, lane by lane: ((a4 + a0) + (a6 + a2)) + ((a5 + a1) + (a7 + a3)).
-    let even = _mm256_add_ps(_mm256_add_ps(acc[4], acc[0]), _mm256_add_ps(acc[6], acc[2]));
-    let odd = _mm256_add_ps(_mm256_add_ps(acc[5], acc[1]), _mm256_add_ps(acc[7], acc[3]));
-    _mm256_add_ps(_mm256_add_ps(even, odd), mins)
+    // hsum's order, lane by lane.
+    _mm256_add_ps(hsum8_by_lane(acc), mins)
 }
 
 /// [`tile8`] for the weights' format.

@@ -14,6 +14,7 @@ use super::activation::{GROUPS, SUMS};
 use super::avx2::q6k_quarters;
 use super::{BlockHeader, SuperBlockFormat, SuperBlockRows, TileOrder, SUPER_BLOCK};
 use crate::quant::activation::ROW_TILE;
+use crate::simd::hsum8_by_lane;
 use std::arch::x86_64::*;
 
 /// `W[n] · x[8·tile + t]` in lane `t`, in `order`, for one weight row (its GGUF super-blocks and
@@ -225,13 +226,7 @@ unsafe fn q6k_tiled_and_vec_dot(
             *lane = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sum), *lane);
         }
     }
-    let r = [
-        _mm256_add_ps(lanes[4], lanes[0]),
-        _mm256_add_ps(lanes[5], lanes[1]),
-        _mm256_add_ps(lanes[6], lanes[2]),
-        _mm256_add_ps(lanes[7], lanes[3]),
-    ];
-    let vec_dot = _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]));
+    let vec_dot = hsum8_by_lane(lanes);
     (tiled, _mm256_add_ps(vec_dot, _mm256_setzero_ps()))
 }
 
