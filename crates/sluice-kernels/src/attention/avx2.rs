@@ -128,8 +128,8 @@ pub(super) unsafe fn weighted_sum8_by_dim(
 /// `scale · (K[rows[p]] · q)` for the 8 positions `p`, each dot product in
 /// `ggml_vec_dot_f32`'s order (four 8-lane accumulators over steps of 32 values, reduced
 /// pairwise, then halves, then `hadd` twice): the per-position sums stay vectors, and their
-/// horizontal reductions run for all 8 at once after a transpose, lane `p` of the adds below
-/// adding what `hadd` adds for position `p`.
+/// horizontal reductions run for all 8 at once after a transpose
+/// ([`halves_then_hadds_by_lane`]).
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA; `q.len()` is a multiple of 32, and
