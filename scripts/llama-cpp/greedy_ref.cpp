@@ -5,7 +5,8 @@
 // character), and its ignore_eos bans end-of-generation tokens instead of decoding
 // past them. Here we read the raw logits directly.
 //
-// Usage: llama-greedy-ref MODEL N_PREDICT N_CTX N_THREADS < prompts
+// Usage: llama-greedy-ref MODEL N_PREDICT N_CTX N_THREADS [KV_TYPE] < prompts
+// KV_TYPE: f32 (default) or f16, the type of both the K and the V cache.
 // stdin: one prompt per line, as space-separated token ids (no BOS is added).
 // stdout: per prompt, N_PREDICT lines "id1 logprob1 id2 logprob2" (top-2 of the
 // log-softmax over the full vocabulary; id1 = argmax, which is fed back even when it
@@ -25,8 +26,13 @@ static void quiet_log(ggml_log_level level, const char * text, void *) {
 }
 
 int main(int argc, char ** argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s MODEL N_PREDICT N_CTX N_THREADS < prompts\n", argv[0]);
+    if (argc != 5 && argc != 6) {
+        fprintf(stderr, "usage: %s MODEL N_PREDICT N_CTX N_THREADS [f32|f16] < prompts\n", argv[0]);
+        return 2;
+    }
+    const std::string kv_type = argc == 6 ? argv[5] : "f32";
+    if (kv_type != "f32" && kv_type != "f16") {
+        fprintf(stderr, "KV_TYPE must be f32 or f16, not %s\n", kv_type.c_str());
         return 2;
     }
     const int n_predict = atoi(argv[2]), n_ctx = atoi(argv[3]), n_threads = atoi(argv[4]);
@@ -43,7 +49,8 @@ int main(int argc, char ** argv) {
     // The most exact numerics llama.cpp offers: an f32 KV cache and no flash attention. Its
     // CPU default (f16 cache, flash attention accumulating V in f16) moves logprobs by up to
     // ~0.1 and flips near-ties, which would make the reference noisier than the engines it checks.
-    cp.type_k = cp.type_v = GGML_TYPE_F32;
+    // An f16 cache without flash attention is sluice's `--kv-cache-dtype f16`.
+    cp.type_k = cp.type_v = kv_type == "f16" ? GGML_TYPE_F16 : GGML_TYPE_F32;
     cp.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED;
     llama_context * ctx = llama_init_from_model(model, cp);
     if (!ctx) return 1;

