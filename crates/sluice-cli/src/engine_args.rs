@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Args;
 use sluice_engine::{Engine, EngineConfig};
-use sluice_models::{fetch, load_gguf, KvStore};
+use sluice_models::{fetch, load_gguf, KvDtype, KvStore};
 
 #[derive(Args, Clone, Debug)]
 pub struct EngineArgs {
@@ -24,6 +24,10 @@ pub struct EngineArgs {
     /// Memory for the KV cache in MiB, used when --max-batch-total-tokens is not given.
     #[arg(long, env = "KV_CACHE_MEMORY", default_value_t = 1024)]
     pub kv_cache_memory: usize,
+    /// Number type of the KV cache: f32 (llama.cpp's most exact setting), or f16 for twice the
+    /// tokens in the same memory, rounded as llama.cpp's f16 cache rounds (flash attention off).
+    #[arg(long, env = "KV_CACHE_DTYPE", default_value_t = KvDtype::F32)]
+    pub kv_cache_dtype: KvDtype,
     /// Tokens per KV-cache block.
     #[arg(long, env = "BLOCK_SIZE", default_value_t = 16)]
     pub block_size: usize,
@@ -55,7 +59,12 @@ impl EngineArgs {
             Some(tokens) => tokens,
             None => {
                 self.kv_cache_memory * (1 << 20)
-                    / KvStore::bytes_per_token(mc.num_layers, mc.num_kv_heads, mc.head_dim)
+                    / KvStore::bytes_per_token(
+                        mc.num_layers,
+                        mc.num_kv_heads,
+                        mc.head_dim,
+                        self.kv_cache_dtype,
+                    )
             }
         };
         let num_blocks = capacity.div_ceil(self.block_size);
@@ -66,12 +75,14 @@ impl EngineArgs {
             max_batch_tokens: self.max_batch_prefill_tokens,
             max_running: self.max_running_requests.max(1),
             enable_prefix_caching: true,
+            kv_dtype: self.kv_cache_dtype,
         };
         tracing::info!(
             model = %path.display(),
             architecture = %mc.architecture,
             layers = mc.num_layers,
             kv_capacity_tokens = num_blocks * self.block_size,
+            kv_cache_dtype = %self.kv_cache_dtype,
             "model loaded"
         );
         Ok(Engine::new(loaded, &cfg)?)

@@ -377,6 +377,10 @@ fn bad_serve_and_route_flags_give_one_line_errors() {
         &serve(&["--replicas", "0"]),
         "--replicas must be at least 1",
     );
+    assert_one_line_error(
+        &serve(&["--kv-cache-dtype", "bf16"]),
+        "unknown KV cache dtype \"bf16\" (expected f32 or f16)",
+    );
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     assert_one_line_error(&serve(&["--port", &port]), "cannot listen on 127.0.0.1");

@@ -1,3 +1,5 @@
+use sluice_models::KvDtype;
+
 /// Engine limits, resolved by the CLI from flags and the model.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
@@ -10,6 +12,8 @@ pub struct EngineConfig {
     /// Sequences running at once (each holds blocks); the rest wait.
     pub max_running: usize,
     pub enable_prefix_caching: bool,
+    /// The number type of the cache's K and V values.
+    pub kv_dtype: KvDtype,
 }
 
 impl Default for EngineConfig {
@@ -20,6 +24,7 @@ impl Default for EngineConfig {
             max_batch_tokens: 512,
             max_running: 256,
             enable_prefix_caching: true,
+            kv_dtype: KvDtype::F32,
         }
     }
 }

@@ -46,6 +46,7 @@ impl Engine {
             cfg.block_size,
             mc.num_kv_heads,
             mc.head_dim,
+            cfg.kv_dtype,
         );
         Ok(Engine {
             model: loaded.model,

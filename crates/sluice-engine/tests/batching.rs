@@ -39,6 +39,7 @@ fn roomy() -> EngineConfig {
         max_batch_tokens: 4096,
         max_running: 64,
         enable_prefix_caching: false,
+        kv_dtype: Default::default(),
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde::Deserialize;
 use sluice_engine::EngineConfig;
-use sluice_models::GgufFile;
+use sluice_models::{GgufFile, KvDtype};
 use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
 
 #[derive(Deserialize)]
@@ -49,6 +49,7 @@ fn config() -> EngineConfig {
         max_batch_tokens: 512,
         max_running: 64,
         enable_prefix_caching: true,
+        kv_dtype: KvDtype::F32,
     }
 }
 
@@ -122,7 +123,21 @@ fn gemma_tokenizer_matches_llama_cpp() {
 /// different text on half of these prompts.
 #[test]
 fn greedy_tokens_match_llama_cpp() {
-    assert_greedy_matches(&real_model_path(), "greedy_refs.json", 10);
+    assert_greedy_matches(&real_model_path(), "greedy_refs.json", 10, KvDtype::F32);
+}
+
+/// As [`greedy_tokens_match_llama_cpp`], over an f16 KV cache (`--kv-cache-dtype f16`) against
+/// llama.cpp's f16 cache (flash attention off), whose rounding changes the text of half these
+/// prompts: the cache's values, the queries and the softmax weights rounded to f16, and a
+/// prompt's `q · k` summed in tinyBLAS's order.
+#[test]
+fn f16_kv_cache_greedy_tokens_match_llama_cpp() {
+    assert_greedy_matches(
+        &real_model_path(),
+        "greedy_refs_f16kv.json",
+        10,
+        KvDtype::F16,
+    );
 }
 
 /// As [`greedy_tokens_match_llama_cpp`], for Gemma 3 270M: the K-quant, Q5_0 and GeGLU kernels,
@@ -130,15 +145,37 @@ fn greedy_tokens_match_llama_cpp() {
 /// its sliding-window layers.
 #[test]
 fn gemma_greedy_tokens_match_llama_cpp() {
-    assert_greedy_matches(&gemma_path(), "gemma_greedy_refs.json", 10);
+    assert_greedy_matches(&gemma_path(), "gemma_greedy_refs.json", 10, KvDtype::F32);
+}
+
+/// Gemma 3 over an f16 KV cache: head size 256, and windowed layers.
+#[test]
+fn gemma_f16_kv_cache_greedy_tokens_match_llama_cpp() {
+    assert_greedy_matches(
+        &gemma_path(),
+        "gemma_greedy_refs_f16kv.json",
+        10,
+        KvDtype::F16,
+    );
 }
 
 /// Every case of a greedy reference file, run together in one batch: the same tokens as
 /// llama.cpp, and the chosen tokens' logprobs within 1e-5 of its.
-fn assert_greedy_matches(model: &std::path::Path, refs_file: &str, min_cases: usize) {
+fn assert_greedy_matches(
+    model: &std::path::Path,
+    refs_file: &str,
+    min_cases: usize,
+    kv_dtype: KvDtype,
+) {
     let refs: GreedyRefs = serde_json::from_str(&data(refs_file)).unwrap();
     assert!(refs.cases.len() >= min_cases);
-    let handle = engine(model, config());
+    let handle = engine(
+        model,
+        EngineConfig {
+            kv_dtype,
+            ..config()
+        },
+    );
     let tok = load(model).tokenizer;
     let reqs = refs
         .cases
@@ -169,20 +206,43 @@ fn assert_greedy_matches(model: &std::path::Path, refs_file: &str, min_cases: us
 
 #[test]
 fn real_model_batched_chunked_and_preempted_equal_alone() {
-    assert_batched_chunked_and_preempted_equal_alone(&real_model_path(), "greedy_refs.json");
+    assert_batched_chunked_and_preempted_equal_alone(
+        &real_model_path(),
+        "greedy_refs.json",
+        KvDtype::F32,
+    );
+}
+
+/// Over an f16 cache too: a prompt row's `q · k` is summed in tinyBLAS's order in whichever
+/// chunk and step it is computed.
+#[test]
+fn f16_kv_cache_batched_chunked_and_preempted_equal_alone() {
+    assert_batched_chunked_and_preempted_equal_alone(
+        &real_model_path(),
+        "greedy_refs_f16kv.json",
+        KvDtype::F16,
+    );
 }
 
 /// For Gemma 3 too: its K-quant products round by each row's position and prompt length (as
 /// llama.cpp's would alone), whatever the step's other rows and the prompt's chunks.
 #[test]
 fn gemma_batched_chunked_and_preempted_equal_alone() {
-    assert_batched_chunked_and_preempted_equal_alone(&gemma_path(), "gemma_greedy_refs.json");
+    assert_batched_chunked_and_preempted_equal_alone(
+        &gemma_path(),
+        "gemma_greedy_refs.json",
+        KvDtype::F32,
+    );
 }
 
 /// The first 8 prompts of a greedy reference file, each alone, then all together with small
 /// prefill chunks and a KV pool too small for all their continuations (so some are preempted
 /// and recomputed): the same tokens.
-fn assert_batched_chunked_and_preempted_equal_alone(model: &std::path::Path, refs_file: &str) {
+fn assert_batched_chunked_and_preempted_equal_alone(
+    model: &std::path::Path,
+    refs_file: &str,
+    kv_dtype: KvDtype,
+) {
     let refs: GreedyRefs = serde_json::from_str(&data(refs_file)).unwrap();
     let prompts: Vec<Vec<u32>> = refs
         .cases
@@ -191,7 +251,13 @@ fn assert_batched_chunked_and_preempted_equal_alone(model: &std::path::Path, ref
         .map(|c| c.prompt_ids.clone())
         .collect();
     const NEW: usize = 24;
-    let handle = engine(model, config());
+    let handle = engine(
+        model,
+        EngineConfig {
+            kv_dtype,
+            ..config()
+        },
+    );
     let alone: Vec<Vec<u32>> = prompts
         .iter()
         .map(|p| {
@@ -207,6 +273,7 @@ fn assert_batched_chunked_and_preempted_equal_alone(model: &std::path::Path, ref
         block_size: 16,
         num_blocks: prompt_blocks + 2,
         max_batch_tokens: 24,
+        kv_dtype,
         ..config()
     };
     // All queued before the first step, so that the pool runs short however the threads run.

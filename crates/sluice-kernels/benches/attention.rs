@@ -3,10 +3,12 @@
 //! generated row each, over contexts of 128 to 1,024 positions; prefill: one prompt chunk of 512
 //! rows from position 0. The sequences' blocks are scattered over the pool, as a busy server's
 //! are. Prints milliseconds per call (median of 7 timed batches) and, for decode, the K and V
-//! bytes read per second. Threads: rayon's global pool (`RAYON_NUM_THREADS` to change).
+//! bytes read per second, for an f32 and an f16 cache. Threads: rayon's global pool
+//! (`RAYON_NUM_THREADS` to change).
 
+use half::f16;
 use sluice_kernels::attention::{
-    paged_attention, slot_stride, AttentionParams, KvLayerView, SeqSlice,
+    paged_attention, slot_stride, AttentionParams, KvElement, KvLayerView, SeqSlice,
 };
 use sluice_kernels::test_data::{median_seconds_per_call, uniform};
 
@@ -17,8 +19,8 @@ const MODELS: [(&str, usize, usize, usize); 2] = [("SmolLM2", 9, 3, 64), ("Gemma
 
 fn main() {
     println!("threads: {}", rayon::current_num_threads());
-    println!("| model | step | context | ms per call | K+V GB/s |");
-    println!("|---|---|---:|---:|---:|");
+    println!("| model | cache | step | context | ms per call | K+V GB/s |");
+    println!("|---|---|---|---:|---:|---:|");
     for (name, n_heads, kv_heads, head_dim) in MODELS {
         let params = AttentionParams {
             n_heads,
@@ -27,29 +29,35 @@ fn main() {
             scale: 1.0 / (head_dim as f32).sqrt(),
             window: None,
         };
-        for context in [128, 384, 1024] {
-            let (ms, gbs) = decode(&params, 32, context);
-            println!("| {name} | decode, 32 sequences | {context} | {ms:.2} | {gbs:.1} |");
-        }
-        let ms = prefill(&params, 512);
-        println!("| {name} | prefill, 512 rows | 512 | {ms:.2} | |");
+        rows::<f32>(name, "f32", &params);
+        rows::<f16>(name, "f16", &params);
     }
+}
+
+/// The table's rows for one model and cache type.
+fn rows<E: KvElement>(name: &str, cache: &str, params: &AttentionParams) {
+    for context in [128, 384, 1024] {
+        let (ms, gbs) = decode::<E>(params, 32, context);
+        println!("| {name} | {cache} | decode, 32 sequences | {context} | {ms:.2} | {gbs:.1} |");
+    }
+    let ms = prefill::<E>(params, 512);
+    println!("| {name} | {cache} | prefill, 512 rows | 512 | {ms:.2} | |");
 }
 
 /// One layer's cache with room for `seqs` sequences of `context` positions, each given blocks
 /// spread over the whole pool (every 7th block, wrapping), and random K and V.
-struct Cache {
-    k: Vec<f32>,
-    v: Vec<f32>,
+struct Cache<E> {
+    k: Vec<E>,
+    v: Vec<E>,
     stride: usize,
     tables: Vec<Vec<u32>>,
 }
 
-impl Cache {
+impl<E: KvElement> Cache<E> {
     fn new(params: &AttentionParams, seqs: usize, context: usize) -> Self {
         let per_seq = context.div_ceil(BLOCK);
         let blocks = seqs * per_seq;
-        let stride = slot_stride(params.kv_heads, params.head_dim);
+        let stride = slot_stride::<E>(params.kv_heads, params.head_dim);
         let values = blocks * BLOCK * stride;
         // 7 divides none of these pool sizes, so the blocks are a permutation of the pool.
         let tables = (0..seqs)
@@ -59,15 +67,16 @@ impl Cache {
                     .collect()
             })
             .collect();
+        let random = |seed| uniform(seed, values).into_iter().map(E::from_f32).collect();
         Cache {
-            k: uniform(1, values),
-            v: uniform(2, values),
+            k: random(1),
+            v: random(2),
             stride,
             tables,
         }
     }
 
-    fn view(&self, params: &AttentionParams) -> KvLayerView<'_> {
+    fn view(&self, params: &AttentionParams) -> KvLayerView<'_, E> {
         KvLayerView {
             k: &self.k,
             v: &self.v,
@@ -81,8 +90,8 @@ impl Cache {
 
 /// Milliseconds per call for one generated row of each of `seqs` sequences at `context`
 /// positions, and the K and V bytes those rows attend to, per second.
-fn decode(params: &AttentionParams, seqs: usize, context: usize) -> (f64, f64) {
-    let cache = Cache::new(params, seqs, context);
+fn decode<E: KvElement>(params: &AttentionParams, seqs: usize, context: usize) -> (f64, f64) {
+    let cache = Cache::<E>::new(params, seqs, context);
     let slices: Vec<SeqSlice<'_>> = cache
         .tables
         .iter()
@@ -100,13 +109,13 @@ fn decode(params: &AttentionParams, seqs: usize, context: usize) -> (f64, f64) {
     let mut out = vec![0f32; q.len()];
     let view = cache.view(params);
     let seconds = median_seconds_per_call(|| paged_attention(&q, &view, &slices, params, &mut out));
-    let bytes = 2 * seqs * context * params.kv_heads * params.head_dim * 4;
+    let bytes = 2 * seqs * context * params.kv_heads * params.head_dim * size_of::<E>();
     (seconds * 1e3, bytes as f64 / seconds / 1e9)
 }
 
 /// Milliseconds per call for a prompt's first `rows` positions in one chunk.
-fn prefill(params: &AttentionParams, rows: usize) -> f64 {
-    let cache = Cache::new(params, 1, rows);
+fn prefill<E: KvElement>(params: &AttentionParams, rows: usize) -> f64 {
+    let cache = Cache::<E>::new(params, 1, rows);
     let slices = [SeqSlice {
         first_row: 0,
         rows,

@@ -1,7 +1,7 @@
 //! The instruction set the kernels use, detected once at run time: the binary runs on any
-//! x86-64 (or other) CPU, and uses AVX2 + FMA where the CPU has them. Also the small CPU-level
-//! helpers the kernels share: an output buffer for parallel writers, a row-wise parallel loop,
-//! and a cache prefetch.
+//! x86-64 (or other) CPU, and uses AVX2 + FMA (with F16C) where the CPU has them. Also the small
+//! CPU-level helpers the kernels share: an output buffer for parallel writers, a row-wise
+//! parallel loop, and a cache prefetch.
 
 use rayon::prelude::*;
 use std::sync::OnceLock;
@@ -16,7 +16,11 @@ pub fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // F16C (f16 KV cache loads) came before AVX2 on every x86 CPU that has both.
+        if is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+        {
             return Isa::Avx2Fma;
         }
         Isa::Scalar
@@ -77,9 +81,9 @@ pub(crate) fn for_each_row(
 /// Asks the CPU to start loading `values` into cache: a hint, never a fault, whatever the
 /// slice. For rows of the paged KV cache, whose addresses the hardware prefetcher cannot guess.
 #[inline(always)]
-pub(crate) fn prefetch(values: &[f32]) {
+pub(crate) fn prefetch<T>(values: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    for line in values.chunks(16) {
+    for line in values.chunks(64 / std::mem::size_of::<T>().max(1)) {
         // SAFETY: prefetching is a hint with no architectural effect; the address is in bounds.
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(

@@ -1,12 +1,73 @@
-use sluice_kernels::attention::{slot_stride, KvLayerView};
+use half::f16;
+use sluice_kernels::attention::{
+    paged_attention, slot_stride, AttentionParams, KvElement, KvLayerView, SeqSlice,
+};
+use std::fmt;
+use std::str::FromStr;
+
+/// The number type of the cache's values (`--kv-cache-dtype`).
+///
+/// f32 is llama.cpp's most exact setting, which the committed greedy references use. f16
+/// halves the cache (twice the tokens in the same memory, half the bytes attention reads) and
+/// rounds as llama.cpp's f16 cache does without flash attention (its own references).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KvDtype {
+    #[default]
+    F32,
+    F16,
+}
+
+impl KvDtype {
+    fn value_bytes(self) -> usize {
+        match self {
+            KvDtype::F32 => std::mem::size_of::<f32>(),
+            KvDtype::F16 => std::mem::size_of::<f16>(),
+        }
+    }
+
+    fn slot_stride(self, kv_heads: usize, head_dim: usize) -> usize {
+        match self {
+            KvDtype::F32 => slot_stride::<f32>(kv_heads, head_dim),
+            KvDtype::F16 => slot_stride::<f16>(kv_heads, head_dim),
+        }
+    }
+}
+
+impl FromStr for KvDtype {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "f32" => Ok(KvDtype::F32),
+            "f16" => Ok(KvDtype::F16),
+            _ => Err(format!(
+                "unknown KV cache dtype {s:?} (expected f32 or f16)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for KvDtype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KvDtype::F32 => "f32",
+            KvDtype::F16 => "f16",
+        })
+    }
+}
+
+/// Per layer, the K and the V values of every slot.
+enum Layers {
+    F32(Vec<(Vec<f32>, Vec<f32>)>),
+    F16(Vec<(Vec<f16>, Vec<f16>)>),
+}
 
 /// The K/V memory of the paged cache: per layer, `num_slots` token slots of
-/// `kv_heads * head_dim` f32 values each for K and for V (f32 like llama.cpp's most exact
-/// setting, which the committed references use; an f16 cache is a later memory option), a
-/// [`slot_stride`] apart. Which slot belongs to which sequence is `sluice-kv`'s business; this
-/// type only stores.
+/// `kv_heads * head_dim` values each for K and for V, of type [`KvDtype`], a [`slot_stride`]
+/// apart. Which slot belongs to which sequence is `sluice-kv`'s business; this type only stores,
+/// and runs attention over what it stores.
 pub struct KvStore {
-    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    layers: Layers,
     block_size: usize,
     num_blocks: usize,
     kv_heads: usize,
@@ -20,11 +81,13 @@ impl KvStore {
         block_size: usize,
         kv_heads: usize,
         head_dim: usize,
+        dtype: KvDtype,
     ) -> Self {
-        let len = num_blocks * block_size * slot_stride(kv_heads, head_dim);
-        let layers = (0..num_layers)
-            .map(|_| (vec![0f32; len], vec![0f32; len]))
-            .collect();
+        let len = num_blocks * block_size * dtype.slot_stride(kv_heads, head_dim);
+        let layers = match dtype {
+            KvDtype::F32 => Layers::F32(zeroed(num_layers, len)),
+            KvDtype::F16 => Layers::F16(zeroed(num_layers, len)),
+        };
         KvStore {
             layers,
             block_size,
@@ -35,8 +98,13 @@ impl KvStore {
     }
 
     /// Bytes of cache memory one token takes over all layers.
-    pub fn bytes_per_token(num_layers: usize, kv_heads: usize, head_dim: usize) -> usize {
-        2 * num_layers * slot_stride(kv_heads, head_dim) * std::mem::size_of::<f32>()
+    pub fn bytes_per_token(
+        num_layers: usize,
+        kv_heads: usize,
+        head_dim: usize,
+        dtype: KvDtype,
+    ) -> usize {
+        2 * num_layers * dtype.slot_stride(kv_heads, head_dim) * dtype.value_bytes()
     }
 
     pub fn num_slots(&self) -> usize {
@@ -47,34 +115,134 @@ impl KvStore {
         self.block_size
     }
 
-    /// Writes the K and V rows (`[rows, kv_heads * head_dim]`) of a layer into their slots.
+    /// Writes the K and V rows (`[rows, kv_heads * head_dim]`) of a layer into their slots,
+    /// rounded to the cache's type.
     pub fn write(&mut self, layer: usize, slots: &[usize], k: &[f32], v: &[f32]) {
-        let width = self.kv_heads * self.head_dim;
-        let stride = slot_stride(self.kv_heads, self.head_dim);
-        let (kc, vc) = &mut self.layers[layer];
-        for (i, &slot) in slots.iter().enumerate() {
-            let dst = slot * stride..slot * stride + width;
-            for (d, s) in kc[dst.clone()]
-                .iter_mut()
-                .zip(&k[i * width..(i + 1) * width])
-            {
-                *d = *s;
+        let shape = (self.kv_heads, self.head_dim);
+        match &mut self.layers {
+            Layers::F32(layers) => write_rows(&mut layers[layer], shape, slots, k, v),
+            Layers::F16(layers) => write_rows(&mut layers[layer], shape, slots, k, v),
+        }
+    }
+
+    /// [`paged_attention`] over one layer of the cache.
+    pub fn attention(
+        &self,
+        layer: usize,
+        q: &[f32],
+        seqs: &[SeqSlice<'_>],
+        params: &AttentionParams,
+        out: &mut [f32],
+    ) {
+        match &self.layers {
+            Layers::F32(layers) => {
+                paged_attention(q, &self.view(&layers[layer]), seqs, params, out)
             }
-            for (d, s) in vc[dst].iter_mut().zip(&v[i * width..(i + 1) * width]) {
-                *d = *s;
+            Layers::F16(layers) => {
+                paged_attention(q, &self.view(&layers[layer]), seqs, params, out)
             }
         }
     }
 
-    pub fn layer(&self, layer: usize) -> KvLayerView<'_> {
-        let (k, v) = &self.layers[layer];
+    fn view<'a, E>(&self, (k, v): &'a (Vec<E>, Vec<E>)) -> KvLayerView<'a, E> {
         KvLayerView {
             k,
             v,
             block_size: self.block_size,
             kv_heads: self.kv_heads,
             head_dim: self.head_dim,
-            slot_stride: slot_stride(self.kv_heads, self.head_dim),
+            slot_stride: slot_stride::<E>(self.kv_heads, self.head_dim),
         }
+    }
+}
+
+fn zeroed<E: KvElement>(num_layers: usize, len: usize) -> Vec<(Vec<E>, Vec<E>)> {
+    (0..num_layers)
+        .map(|_| (E::zeros(len), E::zeros(len)))
+        .collect()
+}
+
+/// Rows `i` of `k` and `v` (`kv_heads * head_dim` values each) into slot `slots[i]` of one
+/// layer.
+fn write_rows<E: KvElement>(
+    (kc, vc): &mut (Vec<E>, Vec<E>),
+    (kv_heads, head_dim): (usize, usize),
+    slots: &[usize],
+    k: &[f32],
+    v: &[f32],
+) {
+    let (width, stride) = (kv_heads * head_dim, slot_stride::<E>(kv_heads, head_dim));
+    for (i, &slot) in slots.iter().enumerate() {
+        let dst = slot * stride..slot * stride + width;
+        for (cache, rows) in [(&mut *kc, k), (&mut *vc, v)] {
+            for (d, &s) in cache[dst.clone()]
+                .iter_mut()
+                .zip(&rows[i * width..][..width])
+            {
+                *d = E::from_f32(s);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dtypes_parse_and_print_as_the_flag_spells_them() {
+        for dtype in [KvDtype::F32, KvDtype::F16] {
+            assert_eq!(dtype.to_string().parse::<KvDtype>(), Ok(dtype));
+        }
+        assert!("bf16"
+            .parse::<KvDtype>()
+            .unwrap_err()
+            .contains("f32 or f16"));
+    }
+
+    /// A token of SmolLM2 (30 layers, 3 K/V heads of 64): 30 · 2 · 208 f32 values, or
+    /// 30 · 2 · 224 f16 values (each slot padded to an odd number of cache lines).
+    #[test]
+    fn an_f16_token_takes_about_half_the_bytes() {
+        assert_eq!(
+            KvStore::bytes_per_token(30, 3, 64, KvDtype::F32),
+            30 * 2 * 208 * 4
+        );
+        assert_eq!(
+            KvStore::bytes_per_token(30, 3, 64, KvDtype::F16),
+            30 * 2 * 224 * 2
+        );
+    }
+
+    /// Values are stored rounded to nearest even: attention over one position returns its V
+    /// row, so what was stored can be read back.
+    #[test]
+    fn f16_writes_round_to_nearest_even() {
+        let (kv_heads, head_dim) = (1, 8);
+        let mut store = KvStore::new(1, 2, 2, kv_heads, head_dim, KvDtype::F16);
+        let v: Vec<f32> = (0..8).map(|i| 1.0 + i as f32 * 2f32.powi(-12)).collect();
+        store.write(0, &[3], &[0.5; 8], &v);
+        let table = [1u32];
+        let seqs = [SeqSlice {
+            first_row: 0,
+            rows: 1,
+            context_len: 2,
+            prompt_len: 2,
+            block_table: &table,
+        }];
+        // Position 0 (slot 2) holds zeros; a very large scale puts all weight on position 1.
+        let params = AttentionParams {
+            n_heads: 1,
+            kv_heads,
+            head_dim,
+            scale: 1e4,
+            window: None,
+        };
+        let mut out = [0f32; 8];
+        store.attention(0, &[1.0; 8], &seqs, &params, &mut out);
+        let want: Vec<f32> = v.iter().map(|&x| f16::from_f32(x).to_f32()).collect();
+        assert_eq!(out.to_vec(), want);
+        // 1 + 2^-12 and 1 + 2^-11 are below and at the midpoint to 1 + 2^-10: both round to 1.
+        assert_eq!(&want[..4], &[1.0, 1.0, 1.0, 1.0 + 2f32.powi(-10)][..]);
     }
 }

@@ -22,5 +22,5 @@ pub use batch::{BatchSeq, ForwardBatch};
 pub use config::ModelConfig;
 pub use error::ModelError;
 pub use gguf::GgufFile;
-pub use kv_store::KvStore;
+pub use kv_store::{KvDtype, KvStore};
 pub use model::{load_gguf, CausalLm, LoadedModel};

@@ -3,7 +3,7 @@
 
 use candle_core::quantized::gguf_file::{self, Value};
 use sluice_models::testing::{write_tiny_llama, TinyLlama};
-use sluice_models::{load_gguf, BatchSeq, ForwardBatch, KvStore};
+use sluice_models::{load_gguf, BatchSeq, ForwardBatch, KvDtype, KvStore};
 
 fn dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("sluice-models-{name}-{}", std::process::id()));
@@ -57,7 +57,14 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
         (mc.hidden_size, mc.num_layers, mc.num_heads, mc.num_kv_heads),
         (cfg.hidden, cfg.layers, cfg.heads, cfg.kv_heads)
     );
-    let mut kv = KvStore::new(mc.num_layers, 4, 4, mc.num_kv_heads, mc.head_dim);
+    let mut kv = KvStore::new(
+        mc.num_layers,
+        4,
+        4,
+        mc.num_kv_heads,
+        mc.head_dim,
+        KvDtype::F32,
+    );
     let batch = ForwardBatch {
         tokens: vec![1, 2, 3],
         positions: vec![0, 1, 2],
@@ -104,9 +111,23 @@ fn tiny_gemma3_runs_and_chunks_give_the_same_logits() {
         }],
         logit_rows: vec![rows.len() - 1],
     };
-    let mut kv = KvStore::new(mc.num_layers, 3, 4, mc.num_kv_heads, mc.head_dim);
+    let mut kv = KvStore::new(
+        mc.num_layers,
+        3,
+        4,
+        mc.num_kv_heads,
+        mc.head_dim,
+        KvDtype::F32,
+    );
     let alone = loaded.model.forward(&step(0..9), &mut kv).unwrap();
-    let mut kv = KvStore::new(mc.num_layers, 3, 4, mc.num_kv_heads, mc.head_dim);
+    let mut kv = KvStore::new(
+        mc.num_layers,
+        3,
+        4,
+        mc.num_kv_heads,
+        mc.head_dim,
+        KvDtype::F32,
+    );
     loaded.model.forward(&step(0..5), &mut kv).unwrap();
     let chunked = loaded.model.forward(&step(5..9), &mut kv).unwrap();
     assert_eq!(alone.len(), mc.vocab_size);

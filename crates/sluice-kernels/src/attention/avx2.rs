@@ -3,6 +3,7 @@
 //! results are equal bit for bit (tested in `block.rs`).
 
 use super::block::WeightedSum;
+use super::element::{load8, KvElement};
 use crate::ggml::LANES;
 use crate::simd::{halves_then_hadds_by_lane, hsum8_by_lane, transpose8};
 use std::arch::x86_64::*;
@@ -12,15 +13,15 @@ use std::arch::x86_64::*;
 /// # Safety
 /// The CPU must have AVX2 and FMA; `pv.rows` and `pv.weights` cover `pv.positions` from
 /// `pv.first`, and `row + d0 + 8 <= pv.v.len()` for every position's row.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn weighted_sum8<const L: usize>(
-    pv: &WeightedSum<'_>,
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn weighted_sum8<E: KvElement, const L: usize>(
+    pv: &WeightedSum<'_, E>,
     d0: usize,
 ) -> [f32; LANES] {
     let positions = pv.positions.clone();
     let add = |lane: &mut __m256, pos: usize| {
         let i = pos - pv.first;
-        let x = _mm256_loadu_ps(pv.v.as_ptr().add(*pv.rows.get_unchecked(i) + d0));
+        let x = load8(pv.v.as_ptr().add(*pv.rows.get_unchecked(i) + d0));
         *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(*pv.weights.get_unchecked(i)), *lane);
     };
     // Lane `l` sums positions `p % L == l`. The lanes are filled 8 at a time (one pass over
@@ -69,9 +70,9 @@ pub(super) unsafe fn weighted_sum8<const L: usize>(
 /// The CPU must have AVX2 and FMA; `head_dim` and `width` are multiples of 8,
 /// `out.len() >= head_dim * width`, `rows.len() >= filled.end`, and every `rows[i]` of `filled`
 /// has `rows[i] + head_dim <= v.len()`.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn values_by_dim(
-    v: &[f32],
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn values_by_dim<E: KvElement>(
+    v: &[E],
     rows: &[usize],
     filled: std::ops::Range<usize>,
     head_dim: usize,
@@ -83,7 +84,7 @@ pub(super) unsafe fn values_by_dim(
             let mut c = [_mm256_setzero_ps(); LANES];
             for (k, row) in c.iter_mut().enumerate() {
                 if filled.contains(&(i0 + k)) {
-                    *row = _mm256_loadu_ps(v.as_ptr().add(rows[i0 + k] + d0));
+                    *row = load8(v.as_ptr().add(rows[i0 + k] + d0));
                 }
             }
             for (k, values) in transpose8(c).into_iter().enumerate() {
@@ -125,37 +126,44 @@ pub(super) unsafe fn weighted_sum8_by_dim(
     out
 }
 
-/// `scale · (K[rows[p]] · q)` for the 8 positions `p`, each dot product in
-/// `ggml_vec_dot_f32`'s order (four 8-lane accumulators over steps of 32 values, reduced
-/// pairwise, then halves, then `hadd` twice): the per-position sums stay vectors, and their
-/// horizontal reductions run for all 8 at once after a transpose
-/// ([`halves_then_hadds_by_lane`]).
+/// `scale · (K[rows[p]] · q)` for the 8 positions `p`, each dot product in `L` lanes over the
+/// values as the scalar forms sum them: `ggml_vec_dot_f32`'s order for `L` = 32 (four 8-lane
+/// accumulators over steps of 32 values, reduced pairwise, then halves, then `hadd` twice), or
+/// tinyBLAS's for `L` = 8 (one accumulator, reduced as `hsum_float_8`). The per-position sums
+/// stay vectors, and their horizontal reductions run for all 8 at once after a transpose.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `q.len()` is a multiple of 32, and
+/// The CPU must have AVX2, FMA and F16C; `q.len()` is a multiple of `L`, and
 /// `rows[p] + q.len() <= k.len()` for every `p`.
-#[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn scaled_dots8(
-    k: &[f32],
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn scaled_dots8<E: KvElement, const L: usize>(
+    k: &[E],
     rows: &[usize; LANES],
     q: &[f32],
     scale: f32,
 ) -> [f32; LANES] {
-    const STEP: usize = 4 * LANES;
     let qp = q.as_ptr();
     let x: [__m256; LANES] = std::array::from_fn(|p| {
         let kp = k.as_ptr().add(rows[p]);
         let mut sum = [_mm256_setzero_ps(); 4];
-        for i in (0..q.len()).step_by(STEP) {
-            for (j, s) in sum.iter_mut().enumerate() {
+        for i in (0..q.len()).step_by(L) {
+            for (j, s) in sum.iter_mut().enumerate().take(L / LANES) {
                 let at = i + j * LANES;
-                *s = _mm256_fmadd_ps(_mm256_loadu_ps(kp.add(at)), _mm256_loadu_ps(qp.add(at)), *s);
+                *s = _mm256_fmadd_ps(load8(kp.add(at)), _mm256_loadu_ps(qp.add(at)), *s);
             }
         }
-        _mm256_add_ps(_mm256_add_ps(sum[0], sum[2]), _mm256_add_ps(sum[1], sum[3]))
+        if L == LANES {
+            sum[0]
+        } else {
+            _mm256_add_ps(_mm256_add_ps(sum[0], sum[2]), _mm256_add_ps(sum[1], sum[3]))
+        }
     });
     // Lane p of transposed[i] is lane i of position p's sum.
-    let dots = halves_then_hadds_by_lane(transpose8(x));
+    let dots = if L == LANES {
+        hsum8_by_lane(transpose8(x))
+    } else {
+        halves_then_hadds_by_lane(transpose8(x))
+    };
     let mut out = [0f32; LANES];
     _mm256_storeu_ps(out.as_mut_ptr(), _mm256_mul_ps(dots, _mm256_set1_ps(scale)));
     out

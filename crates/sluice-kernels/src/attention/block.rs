@@ -1,6 +1,7 @@
 //! One task of [`super::paged_attention`]: some or all of the query heads that share one K/V
 //! head (grouped-query attention), for consecutive rows of one sequence.
 
+use super::element::KvElement;
 use super::{AttentionParams, KvLayerView, SeqSlice};
 use crate::cpu::SharedOut;
 use crate::ggml::{self, LANES};
@@ -21,6 +22,11 @@ pub(super) struct Scratch {
     scores: Vec<f32>,
     /// The block's V rows laid out by value (`RowBlock::values_by_dim`).
     values_by_dim: Vec<f32>,
+    /// Per query, its values as they multiply K (rounded to the cache's type, see
+    /// `element`), when they differ from `q`'s.
+    rounded_q: Vec<f32>,
+    /// One K row widened to f32, for the scalar `q · k`.
+    k_row: Vec<f32>,
 }
 
 /// One (row, query head) of a block, worked out once rather than at every position.
@@ -31,11 +37,13 @@ struct Query {
     attended: Range<usize>,
     /// Summation lanes of its `Σ p V`.
     lanes: usize,
+    /// Summation lanes of its `q · k`.
+    score_lanes: usize,
 }
 
-pub(super) struct RowBlock<'a> {
+pub(super) struct RowBlock<'a, E> {
     pub q: &'a [f32],
-    pub kv: &'a KvLayerView<'a>,
+    pub kv: &'a KvLayerView<'a, E>,
     pub seq: &'a SeqSlice<'a>,
     pub params: &'a AttentionParams,
     pub kv_head: usize,
@@ -45,7 +53,7 @@ pub(super) struct RowBlock<'a> {
     pub rows: Range<usize>,
 }
 
-impl RowBlock<'_> {
+impl<E: KvElement> RowBlock<'_, E> {
     fn position(&self, i: usize) -> usize {
         self.seq.context_len - self.seq.rows + self.rows.start + i
     }
@@ -60,10 +68,21 @@ impl RowBlock<'_> {
         first..pos + 1
     }
 
-    /// Summation lanes of `Σ p V`: tinyBLAS's 8 for prompt tokens, `ggml_vec_dot_f32`'s 32 for
-    /// generated ones.
+    /// Summation lanes of `Σ p V`: tinyBLAS's 8 for prompt tokens, `ggml_vec_dot_f32`'s (or
+    /// `ggml_vec_dot_f16`'s, the same) 32 for generated ones.
     fn lanes(&self, i: usize) -> usize {
         if self.position(i) < self.seq.prompt_len {
+            LANES
+        } else {
+            4 * LANES
+        }
+    }
+
+    /// Summation lanes of `q · k`: `ggml_vec_dot`'s 32, except for prompt tokens over an f16
+    /// cache, which tinyBLAS multiplies (when the head size is a multiple of its 8 lanes).
+    fn score_lanes(&self, i: usize) -> usize {
+        let tiny_blas = E::HALF && self.params.head_dim.is_multiple_of(LANES);
+        if tiny_blas && self.position(i) < self.seq.prompt_len {
             LANES
         } else {
             4 * LANES
@@ -87,8 +106,21 @@ impl RowBlock<'_> {
                 at: self.offset((i, head)),
                 attended: self.attended(i),
                 lanes: self.lanes(i),
+                score_lanes: self.score_lanes(i),
             })
         }));
+        let rounded_q = &mut scratch.rounded_q;
+        rounded_q.clear();
+        if E::HALF {
+            for query in queries.iter() {
+                rounded_q.extend(self.q[query.at..][..hd].iter().map(|&x| E::operand(x)));
+            }
+        }
+        let query_values = QueryValues {
+            q: if E::HALF { rounded_q } else { self.q },
+            by_query: E::HALF,
+            head_dim: hd,
+        };
         let all = self.attended(0).start..self.attended(n - 1).end;
         // Softmax sums exp over groups of 8 positions counted from position 0, as ggml does
         // over a sequence's cache cells; unattended positions stay masked (-inf, weight 0).
@@ -109,21 +141,39 @@ impl RowBlock<'_> {
             // Positions past the last attended one read the first cache row; their scores are
             // not kept.
             kv_rows.resize(width, 0);
-            self.scores_by_group(queries, kv_rows, start, scores);
+            self.scores_by_group(queries, &query_values, kv_rows, start, scores);
         } else {
-            self.scores_by_position(queries, kv_rows, all.clone(), start, scores);
+            let k_row = &mut scratch.k_row;
+            self.scores_by_position(
+                queries,
+                &query_values,
+                kv_rows,
+                all.clone(),
+                start,
+                scores,
+                k_row,
+            );
         }
         #[cfg(not(target_arch = "x86_64"))]
-        self.scores_by_position(queries, kv_rows, all.clone(), start, scores);
+        self.scores_by_position(
+            queries,
+            &query_values,
+            kv_rows,
+            all.clone(),
+            start,
+            scores,
+            &mut scratch.k_row,
+        );
         for row in scores.chunks_exact_mut(width) {
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             let mut sum = 0f64;
             for group in row.chunks_exact_mut(LANES) {
                 sum += ggml::exp_group(group.try_into().expect("8 lanes"), max) as f64;
             }
-            // The weights as ggml scales them (`ggml_vec_scale_f32` by 1 / Σ).
+            // The weights as ggml scales them (`ggml_vec_scale_f32` by 1 / Σ), then as
+            // `Σ p V` takes them.
             let inv = (1.0 / sum) as f32;
-            row.iter_mut().for_each(|p| *p *= inv);
+            row.iter_mut().for_each(|p| *p = E::operand(*p * inv));
         }
         let by_dim = self.values_by_dim(&mut scratch.values_by_dim, kv_rows, start, width);
         // Σ p V, 8 output values at a time: the partial sums of all lanes for those values stay
@@ -173,18 +223,40 @@ impl RowBlock<'_> {
     }
 }
 
-impl RowBlock<'_> {
+/// The queries' values as they multiply K: `q` itself (query `j` at its offset `at`), or a copy
+/// rounded to the cache's type (query `j` at `j * head_dim`).
+struct QueryValues<'a> {
+    q: &'a [f32],
+    by_query: bool,
+    head_dim: usize,
+}
+
+impl QueryValues<'_> {
+    fn of(&self, j: usize, query: &Query) -> &[f32] {
+        let at = if self.by_query {
+            j * self.head_dim
+        } else {
+            query.at
+        };
+        &self.q[at..][..self.head_dim]
+    }
+}
+
+impl<E: KvElement> RowBlock<'_, E> {
     /// `scores[j * width + pos - start]` = query `j`'s scaled `q · k` at each position it
-    /// attends, one position at a time: each K row is read once for every query of the block.
-    /// The cache rows of positions a few steps ahead are requested early (K for this pass, V
-    /// for the weighted sums).
+    /// attends, one position at a time: each K row is read once (widened into `k_row`) for every
+    /// query of the block. The cache rows of positions a few steps ahead are requested early (K
+    /// for this pass, V for the weighted sums).
+    #[allow(clippy::too_many_arguments)]
     fn scores_by_position(
         &self,
         queries: &[Query],
+        query_values: &QueryValues<'_>,
         kv_rows: &[usize],
         all: Range<usize>,
         start: usize,
         scores: &mut [f32],
+        k_row: &mut Vec<f32>,
     ) {
         let hd = self.params.head_dim;
         let width = scores.len() / queries.len();
@@ -195,11 +267,16 @@ impl RowBlock<'_> {
                 crate::cpu::prefetch(&self.kv.k[ahead..][..hd]);
                 crate::cpu::prefetch(&self.kv.v[ahead..][..hd]);
             }
-            let k = &self.kv.k[kv_row(pos)..][..hd];
+            k_row.clear();
+            k_row.extend(self.kv.k[kv_row(pos)..][..hd].iter().map(|x| x.to_f32()));
             for (j, query) in queries.iter().enumerate() {
                 if query.attended.contains(&pos) {
-                    let q = &self.q[query.at..][..hd];
-                    scores[j * width + pos - start] = ggml::dot_vec_f32(k, q) * self.params.scale;
+                    let q = query_values.of(j, query);
+                    let dot = match query.score_lanes {
+                        LANES => ggml::dot_tiny_blas(k_row, q),
+                        _ => ggml::dot_vec_f32(k_row, q),
+                    };
+                    scores[j * width + pos - start] = dot * self.params.scale;
                 }
             }
         }
@@ -213,6 +290,7 @@ impl RowBlock<'_> {
     fn scores_by_group(
         &self,
         queries: &[Query],
+        query_values: &QueryValues<'_>,
         kv_rows: &[usize],
         start: usize,
         scores: &mut [f32],
@@ -237,11 +315,15 @@ impl RowBlock<'_> {
                 if kept.is_empty() {
                     continue;
                 }
-                let q = &self.q[query.at..][..hd];
-                // SAFETY: the CPU has AVX2 and FMA (the caller checked); hd is a multiple of 32
-                // and every row holds hd values (asserted).
-                let dots =
-                    unsafe { super::avx2::scaled_dots8(self.kv.k, rows, q, self.params.scale) };
+                let (q, k, scale) = (query_values.of(j, query), self.kv.k, self.params.scale);
+                // SAFETY: the CPU has AVX2, FMA and F16C (the caller checked); hd is a multiple
+                // of 32 and every row holds hd values (asserted).
+                let dots = unsafe {
+                    match query.score_lanes {
+                        LANES => super::avx2::scaled_dots8::<E, LANES>(k, rows, q, scale),
+                        _ => super::avx2::scaled_dots8::<E, { 4 * LANES }>(k, rows, q, scale),
+                    }
+                };
                 scores[j * width + kept.start - start..][..kept.len()]
                     .copy_from_slice(&dots[kept.start - group.start..kept.end - group.start]);
             }
@@ -286,8 +368,8 @@ impl RowBlock<'_> {
 }
 
 /// `Σ_p weight(p) V[p][d]` for up to 8 values `d` of one query.
-pub(super) struct WeightedSum<'a> {
-    pub v: &'a [f32],
+pub(super) struct WeightedSum<'a, E> {
+    pub v: &'a [E],
     /// Where position `first + i`'s V row starts, at `rows[i]`.
     pub rows: &'a [usize],
     /// Position `first + i`'s weight, at `weights[i]`.
@@ -298,7 +380,7 @@ pub(super) struct WeightedSum<'a> {
     pub positions: Range<usize>,
 }
 
-impl WeightedSum<'_> {
+impl<E: KvElement> WeightedSum<'_, E> {
     /// Sums in `L` lanes by position (`p % L`), reduced as tinyBLAS (8) or `ggml_vec_dot_f32`
     /// (32) reduce them. `L` is a constant so the lanes can live in registers.
     fn sum<const L: usize>(&self, d: Range<usize>) -> [f32; LANES] {
@@ -309,7 +391,7 @@ impl WeightedSum<'_> {
             // SAFETY: the CPU has AVX2 and FMA; `rows` and `weights` cover the positions
             // (asserted); every V row holds `d` (within head_dim): `attend` sliced K at the same
             // offsets with bounds checks, and `paged_attention` asserts V is as long as K.
-            return unsafe { super::avx2::weighted_sum8::<L>(self, d.start) };
+            return unsafe { super::avx2::weighted_sum8::<E, L>(self, d.start) };
         }
         self.sum_scalar::<L>(d)
     }
@@ -326,13 +408,13 @@ impl WeightedSum<'_> {
                 let i = pos - self.first;
                 let w = self.weights[i];
                 let v = &self.v[self.rows[i] + d.start..][..d.len()];
-                if let Ok(v) = <&[f32; LANES]>::try_from(v) {
+                if let Ok(v) = <&[E; LANES]>::try_from(v) {
                     for t in 0..LANES {
-                        lane[t] = v[t].mul_add(w, lane[t]);
+                        lane[t] = v[t].to_f32().mul_add(w, lane[t]);
                     }
                 } else {
                     for (a, &x) in lane.iter_mut().zip(v) {
-                        *a = x.mul_add(w, *a);
+                        *a = x.to_f32().mul_add(w, *a);
                     }
                 }
             }
@@ -406,56 +488,74 @@ mod tests {
         }
     }
 
-    /// Eight dot products reduced together equal `ggml_vec_dot_f32`'s one at a time, scaled,
-    /// bit for bit, for SmolLM2's and Gemma 3's head sizes.
+    /// Eight dot products reduced together equal the scalar ones (`ggml_vec_dot_f32`'s and
+    /// tinyBLAS's order) one at a time, scaled, bit for bit, for SmolLM2's and Gemma 3's head
+    /// sizes and both cache types.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn dots_by_group_equal_those_by_position_exactly() {
         if crate::cpu::isa() != crate::cpu::Isa::Avx2Fma {
             return;
         }
-        for hd in [32, 64, 256] {
-            let k: Vec<f32> = (0..11 * hd)
-                .map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0)
+        fn check<E: KvElement>(hd: usize) {
+            let k: Vec<E> = (0..11 * hd)
+                .map(|i| E::from_f32(((i * 7919 % 1009) as f32 - 504.0) / 97.0))
                 .collect();
+            let wide: Vec<f32> = k.iter().map(|x| x.to_f32()).collect();
             let q: Vec<f32> = (0..hd)
                 .map(|i| ((i * 31 % 113) as f32 - 56.0) / 13.0)
                 .collect();
             // Rows out of order, one twice, as a block table may place them.
             let rows = [3, 0, 10, 7, 7, 1, 9, 4].map(|r| r * hd);
             let scale = 0.125f32.sqrt();
-            // SAFETY: AVX2 and FMA checked; hd is a multiple of 32; every row fits in `k`.
-            let got = unsafe { super::super::avx2::scaled_dots8(&k, &rows, &q, scale) };
-            let want = rows.map(|r| ggml::dot_vec_f32(&k[r..][..hd], &q) * scale);
-            assert_eq!(got.map(f32::to_bits), want.map(f32::to_bits), "hd {hd}");
+            let bits = |x: [f32; LANES]| x.map(f32::to_bits);
+            // SAFETY: AVX2, FMA and F16C checked; hd is a multiple of 32; every row fits in `k`.
+            let (vec_dot, tiny_blas) = unsafe {
+                (
+                    super::super::avx2::scaled_dots8::<E, 32>(&k, &rows, &q, scale),
+                    super::super::avx2::scaled_dots8::<E, 8>(&k, &rows, &q, scale),
+                )
+            };
+            let want = rows.map(|r| ggml::dot_vec_f32(&wide[r..][..hd], &q) * scale);
+            assert_eq!(bits(vec_dot), bits(want), "hd {hd}");
+            let want = rows.map(|r| ggml::dot_tiny_blas(&wide[r..][..hd], &q) * scale);
+            assert_eq!(bits(tiny_blas), bits(want), "hd {hd}");
+        }
+        for hd in [32, 64, 256] {
+            check::<f32>(hd);
+            check::<half::f16>(hd);
         }
     }
 
     #[test]
     fn detected_weighted_sum_equals_the_scalar_one_exactly() {
-        let v: Vec<f32> = (0..40 * 16)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
-            .collect();
-        let weights: Vec<f32> = (0..40)
-            .map(|i| ((i * 13 % 17) as f32 + 0.5) / 17.0)
-            .collect();
-        let rows: Vec<usize> = (0..40).map(|p| p * 16).collect();
-        for positions in [0..40, 3..29, 9..10, 31..40] {
-            let pv = WeightedSum {
-                v: &v,
-                rows: &rows,
-                weights: &weights,
-                first: 0,
-                positions,
-            };
-            for d in [0..8, 8..16] {
-                let bits = |x: [f32; LANES]| x.map(f32::to_bits);
-                assert_eq!(
-                    bits(pv.sum::<8>(d.clone())),
-                    bits(pv.sum_scalar::<8>(d.clone()))
-                );
-                assert_eq!(bits(pv.sum::<32>(d.clone())), bits(pv.sum_scalar::<32>(d)));
+        fn check<E: KvElement>() {
+            let v: Vec<E> = (0..40 * 16)
+                .map(|i| E::from_f32(((i * 37 % 101) as f32 - 50.0) / 7.0))
+                .collect();
+            let weights: Vec<f32> = (0..40)
+                .map(|i| ((i * 13 % 17) as f32 + 0.5) / 17.0)
+                .collect();
+            let rows: Vec<usize> = (0..40).map(|p| p * 16).collect();
+            for positions in [0..40, 3..29, 9..10, 31..40] {
+                let pv = WeightedSum {
+                    v: &v,
+                    rows: &rows,
+                    weights: &weights,
+                    first: 0,
+                    positions,
+                };
+                for d in [0..8, 8..16] {
+                    let bits = |x: [f32; LANES]| x.map(f32::to_bits);
+                    assert_eq!(
+                        bits(pv.sum::<8>(d.clone())),
+                        bits(pv.sum_scalar::<8>(d.clone()))
+                    );
+                    assert_eq!(bits(pv.sum::<32>(d.clone())), bits(pv.sum_scalar::<32>(d)));
+                }
             }
         }
+        check::<f32>();
+        check::<half::f16>();
     }
 }

@@ -31,6 +31,25 @@ pub fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
     }
 }
 
+/// `x · y` as tinyBLAS multiplies a row by a column on AVX2: one 8-lane accumulator over steps
+/// of 8 elements, reduced as [`hsum_float_8`]. The length must be a multiple of 8 (tinyBLAS
+/// declines other matrices).
+#[inline]
+pub fn dot_tiny_blas(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    assert!(
+        x.len().is_multiple_of(LANES),
+        "tinyBLAS sums whole groups of 8"
+    );
+    let mut acc = [0f32; LANES];
+    for (xs, ys) in x.chunks_exact(LANES).zip(y.chunks_exact(LANES)) {
+        for l in 0..LANES {
+            acc[l] = xs[l].mul_add(ys[l], acc[l]);
+        }
+    }
+    hsum_float_8(&acc)
+}
+
 /// The scalar [`dot_vec_f32`].
 fn dot_vec_f32_scalar(x: &[f32], y: &[f32]) -> f32 {
     const STEP: usize = 4 * LANES;

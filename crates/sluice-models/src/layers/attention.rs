@@ -1,6 +1,6 @@
 use super::{Linear, RmsNorm, StepBuffers};
 use crate::{ForwardBatch, KvStore, ModelError};
-use sluice_kernels::attention::{paged_attention, AttentionParams, SeqSlice};
+use sluice_kernels::attention::{AttentionParams, SeqSlice};
 use sluice_kernels::rope::RopeTable;
 
 /// What every layer of one step shares: the batch and its sequences as the kernels see them.
@@ -80,7 +80,7 @@ impl Attention {
         kv.write(layer, &step.batch.slots, k, v);
         // Every element is written.
         mixed.resize(q.len(), 0.0);
-        paged_attention(q, &kv.layer(layer), &step.seqs, &self.params, mixed);
+        kv.attention(layer, q, &step.seqs, &self.params, mixed);
         self.o.forward_into(mixed, quantized, out)
     }
 }

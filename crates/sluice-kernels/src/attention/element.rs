@@ -1,0 +1,112 @@
+//! The number types a KV cache can hold, and what llama.cpp's CPU attention does differently
+//! for each (flash attention off).
+//!
+//! With an f32 cache every operand stays f32. With an f16 cache, `ggml_mul_mat` converts its f32
+//! operand to f16 (round to nearest even) before multiplying: the queries before `q · k`, and
+//! the softmax weights before `Σ p V`; f16 values are then widened to f32 exactly and multiplied
+//! with the same fused multiply-adds as in f32. The conversion also makes the queries contiguous,
+//! so that a batch of two or more tokens multiplies them by K with tinyBLAS (8 lanes), where with
+//! an f32 cache `q · k` is always `ggml_vec_dot_f32` (the permuted queries are not contiguous).
+
+use half::f16;
+
+/// A value type of the KV cache.
+pub trait KvElement: Copy + Send + Sync + 'static {
+    /// IEEE half precision: loads widen it, and llama.cpp rounds the queries and softmax
+    /// weights to it first (and so multiplies a prompt's queries by K with tinyBLAS).
+    const HALF: bool;
+
+    fn from_f32(x: f32) -> Self;
+
+    fn to_f32(self) -> f32;
+
+    /// `len` zeros, allocated zeroed so that the pages stay untouched (and out of the
+    /// resident set) until they are written.
+    fn zeros(len: usize) -> Vec<Self>;
+
+    /// `x` as llama.cpp multiplies it with values of this type: itself, or rounded to f16.
+    fn operand(x: f32) -> f32 {
+        if Self::HALF {
+            Self::from_f32(x).to_f32()
+        } else {
+            x
+        }
+    }
+}
+
+impl KvElement for f32 {
+    const HALF: bool = false;
+
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+
+    fn to_f32(self) -> f32 {
+        self
+    }
+
+    fn zeros(len: usize) -> Vec<Self> {
+        vec![0.0; len]
+    }
+}
+
+impl KvElement for f16 {
+    const HALF: bool = true;
+
+    /// Round to nearest even, as F16C's `vcvtps2ph` with rounding mode 0 (ggml's conversion).
+    fn from_f32(x: f32) -> Self {
+        f16::from_f32(x)
+    }
+
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+
+    /// `vec![f16::ZERO; len]` would write every element; zero bits allocate zeroed.
+    fn zeros(len: usize) -> Vec<Self> {
+        use half::vec::HalfBitsVecExt;
+        vec![0u16; len].reinterpret_into()
+    }
+}
+
+/// 8 consecutive cache values widened to f32 (exactly).
+///
+/// # Safety
+/// The CPU must have AVX2, FMA and F16C, and `p` must point at 8 readable values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+pub(super) unsafe fn load8<E: KvElement>(p: *const E) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    if E::HALF {
+        _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
+    } else {
+        _mm256_loadu_ps(p.cast())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn f16_operands_round_to_nearest_even() {
+        // 1 + 2^-11 lies halfway between 1 and the next f16 (1 + 2^-10): ties go to even, 1.
+        assert_eq!(f16::operand(1.0 + 2f32.powi(-11)), 1.0);
+        // 1 + 3·2^-11 lies halfway between 1 + 2^-10 and 1 + 2^-9: to 1 + 2^-9.
+        assert_eq!(
+            f16::operand(1.0 + 3.0 * 2f32.powi(-11)),
+            1.0 + 2f32.powi(-9)
+        );
+        assert_eq!(f16::operand(0.1), 0.099975586);
+        assert_eq!(f32::operand(0.1), 0.1);
+    }
+
+    #[test]
+    fn zeros_are_zero() {
+        assert!(f16::zeros(5)
+            .iter()
+            .all(|x| x.to_f32() == 0.0 && x.is_sign_positive()));
+        assert_eq!(f32::zeros(5), vec![0.0; 5]);
+    }
+}
