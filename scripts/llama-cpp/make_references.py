@@ -158,6 +158,9 @@ GREEDY_PROMPTS = [
     "Hello",
     chat("Write a haiku about the ocean."),
     "日本の首都は",
+    # 513 tokens: llama.cpp's second ubatch of 512 holds the last prompt token alone, which it
+    # multiplies as a generated token (no tinyBLAS for a batch of one).
+    " ".join(["the"] * 513),
 ]
 
 
@@ -286,8 +289,12 @@ def tokenizer_refs(server: Server, version: str, model: str = MODEL,
 
 # Gemma 3 270M is a base model: plain-text prompts only, and one longer than its 512-token
 # sliding window, so that the windowed layers' masking is exercised.
-GEMMA_GREEDY_PROMPTS = [p for p in GREEDY_PROMPTS if not p.startswith("<|im_start|>")] + [
+GEMMA_GREEDY_PROMPTS = [
+    p for p in GREEDY_PROMPTS if not p.startswith("<|im_start|>") and not p.startswith("the the")
+] + [
     " ".join([LONG_PARAGRAPH] * 3),
+    # With BOS, 513 tokens (see GREEDY_PROMPTS).
+    " ".join(["the"] * 512),
 ]
 
 

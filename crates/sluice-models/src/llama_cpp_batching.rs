@@ -19,10 +19,8 @@
 //! rows llama.cpp would multiply together.
 
 use crate::ForwardBatch;
+use sluice_kernels::ggml::{ubatch_len, UBATCH};
 use sluice_kernels::quant::kquant::RowContext;
-
-/// llama.cpp's default physical batch size (`n_ubatch`).
-const UBATCH: usize = 512;
 
 /// Rows llama.cpp's repacked kernels multiply together.
 const GROUP: usize = 4;
@@ -35,11 +33,10 @@ fn context(pos: usize, prompt_len: usize) -> RowContext {
     if pos >= prompt_len {
         return RowContext::default(); // generated: one token per step
     }
-    let ubatch_start = pos / UBATCH * UBATCH;
-    let ubatch_len = UBATCH.min(prompt_len - ubatch_start);
+    let rows = ubatch_len(pos, prompt_len);
     RowContext {
-        grouped: pos - ubatch_start < ubatch_len / GROUP * GROUP,
-        tiled: ubatch_len >= TILED_ROWS,
+        grouped: pos % UBATCH < rows / GROUP * GROUP,
+        tiled: rows >= TILED_ROWS,
     }
 }
 

@@ -68,21 +68,27 @@ impl<E: KvElement> RowBlock<'_, E> {
         first..pos + 1
     }
 
-    /// Summation lanes of `Σ p V`: tinyBLAS's 8 for prompt tokens, `ggml_vec_dot_f32`'s (or
-    /// `ggml_vec_dot_f16`'s, the same) 32 for generated ones.
+    /// Whether llama.cpp multiplies row `i` with tinyBLAS: a prompt token in a ubatch of two
+    /// or more (`ggml::ubatch_len`; tinyBLAS declines a batch of one).
+    fn tiny_blas(&self, i: usize) -> bool {
+        ggml::ubatch_len(self.position(i), self.seq.prompt_len) >= 2
+    }
+
+    /// Summation lanes of `Σ p V`: tinyBLAS's 8, or `ggml_vec_dot_f32`'s (or
+    /// `ggml_vec_dot_f16`'s, the same) 32.
     fn lanes(&self, i: usize) -> usize {
-        if self.position(i) < self.seq.prompt_len {
+        if self.tiny_blas(i) {
             LANES
         } else {
             4 * LANES
         }
     }
 
-    /// Summation lanes of `q · k`: `ggml_vec_dot`'s 32, except for prompt tokens over an f16
-    /// cache, which tinyBLAS multiplies (when the head size is a multiple of its 8 lanes).
+    /// Summation lanes of `q · k`: `ggml_vec_dot`'s 32, except over an f16 cache, whose rows
+    /// tinyBLAS multiplies as it does `Σ p V` (when the head size is a multiple of its 8 lanes).
     fn score_lanes(&self, i: usize) -> usize {
         let tiny_blas = E::HALF && self.params.head_dim.is_multiple_of(LANES);
-        if tiny_blas && self.position(i) < self.seq.prompt_len {
+        if tiny_blas && self.tiny_blas(i) {
             LANES
         } else {
             4 * LANES

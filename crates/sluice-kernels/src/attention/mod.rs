@@ -9,7 +9,8 @@
 //! softmax with ggml's exp over groups of 8 positions and a double-precision sum; then `Σ p V`
 //! summed by position as tinyBLAS does for a prompt's tokens and as `ggml_vec_dot_f32` does for
 //! a generated token. (llama.cpp sends a matmul to tinyBLAS only when its batch holds two or
-//! more tokens; we decide by position, so chunking and batching never change a result.) An f16
+//! more tokens; we decide by the ubatch llama.cpp would put the row in, from its position and
+//! prompt length (`ggml::ubatch_len`), so chunking and batching never change a result.) An f16
 //! cache is computed as llama.cpp computes one: the queries and the weights rounded to f16 first,
 //! and a prompt's `q·k` by tinyBLAS (`element.rs` says why).
 //!

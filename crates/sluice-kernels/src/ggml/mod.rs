@@ -11,6 +11,21 @@ use crate::cpu::{isa, Isa};
 /// Lanes of an AVX2 float vector.
 pub const LANES: usize = 8;
 
+/// llama.cpp's default physical batch size (`n_ubatch`).
+pub const UBATCH: usize = 512;
+
+/// How many tokens share the ubatch in which llama.cpp, running one sequence alone as the
+/// references do, computes position `pos`: its prompt in ubatches of [`UBATCH`] tokens, then one
+/// token per step. Which kernel a matmul takes depends on it (tinyBLAS needs two or more rows;
+/// the K-quant kernels group and tile rows by it), so a row's arithmetic is fixed by its
+/// position and its prompt's length, never by the batch sluice computes it in.
+pub fn ubatch_len(pos: usize, prompt_len: usize) -> usize {
+    if pos >= prompt_len {
+        return 1;
+    }
+    UBATCH.min(prompt_len - pos / UBATCH * UBATCH)
+}
+
 /// `hsum_float_8` (and tinyBLAS's `hsum`): upper half onto lower, then pairs, then the last two.
 #[inline(always)]
 pub fn hsum_float_8(a: &[f32; LANES]) -> f32 {
@@ -140,6 +155,16 @@ pub fn expf(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prompts_go_in_ubatches_of_512_and_generated_tokens_alone() {
+        assert_eq!(super::ubatch_len(0, 6), 6);
+        assert_eq!(super::ubatch_len(6, 6), 1);
+        assert_eq!(super::ubatch_len(511, 513), 512);
+        // A 513-token prompt's last token is alone in its ubatch.
+        assert_eq!(super::ubatch_len(512, 513), 1);
+        assert_eq!(super::ubatch_len(514, 571), 59);
+    }
+
     use super::*;
 
     #[test]
