@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
+    /// AVX2 and FMA, with F16C (which every CPU with AVX2 also has).
     Avx2Fma,
     Scalar,
 }
@@ -16,7 +17,7 @@ pub fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        // F16C (f16 KV cache loads) came before AVX2 on every x86 CPU that has both.
+        // F16C (for f16 KV cache loads) is on every x86 CPU that has AVX2; checked all the same.
         if is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
             && is_x86_feature_detected!("f16c")
@@ -83,7 +84,7 @@ pub(crate) fn for_each_row(
 #[inline(always)]
 pub(crate) fn prefetch<T>(values: &[T]) {
     #[cfg(target_arch = "x86_64")]
-    for line in values.chunks(64 / std::mem::size_of::<T>().max(1)) {
+    for line in values.chunks((64 / std::mem::size_of::<T>().max(1)).max(1)) {
         // SAFETY: prefetching is a hint with no architectural effect; the address is in bounds.
         unsafe {
             std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(

@@ -1,60 +1,8 @@
+use crate::KvDtype;
 use half::f16;
 use sluice_kernels::attention::{
     paged_attention, slot_stride, AttentionParams, KvElement, KvLayerView, SeqSlice,
 };
-use std::fmt;
-use std::str::FromStr;
-
-/// The number type of the cache's values (`--kv-cache-dtype`).
-///
-/// f32 is llama.cpp's most exact setting, which the committed greedy references use. f16
-/// halves the cache (twice the tokens in the same memory, half the bytes attention reads) and
-/// rounds as llama.cpp's f16 cache does without flash attention (its own references).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum KvDtype {
-    #[default]
-    F32,
-    F16,
-}
-
-impl KvDtype {
-    fn value_bytes(self) -> usize {
-        match self {
-            KvDtype::F32 => std::mem::size_of::<f32>(),
-            KvDtype::F16 => std::mem::size_of::<f16>(),
-        }
-    }
-
-    fn slot_stride(self, kv_heads: usize, head_dim: usize) -> usize {
-        match self {
-            KvDtype::F32 => slot_stride::<f32>(kv_heads, head_dim),
-            KvDtype::F16 => slot_stride::<f16>(kv_heads, head_dim),
-        }
-    }
-}
-
-impl FromStr for KvDtype {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "f32" => Ok(KvDtype::F32),
-            "f16" => Ok(KvDtype::F16),
-            _ => Err(format!(
-                "unknown KV cache dtype {s:?} (expected f32 or f16)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for KvDtype {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KvDtype::F32 => "f32",
-            KvDtype::F16 => "f16",
-        })
-    }
-}
 
 /// Per layer, the K and the V values of every slot.
 enum Layers {
@@ -104,7 +52,7 @@ impl KvStore {
         head_dim: usize,
         dtype: KvDtype,
     ) -> usize {
-        2 * num_layers * dtype.slot_stride(kv_heads, head_dim) * dtype.value_bytes()
+        2 * num_layers * dtype.slot_bytes(kv_heads, head_dim)
     }
 
     pub fn num_slots(&self) -> usize {
@@ -188,17 +136,6 @@ fn write_rows<E: KvElement>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dtypes_parse_and_print_as_the_flag_spells_them() {
-        for dtype in [KvDtype::F32, KvDtype::F16] {
-            assert_eq!(dtype.to_string().parse::<KvDtype>(), Ok(dtype));
-        }
-        assert!("bf16"
-            .parse::<KvDtype>()
-            .unwrap_err()
-            .contains("f32 or f16"));
-    }
 
     /// A token of SmolLM2 (30 layers, 3 K/V heads of 64): 30 · 2 · 208 f32 values, or
     /// 30 · 2 · 224 f16 values (each slot padded to an odd number of cache lines).

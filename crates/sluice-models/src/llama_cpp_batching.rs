@@ -30,9 +30,7 @@ const TILED_ROWS: usize = 8;
 
 /// Where llama.cpp, running this sequence alone, multiplies position `pos`.
 fn context(pos: usize, prompt_len: usize) -> RowContext {
-    if pos >= prompt_len {
-        return RowContext::default(); // generated: one token per step
-    }
+    // A generated token is alone in its ubatch: neither grouped nor tiled.
     let rows = ubatch_len(pos, prompt_len);
     RowContext {
         grouped: pos % UBATCH < rows / GROUP * GROUP,

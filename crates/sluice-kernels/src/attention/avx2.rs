@@ -11,7 +11,7 @@ use std::arch::x86_64::*;
 /// `Σ_p weight(p) V[p][d0..d0 + 8]` in `L` lanes by position, reduced as the scalar form.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `pv.rows` and `pv.weights` cover `pv.positions` from
+/// The CPU must have AVX2, FMA and F16C; `pv.rows` and `pv.weights` cover `pv.positions` from
 /// `pv.first`, and `row + d0 + 8 <= pv.v.len()` for every position's row.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn weighted_sum8<E: KvElement, const L: usize>(
@@ -67,7 +67,7 @@ pub(super) unsafe fn weighted_sum8<E: KvElement, const L: usize>(
 /// zero (their `rows` entries are not read).
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `head_dim` and `width` are multiples of 8,
+/// The CPU must have AVX2, FMA and F16C; `head_dim` and `width` are multiples of 8,
 /// `out.len() >= head_dim * width`, `rows.len() >= filled.end`, and every `rows[i]` of `filled`
 /// has `rows[i] + head_dim <= v.len()`.
 #[target_feature(enable = "avx2,fma,f16c")]

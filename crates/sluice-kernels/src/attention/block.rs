@@ -75,20 +75,22 @@ impl<E: KvElement> RowBlock<'_, E> {
     }
 
     /// Summation lanes of `Σ p V`: tinyBLAS's 8, or `ggml_vec_dot_f32`'s (or
-    /// `ggml_vec_dot_f16`'s, the same) 32.
+    /// `ggml_vec_dot_f16`'s, the same) 32. tinyBLAS takes the product's rows (here the head's
+    /// values) in tiles of 4 or 8, so it declines a head size that is not a multiple of 4; its
+    /// sum runs over the cache's cells, which llama.cpp pads to a multiple of 256.
     fn lanes(&self, i: usize) -> usize {
-        if self.tiny_blas(i) {
+        if self.tiny_blas(i) && self.params.head_dim.is_multiple_of(4) {
             LANES
         } else {
             4 * LANES
         }
     }
 
-    /// Summation lanes of `q · k`: `ggml_vec_dot`'s 32, except over an f16 cache, whose rows
-    /// tinyBLAS multiplies as it does `Σ p V` (when the head size is a multiple of its 8 lanes).
+    /// Summation lanes of `q · k`: `ggml_vec_dot`'s 32, except for the rows tinyBLAS multiplies
+    /// over an f16 cache (`element.rs`). Its sum runs over the head's values here, in steps of
+    /// 8, so it declines a head size that is not a multiple of 8.
     fn score_lanes(&self, i: usize) -> usize {
-        let tiny_blas = E::HALF && self.params.head_dim.is_multiple_of(LANES);
-        if tiny_blas && self.tiny_blas(i) {
+        if E::HALF && self.tiny_blas(i) && self.params.head_dim.is_multiple_of(LANES) {
             LANES
         } else {
             4 * LANES
@@ -122,9 +124,10 @@ impl<E: KvElement> RowBlock<'_, E> {
                 rounded_q.extend(self.q[query.at..][..hd].iter().map(|&x| E::operand(x)));
             }
         }
-        let query_values = QueryValues {
-            q: if E::HALF { rounded_q } else { self.q },
-            by_query: E::HALF,
+        let queries = Queries {
+            list: queries,
+            values: if E::HALF { rounded_q } else { self.q },
+            rounded: E::HALF,
             head_dim: hd,
         };
         let all = self.attended(0).start..self.attended(n - 1).end;
@@ -141,35 +144,22 @@ impl<E: KvElement> RowBlock<'_, E> {
         );
         let scores = &mut scratch.scores;
         scores.clear();
-        scores.resize(queries.len() * width, f32::NEG_INFINITY);
+        scores.resize(queries.list.len() * width, f32::NEG_INFINITY);
         #[cfg(target_arch = "x86_64")]
-        if crate::cpu::isa() == crate::cpu::Isa::Avx2Fma && hd.is_multiple_of(4 * LANES) {
+        let by_group =
+            crate::cpu::isa() == crate::cpu::Isa::Avx2Fma && hd.is_multiple_of(4 * LANES);
+        #[cfg(not(target_arch = "x86_64"))]
+        let by_group = false;
+        if by_group {
             // Positions past the last attended one read the first cache row; their scores are
             // not kept.
             kv_rows.resize(width, 0);
-            self.scores_by_group(queries, &query_values, kv_rows, start, scores);
+            #[cfg(target_arch = "x86_64")]
+            self.scores_by_group(&queries, kv_rows, start, scores);
         } else {
             let k_row = &mut scratch.k_row;
-            self.scores_by_position(
-                queries,
-                &query_values,
-                kv_rows,
-                all.clone(),
-                start,
-                scores,
-                k_row,
-            );
+            self.scores_by_position(&queries, kv_rows, all.clone(), start, scores, k_row);
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        self.scores_by_position(
-            queries,
-            &query_values,
-            kv_rows,
-            all.clone(),
-            start,
-            scores,
-            &mut scratch.k_row,
-        );
         for row in scores.chunks_exact_mut(width) {
             let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
             let mut sum = 0f64;
@@ -189,7 +179,7 @@ impl<E: KvElement> RowBlock<'_, E> {
         // them are read from memory once per block rather than once per query.
         for d0 in (0..hd).step_by(LANES) {
             let d = d0..(d0 + LANES).min(hd);
-            for (j, query) in queries.iter().enumerate() {
+            for (j, query) in queries.list.iter().enumerate() {
                 let weights = &scores[j * width..(j + 1) * width];
                 let sums = match by_dim {
                     #[cfg(target_arch = "x86_64")]
@@ -199,8 +189,9 @@ impl<E: KvElement> RowBlock<'_, E> {
                         // finite) leaves a sum that started at +0 as it was.
                         let groups = (query.attended.start - start) / LANES
                             ..(query.attended.end - start).div_ceil(LANES);
-                        // SAFETY: the CPU has AVX2 and FMA (`values_by_dim` gave a layout);
-                        // the groups lie within `width` (a multiple of 8) and d0 + 8 <= hd.
+                        // SAFETY: the CPU has AVX2, FMA and F16C (`values_by_dim` gave a
+                        // layout); the groups lie within `width` (a multiple of 8) and
+                        // d0 + 8 <= hd.
                         unsafe {
                             super::avx2::weighted_sum8_by_dim(values, width, weights, groups, d0)
                         }
@@ -229,35 +220,34 @@ impl<E: KvElement> RowBlock<'_, E> {
     }
 }
 
-/// The queries' values as they multiply K: `q` itself (query `j` at its offset `at`), or a copy
-/// rounded to the cache's type (query `j` at `j * head_dim`).
-struct QueryValues<'a> {
-    q: &'a [f32],
-    by_query: bool,
+/// The block's queries, and their values as they multiply K: `q` itself (query `j` at its
+/// offset `at`), or copies rounded to the cache's type (query `j` at `j * head_dim`).
+struct Queries<'a> {
+    list: &'a [Query],
+    values: &'a [f32],
+    rounded: bool,
     head_dim: usize,
 }
 
-impl QueryValues<'_> {
-    fn of(&self, j: usize, query: &Query) -> &[f32] {
-        let at = if self.by_query {
+impl Queries<'_> {
+    fn values(&self, j: usize) -> &[f32] {
+        let at = if self.rounded {
             j * self.head_dim
         } else {
-            query.at
+            self.list[j].at
         };
-        &self.q[at..][..self.head_dim]
+        &self.values[at..][..self.head_dim]
     }
 }
 
 impl<E: KvElement> RowBlock<'_, E> {
     /// `scores[j * width + pos - start]` = query `j`'s scaled `q · k` at each position it
-    /// attends, one position at a time: each K row is read once (widened into `k_row`) for every
-    /// query of the block. The cache rows of positions a few steps ahead are requested early (K
-    /// for this pass, V for the weighted sums).
-    #[allow(clippy::too_many_arguments)]
+    /// attends, one position at a time: each K row is read once (widened into `k_row` from an
+    /// f16 cache) for every query of the block. The cache rows of positions a few steps ahead
+    /// are requested early (K for this pass, V for the weighted sums).
     fn scores_by_position(
         &self,
-        queries: &[Query],
-        query_values: &QueryValues<'_>,
+        queries: &Queries<'_>,
         kv_rows: &[usize],
         all: Range<usize>,
         start: usize,
@@ -265,7 +255,7 @@ impl<E: KvElement> RowBlock<'_, E> {
         k_row: &mut Vec<f32>,
     ) {
         let hd = self.params.head_dim;
-        let width = scores.len() / queries.len();
+        let width = scores.len() / queries.list.len();
         let kv_row = |pos: usize| kv_rows[pos - start];
         for pos in all.clone() {
             if pos + PREFETCH_AHEAD < all.end {
@@ -273,14 +263,14 @@ impl<E: KvElement> RowBlock<'_, E> {
                 crate::cpu::prefetch(&self.kv.k[ahead..][..hd]);
                 crate::cpu::prefetch(&self.kv.v[ahead..][..hd]);
             }
-            k_row.clear();
-            k_row.extend(self.kv.k[kv_row(pos)..][..hd].iter().map(|x| x.to_f32()));
-            for (j, query) in queries.iter().enumerate() {
+            let k = E::widen(&self.kv.k[kv_row(pos)..][..hd], k_row);
+            for (j, query) in queries.list.iter().enumerate() {
                 if query.attended.contains(&pos) {
-                    let q = query_values.of(j, query);
-                    let dot = match query.score_lanes {
-                        LANES => ggml::dot_tiny_blas(k_row, q),
-                        _ => ggml::dot_vec_f32(k_row, q),
+                    let q = queries.values(j);
+                    let dot = match (query.score_lanes, E::HALF) {
+                        (LANES, _) => ggml::dot_tiny_blas(k, q),
+                        (_, true) => ggml::dot_vec_f16(k, q),
+                        (_, false) => ggml::dot_vec_f32(k, q),
                     };
                     scores[j * width + pos - start] = dot * self.params.scale;
                 }
@@ -295,8 +285,7 @@ impl<E: KvElement> RowBlock<'_, E> {
     #[cfg(target_arch = "x86_64")]
     fn scores_by_group(
         &self,
-        queries: &[Query],
-        query_values: &QueryValues<'_>,
+        queries: &Queries<'_>,
         kv_rows: &[usize],
         start: usize,
         scores: &mut [f32],
@@ -316,12 +305,12 @@ impl<E: KvElement> RowBlock<'_, E> {
                 }
             }
             let group = start + g * LANES..start + (g + 1) * LANES;
-            for (j, query) in queries.iter().enumerate() {
+            for (j, query) in queries.list.iter().enumerate() {
                 let kept = group.start.max(query.attended.start)..group.end.min(query.attended.end);
                 if kept.is_empty() {
                     continue;
                 }
-                let (q, k, scale) = (query_values.of(j, query), self.kv.k, self.params.scale);
+                let (q, k, scale) = (queries.values(j), self.kv.k, self.params.scale);
                 // SAFETY: the CPU has AVX2, FMA and F16C (the caller checked); hd is a multiple
                 // of 32 and every row holds hd values (asserted).
                 let dots = unsafe {
@@ -359,7 +348,7 @@ impl<E: KvElement> RowBlock<'_, E> {
                     .iter()
                     .all(|&r| r + hd <= self.kv.v.len()));
                 buffer.resize(hd * width, 0.0);
-                // SAFETY: the CPU has AVX2 and FMA; hd and width are multiples of 8, the
+                // SAFETY: the CPU has AVX2, FMA and F16C; hd and width are multiples of 8, the
                 // buffer holds hd · width values, and the filled rows lie within V (asserted).
                 unsafe {
                     super::avx2::values_by_dim(self.kv.v, kv_rows, filled, hd, width, buffer)
@@ -394,7 +383,7 @@ impl<E: KvElement> WeightedSum<'_, E> {
         assert!(self.positions.end - self.first <= self.rows.len().min(self.weights.len()));
         #[cfg(target_arch = "x86_64")]
         if d.len() == LANES && crate::cpu::isa() == crate::cpu::Isa::Avx2Fma {
-            // SAFETY: the CPU has AVX2 and FMA; `rows` and `weights` cover the positions
+            // SAFETY: the CPU has AVX2, FMA and F16C; `rows` and `weights` cover the positions
             // (asserted); every V row holds `d` (within head_dim): `attend` sliced K at the same
             // offsets with bounds checks, and `paged_attention` asserts V is as long as K.
             return unsafe { super::avx2::weighted_sum8::<E, L>(self, d.start) };
@@ -442,56 +431,114 @@ mod tests {
     use super::*;
 
     /// The prompt rows' sums from V laid out by value equal the scalar sums by position bit
-    /// for bit, though they also add the 0-weighted positions of a query's partial groups.
+    /// for bit, though they also add the 0-weighted positions of a query's partial groups; for
+    /// both cache types.
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn sums_by_value_equal_the_scalar_ones_exactly() {
         if crate::cpu::isa() != crate::cpu::Isa::Avx2Fma {
             return;
         }
-        let (hd, width, stride) = (16, 40, 20);
-        let v: Vec<f32> = (0..width * stride)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 7.0)
-            .collect();
-        let rows: Vec<usize> = (0..width).map(|p| p * stride).collect();
-        let mut layout = vec![0f32; hd * width];
-        // Position 0 is outside the block's positions, as before a sliding window.
-        // SAFETY: AVX2 and FMA checked; 16 and 40 are multiples of 8; every row fits in `v`.
-        unsafe { super::super::avx2::values_by_dim(&v, &rows, 1..width, hd, width, &mut layout) };
-        for positions in [1..40, 3..29, 9..10, 31..40] {
-            let weights: Vec<f32> = (0..width)
-                .map(|i| match positions.contains(&i) {
-                    true => ((i * 13 % 17) as f32 + 0.5) / 17.0,
-                    false => 0.0,
-                })
+        fn check<E: KvElement>() {
+            let (hd, width, stride) = (16, 40, 20);
+            let v: Vec<E> = (0..width * stride)
+                .map(|i| E::from_f32(((i * 37 % 101) as f32 - 50.0) / 7.0))
                 .collect();
-            let pv = WeightedSum {
-                v: &v,
-                rows: &rows,
-                weights: &weights,
-                first: 0,
-                positions: positions.clone(),
+            let rows: Vec<usize> = (0..width).map(|p| p * stride).collect();
+            let mut layout = vec![0f32; hd * width];
+            // Position 0 is outside the block's positions, as before a sliding window.
+            // SAFETY: AVX2, FMA and F16C checked; 16 and 40 are multiples of 8; every row fits.
+            unsafe {
+                super::super::avx2::values_by_dim(&v, &rows, 1..width, hd, width, &mut layout)
             };
-            let groups = positions.start / LANES..positions.end.div_ceil(LANES);
-            for d0 in [0, 8] {
-                // SAFETY: as above; the groups lie within the 40 positions.
-                let by_value = unsafe {
-                    super::super::avx2::weighted_sum8_by_dim(
-                        &layout,
-                        width,
-                        &weights,
-                        groups.clone(),
-                        d0,
-                    )
+            for positions in [1..40, 3..29, 9..10, 31..40] {
+                let weights: Vec<f32> = (0..width)
+                    .map(|i| match positions.contains(&i) {
+                        true => ((i * 13 % 17) as f32 + 0.5) / 17.0,
+                        false => 0.0,
+                    })
+                    .collect();
+                let pv = WeightedSum {
+                    v: &v,
+                    rows: &rows,
+                    weights: &weights,
+                    first: 0,
+                    positions: positions.clone(),
                 };
-                let bits = |x: [f32; LANES]| x.map(f32::to_bits);
-                assert_eq!(
-                    bits(by_value),
-                    bits(pv.sum_scalar::<8>(d0..d0 + 8)),
-                    "{positions:?}"
-                );
+                let groups = positions.start / LANES..positions.end.div_ceil(LANES);
+                for d0 in [0, 8] {
+                    // SAFETY: as above; the groups lie within the 40 positions.
+                    let by_value = unsafe {
+                        super::super::avx2::weighted_sum8_by_dim(
+                            &layout,
+                            width,
+                            &weights,
+                            groups.clone(),
+                            d0,
+                        )
+                    };
+                    let bits = |x: [f32; LANES]| x.map(f32::to_bits);
+                    assert_eq!(
+                        bits(by_value),
+                        bits(pv.sum_scalar::<8>(d0..d0 + 8)),
+                        "{positions:?}"
+                    );
+                }
             }
         }
+        check::<f32>();
+        check::<half::f16>();
+    }
+
+    /// Which order sums each row: tinyBLAS's for a prompt token that shares its llama.cpp
+    /// ubatch (`Σ p V`, and `q · k` over an f16 cache), `ggml_vec_dot`'s otherwise.
+    #[test]
+    fn rows_take_tiny_blas_order_by_ubatch_head_size_and_cache_type() {
+        fn lanes<E: KvElement>(pos: usize, prompt_len: usize, head_dim: usize) -> [usize; 2] {
+            let kv = KvLayerView::<E> {
+                k: &[],
+                v: &[],
+                block_size: 16,
+                kv_heads: 1,
+                head_dim,
+                slot_stride: head_dim,
+            };
+            let seq = SeqSlice {
+                first_row: 0,
+                rows: pos + 1,
+                context_len: pos + 1,
+                prompt_len,
+                block_table: &[],
+            };
+            let params = AttentionParams {
+                n_heads: 1,
+                kv_heads: 1,
+                head_dim,
+                scale: 1.0,
+                window: None,
+            };
+            let block = RowBlock {
+                q: &[],
+                kv: &kv,
+                seq: &seq,
+                params: &params,
+                kv_head: 0,
+                heads: 0..1,
+                rows: 0..pos + 1,
+            };
+            [block.lanes(pos), block.score_lanes(pos)]
+        }
+        const VEC_DOT: usize = 4 * LANES;
+        // [Σ p V, q · k]
+        assert_eq!(lanes::<f32>(511, 513, 64), [LANES, VEC_DOT]);
+        assert_eq!(lanes::<half::f16>(511, 513, 64), [LANES, LANES]);
+        // The 513th prompt token is alone in the second ubatch; a 1-token prompt is alone.
+        assert_eq!(lanes::<half::f16>(512, 513, 64), [VEC_DOT, VEC_DOT]);
+        assert_eq!(lanes::<half::f16>(0, 1, 64), [VEC_DOT, VEC_DOT]);
+        assert_eq!(lanes::<half::f16>(600, 513, 64), [VEC_DOT, VEC_DOT]);
+        // tinyBLAS declines head sizes it cannot tile (Σ p V) or step through (q · k).
+        assert_eq!(lanes::<half::f16>(3, 10, 12), [LANES, VEC_DOT]);
+        assert_eq!(lanes::<half::f16>(3, 10, 6), [VEC_DOT, VEC_DOT]);
     }
 
     /// Eight dot products reduced together equal the scalar ones (`ggml_vec_dot_f32`'s and

@@ -4,14 +4,23 @@
 //! With an f32 cache every operand stays f32. With an f16 cache, `ggml_mul_mat` converts its f32
 //! operand to f16 (round to nearest even) before multiplying: the queries before `q · k`, and
 //! the softmax weights before `Σ p V`; f16 values are then widened to f32 exactly and multiplied
-//! with the same fused multiply-adds as in f32. The conversion also makes the queries contiguous,
-//! so that a batch of two or more tokens multiplies them by K with tinyBLAS (8 lanes), where with
-//! an f32 cache `q · k` is always `ggml_vec_dot_f32` (the permuted queries are not contiguous).
+//! with the same fused multiply-adds as in f32, except that `ggml_vec_dot_f16` adds the values
+//! past its last whole step of 32 in double (`ggml::dot_vec_f16`). The conversion also makes the
+//! queries contiguous, so that a batch of two or more tokens multiplies them by K with tinyBLAS
+//! (8 lanes), where with an f32 cache `q · k` is always `ggml_vec_dot_f32` (the permuted queries
+//! are not contiguous).
 
 use half::f16;
 
-/// A value type of the KV cache.
-pub trait KvElement: Copy + Send + Sync + 'static {
+mod sealed {
+    /// Only the types below: the SIMD loads trust [`super::KvElement::HALF`] for their width.
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+}
+
+/// A value type of the KV cache: f32 or f16.
+pub trait KvElement: sealed::Sealed + Copy + Send + Sync + 'static {
     /// IEEE half precision: loads widen it, and llama.cpp rounds the queries and softmax
     /// weights to it first (and so multiplies a prompt's queries by K with tinyBLAS).
     const HALF: bool;
@@ -23,6 +32,9 @@ pub trait KvElement: Copy + Send + Sync + 'static {
     /// `len` zeros, allocated zeroed so that the pages stay untouched (and out of the
     /// resident set) until they are written.
     fn zeros(len: usize) -> Vec<Self>;
+
+    /// `values` as f32: themselves, or widened into `buffer`.
+    fn widen<'a>(values: &'a [Self], buffer: &'a mut Vec<f32>) -> &'a [f32];
 
     /// `x` as llama.cpp multiplies it with values of this type: itself, or rounded to f16.
     fn operand(x: f32) -> f32 {
@@ -48,6 +60,10 @@ impl KvElement for f32 {
     fn zeros(len: usize) -> Vec<Self> {
         vec![0.0; len]
     }
+
+    fn widen<'a>(values: &'a [Self], _: &'a mut Vec<f32>) -> &'a [f32] {
+        values
+    }
 }
 
 impl KvElement for f16 {
@@ -67,6 +83,12 @@ impl KvElement for f16 {
         use half::vec::HalfBitsVecExt;
         vec![0u16; len].reinterpret_into()
     }
+
+    fn widen<'a>(values: &'a [Self], buffer: &'a mut Vec<f32>) -> &'a [f32] {
+        buffer.clear();
+        buffer.extend(values.iter().map(|x| x.to_f32()));
+        buffer
+    }
 }
 
 /// 8 consecutive cache values widened to f32 (exactly).
@@ -78,6 +100,7 @@ impl KvElement for f16 {
 #[inline]
 pub(super) unsafe fn load8<E: KvElement>(p: *const E) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
+    const { assert!(std::mem::size_of::<E>() == if E::HALF { 2 } else { 4 }) };
     if E::HALF {
         _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
     } else {

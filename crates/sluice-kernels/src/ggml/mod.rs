@@ -1,5 +1,6 @@
 //! llama.cpp's float arithmetic on x86 (AVX2 + FMA), written out lane by lane so that our
-//! kernels reproduce its results bit for bit. This model family's 8-bit activation quantization
+//! kernels reproduce its results bit for bit, and the batching fact ([`ubatch_len`]) that decides
+//! which of its kernels a row goes through. This model family's 8-bit activation quantization
 //! turns last-bit differences into different tokens, so greedy agreement with the reference
 //! engine needs the same operations in the same order, not merely the same math.
 
@@ -63,6 +64,19 @@ pub fn dot_tiny_blas(x: &[f32], y: &[f32]) -> f32 {
         }
     }
     hsum_float_8(&acc)
+}
+
+/// `x · y` as `ggml_vec_dot_f16` computes it, for f16 values given widened to f32:
+/// [`dot_vec_f32`]'s whole steps of 32, but the leftover products (exact in f32) are added to
+/// that sum in double, which is rounded to f32 once at the end.
+pub fn dot_vec_f16(x: &[f32], y: &[f32]) -> f32 {
+    assert_eq!(x.len(), y.len());
+    let whole = x.len() / (4 * LANES) * (4 * LANES);
+    let mut sum = dot_vec_f32(&x[..whole], &y[..whole]) as f64;
+    for (a, b) in x[whole..].iter().zip(&y[whole..]) {
+        sum += (a * b) as f64;
+    }
+    sum as f32
 }
 
 /// The scalar [`dot_vec_f32`].
@@ -155,17 +169,34 @@ pub fn expf(x: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn prompts_go_in_ubatches_of_512_and_generated_tokens_alone() {
-        assert_eq!(super::ubatch_len(0, 6), 6);
-        assert_eq!(super::ubatch_len(6, 6), 1);
-        assert_eq!(super::ubatch_len(511, 513), 512);
+        assert_eq!(ubatch_len(0, 1), 1);
+        assert_eq!(ubatch_len(0, 6), 6);
+        assert_eq!(ubatch_len(6, 6), 1);
+        assert_eq!(ubatch_len(511, 513), 512);
         // A 513-token prompt's last token is alone in its ubatch.
-        assert_eq!(super::ubatch_len(512, 513), 1);
-        assert_eq!(super::ubatch_len(514, 571), 59);
+        assert_eq!(ubatch_len(512, 513), 1);
+        assert_eq!(ubatch_len(514, 571), 59);
     }
 
-    use super::*;
+    /// 35 values: one step of 32 as `ggml_vec_dot_f32`, then 3 products added in double.
+    #[test]
+    fn f16_dots_add_their_leftovers_in_double() {
+        let x: Vec<f32> = (0..35).map(|i| 1.0 + i as f32 / 64.0).collect();
+        let y: Vec<f32> = (0..35).map(|i| (i as f32 - 17.0) / 1024.0).collect();
+        let mut want = dot_vec_f32(&x[..32], &y[..32]) as f64;
+        for i in 32..35 {
+            want += (x[i] * y[i]) as f64;
+        }
+        assert_eq!(dot_vec_f16(&x, &y).to_bits(), (want as f32).to_bits());
+        assert_eq!(
+            dot_vec_f16(&x[..32], &y[..32]),
+            dot_vec_f32(&x[..32], &y[..32])
+        );
+    }
 
     #[test]
     fn constants_are_the_hex_floats_ggml_writes() {
