@@ -245,6 +245,7 @@ fn shipped_experiment_files_parse_and_expand() {
         ("cpu-sluice-vs-llama-server.toml", 2),
         ("llama-server.toml", 2),
         ("replicas.toml", 2),
+        ("sluice-kv-cache-dtype.toml", 2),
         ("sluice-step-budget.toml", 5),
         ("sluice.toml", 2),
         ("tgi.toml", 5),
