@@ -235,6 +235,16 @@ fn gemma_batched_chunked_and_preempted_equal_alone() {
     );
 }
 
+/// Gemma 3 over an f16 cache: head size 256, and the windowed layers' rows.
+#[test]
+fn gemma_f16_kv_cache_batched_chunked_and_preempted_equal_alone() {
+    assert_batched_chunked_and_preempted_equal_alone(
+        &gemma_path(),
+        "gemma_greedy_refs_f16kv.json",
+        KvDtype::F16,
+    );
+}
+
 /// The first 8 prompts of a greedy reference file, each alone, then all together with small
 /// prefill chunks and a KV pool too small for all their continuations (so some are preempted
 /// and recomputed): the same tokens.
