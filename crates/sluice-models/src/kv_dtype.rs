@@ -20,13 +20,11 @@ pub enum KvDtype {
 impl KvDtype {
     /// Bytes of one cache slot: `kv_heads * head_dim` values, padded (`slot_stride`).
     pub(crate) fn slot_bytes(self, kv_heads: usize, head_dim: usize) -> usize {
-        fn bytes<E>(kv_heads: usize, head_dim: usize) -> usize {
-            slot_stride::<E>(kv_heads, head_dim) * std::mem::size_of::<E>()
-        }
-        match self {
-            KvDtype::F32 => bytes::<f32>(kv_heads, head_dim),
-            KvDtype::F16 => bytes::<f16>(kv_heads, head_dim),
-        }
+        let value_bytes = match self {
+            KvDtype::F32 => std::mem::size_of::<f32>(),
+            KvDtype::F16 => std::mem::size_of::<f16>(),
+        };
+        self.slot_stride(kv_heads, head_dim) * value_bytes
     }
 
     /// Values of one cache slot, padding included.

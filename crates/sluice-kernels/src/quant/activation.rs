@@ -146,6 +146,17 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
         .for_each(|(tile, ((d, s), qs))| by_row.lay_out_tile(tile, d, s, qs));
 }
 
+/// Row `r` of a tile's block `b`, `values`, into the tile's layout `[block][group][row][N]`:
+/// each group of `N` consecutive values sits beside the same group of the tile's other rows, so
+/// that one vector load takes a group of every row.
+pub(crate) fn interleave<T: Copy, const N: usize>(values: &[T], b: usize, r: usize, out: &mut [T]) {
+    let groups = values.len() / N;
+    for (g, group) in values.chunks_exact(N).enumerate() {
+        let to = ((b * groups + g) * ROW_TILE + r) * N;
+        out[to..to + N].copy_from_slice(group);
+    }
+}
+
 /// The quantized blocks row by row, as [`quantize_rows`] first writes them.
 struct RowBlocks<'a> {
     d: &'a [f32],
@@ -175,10 +186,7 @@ impl RowBlocks<'_> {
                 };
                 d_out[at] = d;
                 s_out[at] = s;
-                for (l, four) in values.chunks_exact(4).enumerate() {
-                    let to = (b * (BLOCK / 4) + l) * ROW_TILE + r;
-                    qs_out[to * 4..(to + 1) * 4].copy_from_slice(four);
-                }
+                interleave::<_, 4>(values, b, r, qs_out);
             }
         }
     }

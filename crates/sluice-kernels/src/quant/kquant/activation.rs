@@ -3,7 +3,7 @@
 
 use super::SUPER_BLOCK;
 use crate::cpu::{isa, Isa};
-use crate::quant::activation::{runs_as_tile, ROW_TILE};
+use crate::quant::activation::{interleave, runs_as_tile, ROW_TILE};
 use rayon::prelude::*;
 
 /// Sub-blocks per super-block whose value sums Q8_K keeps (`bsums`).
@@ -155,20 +155,11 @@ impl RowSuperBlocks<'_> {
                     (0.0, &[0i8; SUPER_BLOCK][..], &[0i16; SUMS][..])
                 };
                 out.d[slot + r] = d;
-                for (g, four) in qs.chunks_exact(4).enumerate() {
-                    let to = ((slot * GROUPS) + g * ROW_TILE + r) * 4;
-                    out.qs[to..to + 4].copy_from_slice(four);
-                }
-                for (p, pair) in sums.chunks_exact(2).enumerate() {
-                    let to = ((slot * SUMS / 2) + p * ROW_TILE + r) * 2;
-                    out.sums[to..to + 2].copy_from_slice(pair);
-                }
-                let sums32 = |s: usize| sums[2 * s].wrapping_add(sums[2 * s + 1]);
-                for p in 0..SUMS / 4 {
-                    let to = ((slot * SUMS / 4) + p * ROW_TILE + r) * 2;
-                    out.sums32[to] = sums32(2 * p);
-                    out.sums32[to + 1] = sums32(2 * p + 1);
-                }
+                interleave::<_, 4>(qs, b, r, out.qs);
+                interleave::<_, 2>(sums, b, r, out.sums);
+                let sums32: [i16; SUMS / 2] =
+                    std::array::from_fn(|s| sums[2 * s].wrapping_add(sums[2 * s + 1]));
+                interleave::<_, 2>(&sums32, b, r, out.sums32);
             }
         }
     }
