@@ -48,6 +48,12 @@ pub(super) fn runs_as_tile(rows: usize) -> bool {
     rows > ROW_TILE / 2
 }
 
+/// Tiles that `rows` activation rows are laid out in: the whole ones, and a last partial one
+/// when it [`runs_as_tile`].
+pub(super) fn tile_count(rows: usize) -> usize {
+    rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE))
+}
+
 /// Blocks per parallel task of [`quantize_rows`]; fewer than two tasks' worth stay serial.
 const PARALLEL_BLOCKS: usize = 64;
 
@@ -115,7 +121,7 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
     // A partial last tile that runs as a tile gets zero rows (scale 0, so they add nothing).
     // Only the AVX2 kernels read the tiles.
     let tiles = match isa() {
-        Isa::Avx2Fma => rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE)),
+        Isa::Avx2Fma => tile_count(rows),
         Isa::Scalar => 0,
     };
     let QuantizedRows {

@@ -3,7 +3,7 @@
 
 use super::SUPER_BLOCK;
 use crate::cpu::{isa, Isa};
-use crate::quant::activation::{interleave, runs_as_tile, ROW_TILE};
+use crate::quant::activation::{interleave, tile_count, ROW_TILE};
 use rayon::prelude::*;
 
 /// Sub-blocks per super-block whose value sums Q8_K keeps (`bsums`).
@@ -67,8 +67,7 @@ impl SuperBlockRows {
 
     /// Tiles laid out in the `*_by_tile` fields.
     pub(super) fn tiles(&self) -> usize {
-        let rows = self.rows();
-        rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE))
+        tile_count(self.rows())
     }
 
     /// Lays the rows out again by tile (see the `*_by_tile` fields), which only the AVX2
