@@ -1,9 +1,7 @@
 //! Flags shared by every command that runs the engine, and the engine they build.
 
-use anyhow::Context;
 use clap::Args;
-use sluice_engine::{Engine, EngineConfig};
-use sluice_models::{fetch, load_gguf, KvDtype, KvStore};
+use sluice_engine::{fetch, CacheSize, Engine, EngineConfig, KvDtype};
 
 #[derive(Args, Clone, Debug)]
 pub struct EngineArgs {
@@ -52,39 +50,17 @@ impl EngineArgs {
             "--max-batch-prefill-tokens must be positive"
         );
         self.apply_threads();
-        let path = fetch::resolve_model(&self.model_id)?;
-        let loaded = load_gguf(&path).with_context(|| format!("loading {}", path.display()))?;
-        let mc = &loaded.config;
-        let capacity = match self.max_batch_total_tokens {
-            Some(tokens) => tokens,
-            None => {
-                self.kv_cache_memory * (1 << 20)
-                    / KvStore::bytes_per_token(
-                        mc.num_layers,
-                        mc.num_kv_heads,
-                        mc.head_dim,
-                        self.kv_cache_dtype,
-                    )
-            }
-        };
-        let num_blocks = capacity.div_ceil(self.block_size);
-        anyhow::ensure!(num_blocks > 0, "the KV cache would hold no tokens; raise --max-batch-total-tokens or --kv-cache-memory");
         let cfg = EngineConfig {
             block_size: self.block_size,
-            num_blocks,
+            cache: match self.max_batch_total_tokens {
+                Some(tokens) => CacheSize::Tokens(tokens),
+                None => CacheSize::MiB(self.kv_cache_memory),
+            },
             max_batch_tokens: self.max_batch_prefill_tokens,
             max_running: self.max_running_requests.max(1),
             enable_prefix_caching: true,
             kv_dtype: self.kv_cache_dtype,
         };
-        tracing::info!(
-            model = %path.display(),
-            architecture = %mc.architecture,
-            layers = mc.num_layers,
-            kv_capacity_tokens = num_blocks * self.block_size,
-            kv_cache_dtype = %self.kv_cache_dtype,
-            "model loaded"
-        );
-        Ok(Engine::new(loaded, &cfg)?)
+        Ok(Engine::load(&self.model_id, &cfg)?)
     }
 }

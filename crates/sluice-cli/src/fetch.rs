@@ -1,6 +1,6 @@
 use anyhow::Context;
 use clap::Args;
-use sluice_models::fetch::{self, DEFAULT_MODEL, KNOWN_MODELS};
+use sluice_engine::fetch::{self, DEFAULT_MODEL, KNOWN_MODELS};
 
 #[derive(Args)]
 pub struct FetchArgs {

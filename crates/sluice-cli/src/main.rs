@@ -64,6 +64,10 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
+        Command::Serve(args) if args.replicas == 0 => {
+            Err(anyhow::anyhow!("--replicas must be at least 1"))
+        }
+        Command::Serve(args) if args.replicas > 1 => replicas::run(&args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => sluice_bench::run(args),
         Command::Route(args) => sluice_router::run(args),

@@ -56,38 +56,29 @@ pub struct ServeArgs {
     pub shutdown_grace_seconds: u64,
 }
 
+/// One engine behind the HTTP API on --hostname:--port (`main` hands `--replicas` above 1 to
+/// `replicas.rs`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if args.replicas == 0 {
-        bail!("--replicas must be at least 1");
-    }
-    if args.replicas > 1 {
-        return crate::replicas::run(&args);
-    }
     if let Some(dtype) = args.dtype.as_deref() {
         if !matches!(dtype, "float32" | "f32") {
             bail!("--dtype {dtype} is not supported: sluice computes in float32 on CPU");
         }
     }
     let engine = args.engine.build_engine()?;
-    let weights = engine.model_config().weight_type.clone();
+    let info = engine.info().clone();
     if let Some(q) = args.quantize.as_deref() {
-        if !q.eq_ignore_ascii_case(&weights) {
+        let weights = &info.quantization;
+        if !q.eq_ignore_ascii_case(weights) {
             bail!("--quantize {q}: the model file holds {weights} weights, and sluice does not re-quantize at load time");
         }
     }
-    let limits = limits(
-        &args,
-        engine.model_config().context_length,
-        engine.kv_capacity_tokens(),
-    )?;
+    let limits = limits(&args, info.context_length, info.kv_capacity_tokens)?;
     let config = ServerConfig {
         limits,
         max_batch_prefill_tokens: args.engine.max_batch_prefill_tokens,
-        max_batch_total_tokens: engine.kv_capacity_tokens(),
+        max_batch_total_tokens: info.kv_capacity_tokens,
     };
-    let backend = Arc::new(
-        LocalBackend::spawn(engine, &args.engine.model_id).context("starting the engine thread")?,
-    );
+    let backend = Arc::new(LocalBackend::spawn(engine).context("starting the engine thread")?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -98,10 +89,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        let info = sluice_core::Backend::info(backend.as_ref()).clone();
         tracing::info!(
             model = %info.model_id,
             weights = %info.quantization,
+            device = %info.device,
             kv_cache_tokens = info.kv_capacity_tokens,
             max_total_tokens = config.limits.max_total_tokens,
             address = %listener.local_addr()?,

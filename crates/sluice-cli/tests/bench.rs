@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use serde_json::Value;
-use sluice_models::testing::{write_tiny_llama, TinyLlama};
+use sluice_testing::{write_tiny_llama, TinyLlama};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,7 +1,7 @@
 //! The `sluice` binary as a user runs it: output on stdout, one-line errors and a non-zero
 //! exit for bad input.
 
-use sluice_models::testing::{write_tiny_llama, TinyLlama};
+use sluice_testing::{write_tiny_llama, TinyLlama};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -44,6 +44,12 @@ fn tgi_and_openai_routes_give_the_same_greedy_text() {
         .as_str()
         .unwrap()
         .is_empty());
+    // /info says what runs: the model's own device, compute type and weight type.
+    let info: Value = serde_json::from_str(&get_text(&format!("{url}/info"))).unwrap();
+    assert_eq!(info["model_device_type"], "cpu", "{info}");
+    assert_eq!(info["model_dtype"], "f32", "{info}");
+    assert_eq!(info["quantize"], "q4_1", "{info}");
+    assert_eq!(info["kv_cache_dtype"], "f32", "{info}");
     server.assert_no_kv_leak();
 }
 

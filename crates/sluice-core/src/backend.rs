@@ -17,8 +17,12 @@ pub struct ModelInfo {
     pub architecture: String,
     /// Storage type of the weights, e.g. `q4_1`.
     pub quantization: String,
-    /// Type of activations and of the KV cache.
+    /// Where the model runs (`cpu`).
+    pub device: String,
+    /// Type the activations are computed in.
     pub dtype: String,
+    /// Type of the KV cache's values.
+    pub kv_cache_dtype: String,
     /// The model's trained context length.
     pub context_length: usize,
     /// Tokens the KV cache holds over all running requests.

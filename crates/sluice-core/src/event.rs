@@ -55,8 +55,21 @@ pub struct TokenEvent {
 pub enum GenerationError {
     #[error("the request can never fit in the KV cache: it needs {needed} tokens, the cache holds {capacity}")]
     TooLargeForCache { needed: usize, capacity: usize },
-    #[error("model step failed: {0}")]
-    Model(String),
+    #[error(
+        "the request needs {needed} tokens, beyond the model's context length {context_length}"
+    )]
+    BeyondContext {
+        needed: usize,
+        context_length: usize,
+    },
+    #[error("the prompt is empty")]
+    EmptyPrompt,
+    #[error("prompt token id {token} is outside the vocabulary ({vocab_size} tokens)")]
+    TokenOutsideVocabulary { token: u32, vocab_size: usize },
+    /// The model could not run a step that held this request (every request of that step
+    /// fails with it); `reason` is the model's own message.
+    #[error("model step failed: {reason}")]
+    StepFailed { reason: String },
     #[error("the engine has shut down")]
     EngineStopped,
 }

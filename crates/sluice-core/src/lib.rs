@@ -12,7 +12,7 @@ mod stats;
 
 pub use backend::{Backend, ChatTurn, EventStream, ModelInfo};
 pub use event::{FinishReason, GenerationError, TokenEvent};
-pub use ids::RequestId;
+pub use ids::{BlockId, RequestId, SeqId};
 pub use params::{SamplingParams, StopCriteria};
 pub use request::{GenerationRequest, LogprobOptions};
 pub use stats::EngineStats;

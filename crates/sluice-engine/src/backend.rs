@@ -15,17 +15,9 @@ pub struct LocalBackend {
 }
 
 impl LocalBackend {
-    /// Starts the engine thread. `model_id` is what the user named the model.
-    pub fn spawn(engine: Engine, model_id: &str) -> std::io::Result<Self> {
-        let config = engine.model_config();
-        let info = ModelInfo {
-            model_id: model_id.to_string(),
-            architecture: config.architecture.clone(),
-            quantization: config.weight_type.clone(),
-            dtype: "f32".into(),
-            context_length: config.context_length,
-            kv_capacity_tokens: engine.kv_capacity_tokens(),
-        };
+    /// Starts the engine thread.
+    pub fn spawn(engine: Engine) -> std::io::Result<Self> {
+        let info = engine.info().clone();
         let tokenizer = engine.tokenizer().clone();
         Ok(LocalBackend {
             handle: EngineHandle::spawn(engine)?,

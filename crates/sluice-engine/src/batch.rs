@@ -2,6 +2,7 @@
 
 use crate::sequence::Sequence;
 use crate::Schedule;
+use sluice_core::SeqId;
 use sluice_kv::BlockManager;
 use sluice_models::{BatchSeq, ForwardBatch};
 use std::collections::HashMap;
@@ -10,9 +11,9 @@ use std::collections::HashMap;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogitRow {
     /// The sequence's next token is sampled from it.
-    Sample(u64),
+    Sample(SeqId),
     /// It scores prompt token `target` (the request asked for prompt logprobs).
-    Prompt { key: u64, target: u32 },
+    Prompt { seq: SeqId, target: u32 },
 }
 
 pub struct BuiltBatch {
@@ -26,7 +27,7 @@ pub struct BuiltBatch {
 
 pub fn build_batch(
     plan: &Schedule,
-    seqs: &HashMap<u64, Sequence>,
+    seqs: &HashMap<SeqId, Sequence>,
     blocks: &BlockManager,
 ) -> BuiltBatch {
     let mut out = BuiltBatch {
@@ -36,34 +37,33 @@ pub fn build_batch(
         decode_tokens: 0,
     };
     let f = &mut out.forward;
-    for &(key, n) in &plan.items {
-        let seq = &seqs[&key];
+    for &(id, n) in &plan.items {
+        let seq = &seqs[&id];
         let first_row = f.tokens.len();
         let end = seq.computed + n;
         for pos in seq.computed..end {
             if seq.scores_prompt_at(pos) {
                 f.logit_rows.push(f.tokens.len());
                 out.rows.push(LogitRow::Prompt {
-                    key,
+                    seq: id,
                     target: seq.tokens[pos + 1],
                 });
             }
             f.tokens.push(seq.tokens[pos]);
             f.positions.push(pos);
             // The scheduler grew the table to `end`, so every slot exists.
-            f.slots.push(blocks.slot(key, pos).unwrap_or(usize::MAX));
+            f.slots.push(blocks.slot(id, pos).unwrap_or(usize::MAX));
         }
-        let table = blocks.block_table(key).unwrap_or(&[]);
         f.seqs.push(BatchSeq {
             first_row,
             rows: n,
             context_len: end,
             prompt_len: seq.prompt_len,
-            block_table: table.iter().map(|b| b.0).collect(),
+            block_table: blocks.block_table(id).unwrap_or_default(),
         });
         if end == seq.tokens.len() {
             f.logit_rows.push(first_row + n - 1);
-            out.rows.push(LogitRow::Sample(key));
+            out.rows.push(LogitRow::Sample(id));
         }
         if n == 1 && seq.computed >= seq.prompt_len {
             out.decode_tokens += 1;

@@ -1,12 +1,13 @@
+use crate::load::CacheSize;
 use sluice_models::KvDtype;
 
-/// Engine limits, resolved by the CLI from flags and the model.
+/// Engine limits, resolved by the CLI from flags.
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Tokens per KV block.
     pub block_size: usize,
-    /// KV blocks in the pool; the cache holds `num_blocks * block_size` tokens in all.
-    pub num_blocks: usize,
+    /// How many tokens the cache holds over all sequences.
+    pub cache: CacheSize,
     /// Token budget of one step: decodes (one token each) plus prefill chunks.
     pub max_batch_tokens: usize,
     /// Sequences running at once (each holds blocks); the rest wait.
@@ -20,7 +21,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         EngineConfig {
             block_size: 16,
-            num_blocks: 2048,
+            cache: CacheSize::Tokens(16 * 2048),
             max_batch_tokens: 512,
             max_running: 256,
             enable_prefix_caching: true,

@@ -5,9 +5,9 @@ use crate::batch::{build_batch, LogitRow};
 use crate::sampler::{log_softmax_at, top_logprobs};
 use crate::sequence::{EngineEvent, Progress, Sequence};
 use crate::{EngineConfig, Schedule, Scheduler};
-use sluice_core::{EngineStats, GenerationError, GenerationRequest, RequestId};
-use sluice_kv::{BlockManager, KvConfig};
-use sluice_models::{CausalLm, KvStore, LoadedModel, ModelConfig};
+use sluice_core::{EngineStats, GenerationError, GenerationRequest, ModelInfo, SeqId};
+use sluice_kv::{BlockManager, KvConfig, KvError};
+use sluice_models::{CausalLm, KvMemory, LoadedModel};
 use sluice_tokenizer::Tokenizer;
 use std::collections::HashMap;
 use std::time::Instant;
@@ -15,51 +15,63 @@ use tokio::sync::mpsc::UnboundedSender;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    #[error("invalid engine configuration: {0}")]
-    Config(String),
+    #[error(transparent)]
+    Cache(#[from] KvError),
+    #[error("cannot start the engine's threads: {0}")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
 }
 
 pub struct Engine {
     model: Box<dyn CausalLm>,
     tokenizer: Tokenizer,
-    model_config: ModelConfig,
-    kv_store: KvStore,
+    /// What runs, as `/info` and the logs report it.
+    info: ModelInfo,
+    kv: Box<dyn KvMemory>,
     blocks: BlockManager,
     scheduler: Scheduler,
-    seqs: HashMap<u64, Sequence>,
+    seqs: HashMap<SeqId, Sequence>,
     stats: EngineStats,
     pool: rayon::ThreadPool,
 }
 
 impl Engine {
-    pub fn new(loaded: LoadedModel, cfg: &EngineConfig) -> Result<Self, EngineError> {
+    /// The engine around `loaded` (`model_id` is what the user named it), with a cache of
+    /// `num_blocks` blocks; see [`Engine::load`].
+    pub(crate) fn new(
+        loaded: LoadedModel,
+        model_id: &str,
+        num_blocks: usize,
+        cfg: &EngineConfig,
+    ) -> Result<Self, EngineError> {
         let kv_cfg = KvConfig {
-            num_blocks: cfg.num_blocks,
+            num_blocks,
             block_size: cfg.block_size,
             enable_prefix_caching: cfg.enable_prefix_caching,
         };
-        let blocks = BlockManager::new(kv_cfg).map_err(|e| EngineError::Config(e.to_string()))?;
-        let mc = &loaded.config;
-        let kv_store = KvStore::new(
-            mc.num_layers,
-            cfg.num_blocks,
-            cfg.block_size,
-            mc.num_kv_heads,
-            mc.head_dim,
-            cfg.kv_dtype,
-        );
+        let blocks = BlockManager::new(kv_cfg)?;
+        let LoadedModel { model, tokenizer } = loaded;
+        let kv = model.new_kv_memory(model.kv_layout(num_blocks, cfg.block_size, cfg.kv_dtype));
+        let mc = model.config();
+        let info = ModelInfo {
+            model_id: model_id.to_string(),
+            architecture: mc.architecture.clone(),
+            quantization: model.weight_type(),
+            device: model.device().to_string(),
+            dtype: model.compute_dtype().to_string(),
+            kv_cache_dtype: cfg.kv_dtype.to_string(),
+            context_length: mc.context_length,
+            kv_capacity_tokens: blocks.capacity_tokens(),
+        };
         Ok(Engine {
-            model: loaded.model,
-            tokenizer: loaded.tokenizer,
-            model_config: loaded.config,
-            kv_store,
+            model,
+            tokenizer,
+            info,
+            kv,
             blocks,
             scheduler: Scheduler::new(cfg.max_batch_tokens, cfg.max_running),
             seqs: HashMap::new(),
             stats: EngineStats::default(),
-            pool: rayon::ThreadPoolBuilder::new()
-                .build()
-                .map_err(|e| EngineError::Config(e.to_string()))?,
+            pool: rayon::ThreadPoolBuilder::new().build()?,
         })
     }
 
@@ -67,13 +79,9 @@ impl Engine {
         &self.tokenizer
     }
 
-    pub fn model_config(&self) -> &ModelConfig {
-        &self.model_config
-    }
-
-    /// Tokens the KV cache holds over all sequences.
-    pub fn kv_capacity_tokens(&self) -> usize {
-        self.blocks.capacity_tokens()
+    /// The model, where it runs and the cache's capacity.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
     }
 
     pub fn has_work(&self) -> bool {
@@ -83,21 +91,17 @@ impl Engine {
     /// Queues a request; problems that make it impossible are reported on `events` at once.
     pub fn submit(&mut self, req: GenerationRequest, events: UnboundedSender<EngineEvent>) {
         let seq = Sequence::new(req, events);
-        let context = self.model_config.context_length;
+        let context_length = self.model.config().context_length;
+        let vocab_size = self.model.config().vocab_size;
+        let outside = seq.tokens.iter().find(|&&t| t as usize >= vocab_size);
         let error = if seq.prompt_len == 0 {
-            Some(GenerationError::Model("the prompt is empty".into()))
-        } else if seq
-            .tokens
-            .iter()
-            .any(|&t| t as usize >= self.model_config.vocab_size)
-        {
-            Some(GenerationError::Model(
-                "prompt token id outside the vocabulary".into(),
-            ))
-        } else if seq.max_context() > context {
-            Some(GenerationError::TooLargeForCache {
+            Some(GenerationError::EmptyPrompt)
+        } else if let Some(&token) = outside {
+            Some(GenerationError::TokenOutsideVocabulary { token, vocab_size })
+        } else if seq.max_context() > context_length {
+            Some(GenerationError::BeyondContext {
                 needed: seq.max_context(),
-                capacity: context,
+                context_length,
             })
         } else if seq.max_context() > self.blocks.capacity_tokens() {
             Some(GenerationError::TooLargeForCache {
@@ -110,22 +114,16 @@ impl Engine {
         match error {
             Some(e) => seq.fail(e),
             None => {
-                let key = seq.id.0;
-                self.scheduler.enqueue(key);
-                self.seqs.insert(key, seq);
+                self.scheduler.enqueue(seq.id);
+                self.seqs.insert(seq.id, seq);
             }
         }
     }
 
-    /// Drops a request and frees its blocks (client gone or asked to stop).
-    pub fn abort(&mut self, id: RequestId) {
-        self.release(id.0);
-    }
-
-    fn release(&mut self, key: u64) {
-        self.scheduler.remove(key);
-        self.blocks.free_sequence(key);
-        self.seqs.remove(&key);
+    /// Forgets a sequence: finished, failed or its client gone. Its blocks go with it.
+    fn release(&mut self, id: SeqId) {
+        self.scheduler.remove(id);
+        self.seqs.remove(&id);
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -152,17 +150,18 @@ impl Engine {
         }
         let started = Instant::now();
         let batch = build_batch(&plan, &self.seqs, &self.blocks);
-        let (model, kv_store) = (&self.model, &mut self.kv_store);
-        let forward = self
-            .pool
-            .install(|| model.forward(&batch.forward, kv_store));
+        let (model, kv) = (&self.model, self.kv.as_mut());
+        let forward = self.pool.install(|| model.forward(&batch.forward, kv));
         let computed = started.elapsed();
         match forward {
             Ok(logits) => {
                 self.commit(&plan);
                 self.sample_and_emit(&batch.rows, &logits);
             }
-            Err(e) => self.fail_all(&plan, GenerationError::Model(e.to_string())),
+            Err(e) => {
+                let reason = e.to_string();
+                self.fail_all(&plan, GenerationError::StepFailed { reason })
+            }
         }
         let seconds = started.elapsed().as_secs_f64();
         tracing::debug!(
@@ -178,59 +177,59 @@ impl Engine {
     }
 
     fn drop_disconnected(&mut self) {
-        let gone: Vec<u64> = self
+        let gone: Vec<SeqId> = self
             .seqs
-            .iter()
-            .filter(|(_, s)| s.is_disconnected())
-            .map(|(&k, _)| k)
+            .values()
+            .filter(|s| s.is_disconnected())
+            .map(|s| s.id)
             .collect();
-        for key in gone {
-            self.release(key);
+        for id in gone {
+            self.release(id);
         }
     }
 
     fn reject(&mut self, plan: &Schedule) {
-        for &key in &plan.rejected {
-            if let Some(seq) = self.seqs.get(&key) {
+        for &id in &plan.rejected {
+            if let Some(seq) = self.seqs.get(&id) {
                 let capacity = self.blocks.capacity_tokens();
                 seq.fail(GenerationError::TooLargeForCache {
                     needed: seq.max_context(),
                     capacity,
                 });
             }
-            self.release(key);
+            self.release(id);
         }
         self.stats.preemptions += plan.preempted.len() as u64;
     }
 
     /// The scheduled tokens now have K/V in the cache; full blocks join the prefix cache.
     fn commit(&mut self, plan: &Schedule) {
-        for &(key, n) in &plan.items {
-            if let Some(seq) = self.seqs.get_mut(&key) {
+        for &(id, n) in &plan.items {
+            if let Some(seq) = self.seqs.get_mut(&id) {
                 seq.computed += n;
-                self.blocks.commit_tokens(key, &seq.tokens, seq.computed);
+                self.blocks.commit_tokens(id, &seq.tokens, seq.computed);
             }
         }
     }
 
     fn sample_and_emit(&mut self, rows: &[LogitRow], logits: &[f32]) {
-        let vocab = self.model_config.vocab_size;
+        let vocab = self.model.config().vocab_size;
         for (row, logits) in rows.iter().zip(logits.chunks_exact(vocab)) {
             match *row {
-                LogitRow::Prompt { key, target } => {
-                    if let Some(seq) = self.seqs.get_mut(&key) {
+                LogitRow::Prompt { seq: id, target } => {
+                    if let Some(seq) = self.seqs.get_mut(&id) {
                         seq.record_prompt_logprob(log_softmax_at(logits, target));
                     }
                 }
-                LogitRow::Sample(key) => {
-                    let Some(seq) = self.seqs.get_mut(&key) else {
+                LogitRow::Sample(id) => {
+                    let Some(seq) = self.seqs.get_mut(&id) else {
                         continue;
                     };
                     let choice = seq.sampler.sample(logits);
                     let top = top_logprobs(logits, seq.logprobs.top_n);
                     match seq.push_token(choice.token, choice.logprob, top, &self.tokenizer) {
                         Progress::Continue => {}
-                        Progress::Finished(_) | Progress::Disconnected => self.release(key),
+                        Progress::Finished(_) | Progress::Disconnected => self.release(id),
                     }
                 }
             }
@@ -238,11 +237,11 @@ impl Engine {
     }
 
     fn fail_all(&mut self, plan: &Schedule, error: GenerationError) {
-        for &(key, _) in &plan.items {
-            if let Some(seq) = self.seqs.get(&key) {
+        for &(id, _) in &plan.items {
+            if let Some(seq) = self.seqs.get(&id) {
                 seq.fail(error.clone());
             }
-            self.release(key);
+            self.release(id);
         }
     }
 
@@ -259,12 +258,9 @@ impl Engine {
 
     /// Fails every request still queued or running (the engine is going away).
     pub fn shutdown(&mut self) {
-        let keys: Vec<u64> = self.seqs.keys().copied().collect();
-        for key in keys {
-            if let Some(seq) = self.seqs.get(&key) {
-                seq.fail(GenerationError::EngineStopped);
-            }
-            self.release(key);
+        for (id, seq) in std::mem::take(&mut self.seqs) {
+            seq.fail(GenerationError::EngineStopped);
+            self.scheduler.remove(id);
         }
     }
 }

@@ -16,7 +16,6 @@ enum Command {
         GenerationRequest,
         tokio::sync::mpsc::UnboundedSender<EngineEvent>,
     ),
-    Abort(RequestId),
     Stats(tokio::sync::oneshot::Sender<EngineStats>),
 }
 
@@ -54,10 +53,6 @@ impl EngineHandle {
         let (tx, rx) = unbounded_channel();
         self.send(Command::Submit(req, tx))?;
         Ok(rx)
-    }
-
-    pub fn abort(&self, id: RequestId) {
-        let _ = self.send(Command::Abort(id));
     }
 
     /// The engine's counters, from a thread outside any async runtime.
@@ -127,7 +122,6 @@ fn run(mut engine: Engine, commands: mpsc::Receiver<Command>) {
 fn apply(engine: &mut Engine, cmd: Command) {
     match cmd {
         Command::Submit(req, events) => engine.submit(req, events),
-        Command::Abort(id) => engine.abort(id),
         Command::Stats(reply) => {
             let _ = reply.send(engine.stats());
         }

@@ -2,27 +2,31 @@
 //! the per-request pieces that turn sampled tokens into text events.
 
 use crate::sampler::Sampler;
+use crate::scheduler::Schedulable;
 use crate::stop::StopMatcher;
 use sluice_core::{
-    FinishReason, GenerationError, GenerationRequest, LogprobOptions, RequestId, StopCriteria,
+    FinishReason, GenerationError, GenerationRequest, LogprobOptions, SeqId, StopCriteria,
     TokenEvent,
 };
+use sluice_kv::BlockLease;
 use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
 use tokio::sync::mpsc::UnboundedSender;
 
 /// What a request's receiver gets: tokens, the last one carrying `finish`, or an error.
 pub type EngineEvent = Result<TokenEvent, GenerationError>;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Whether a sequence holds cache blocks: a running sequence cannot exist without them, and
+/// dropping the state (finish, abort, preemption) gives them back.
+#[derive(Debug)]
 pub enum SequenceState {
     /// Queued for (re)admission: new, or preempted and waiting to be recomputed.
     Waiting,
     /// Holds KV blocks and is scheduled every step.
-    Running,
+    Running(BlockLease),
 }
 
 pub struct Sequence {
-    pub id: RequestId,
+    pub id: SeqId,
     /// Prompt followed by the generated tokens.
     pub tokens: Vec<u32>,
     pub prompt_len: usize,
@@ -52,7 +56,7 @@ pub enum Progress {
 impl Sequence {
     pub fn new(req: GenerationRequest, events: UnboundedSender<EngineEvent>) -> Self {
         Sequence {
-            id: req.id,
+            id: SeqId::of(req.id),
             prompt_len: req.prompt_ids.len(),
             sampler: Sampler::new(req.sampling, &req.prompt_ids),
             matcher: StopMatcher::new(&req.stop.stop_sequences),
@@ -71,20 +75,9 @@ impl Sequence {
         self.tokens.len() - self.prompt_len
     }
 
-    /// Tokens still to be run through the model before the next token can be sampled.
-    pub fn pending(&self) -> usize {
-        self.tokens.len() - self.computed
-    }
-
     /// Tokens the sequence can ever hold in the cache (used to reject what can never fit).
     pub fn max_context(&self) -> usize {
         self.prompt_len + self.stop.max_new_tokens
-    }
-
-    /// Whether the next prefill must produce logits for prompt positions (and so must not
-    /// skip them through the prefix cache).
-    pub fn needs_prompt_logprobs(&self) -> bool {
-        self.prompt_logprobs.is_some()
     }
 
     /// Whether the row at `position` scores a prompt token not scored yet; after a preemption
@@ -100,12 +93,6 @@ impl Sequence {
         if let Some(scored) = &mut self.prompt_logprobs {
             scored.push(logprob);
         }
-    }
-
-    /// Forgets the cached K/V: the sequence will be recomputed from its tokens (preemption).
-    pub fn reset_for_recompute(&mut self) {
-        self.computed = 0;
-        self.state = SequenceState::Waiting;
     }
 
     /// Appends a sampled token, emits its text and decides whether the sequence is done.
@@ -170,5 +157,37 @@ impl Sequence {
     /// Whether the receiver has gone away (the engine checks before spending work on it).
     pub fn is_disconnected(&self) -> bool {
         self.events.is_closed()
+    }
+}
+
+impl Schedulable for Sequence {
+    fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    fn computed(&self) -> usize {
+        self.computed
+    }
+
+    fn max_context(&self) -> usize {
+        Sequence::max_context(self)
+    }
+
+    /// The next prefill must produce logits for prompt positions, so it must not skip them
+    /// through the prefix cache.
+    fn needs_prompt_logprobs(&self) -> bool {
+        self.prompt_logprobs.is_some()
+    }
+
+    fn run(&mut self, blocks: BlockLease, cached: usize) {
+        self.computed = cached;
+        self.state = SequenceState::Running(blocks);
+    }
+
+    /// Forgets the cached K/V (the lease goes, and its blocks with it): the sequence will be
+    /// recomputed from its tokens.
+    fn preempt(&mut self) {
+        self.computed = 0;
+        self.state = SequenceState::Waiting;
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use sluice_core::{GenerationRequest, LogprobOptions, SamplingParams, StopCriteria};
-use sluice_engine::EngineConfig;
+use sluice_engine::{CacheSize, EngineConfig};
 
 const VOCAB: u32 = 256;
 
@@ -35,7 +35,7 @@ fn together(
 fn roomy() -> EngineConfig {
     EngineConfig {
         block_size: 16,
-        num_blocks: 256,
+        cache: CacheSize::Tokens(16 * 256),
         max_batch_tokens: 4096,
         max_running: 64,
         enable_prefix_caching: false,
@@ -79,7 +79,7 @@ fn preemption_under_a_small_pool_keeps_output() {
     for caching in [false, true] {
         let cfg = EngineConfig {
             block_size: 8,
-            num_blocks: 12,
+            cache: CacheSize::Tokens(8 * 12),
             enable_prefix_caching: caching,
             ..roomy()
         };
@@ -153,7 +153,7 @@ fn a_burst_with_one_prefix_computes_it_once() {
 }
 
 #[test]
-fn aborted_and_dropped_requests_free_their_blocks() {
+fn dropped_requests_free_their_blocks() {
     let handle = engine(&tiny_model_path(), roomy());
     let prompts = token_prompts(8, VOCAB);
     let mut streams = Vec::new();
@@ -169,19 +169,14 @@ fn aborted_and_dropped_requests_free_their_blocks() {
             },
             logprobs: LogprobOptions::default(),
         };
-        let id = req.id;
-        streams.push((id, handle.submit(req).unwrap()));
+        streams.push(handle.submit(req).unwrap());
     }
-    // Wait until each produced a token, then abort half and drop the other half.
-    for (_, rx) in streams.iter_mut() {
+    // Wait until each produced a token, then drop them all: a dropped receiver is how a
+    // request is aborted (the server's disconnect path), and the engine frees its blocks.
+    for rx in streams.iter_mut() {
         rx.blocking_recv().unwrap().unwrap();
     }
-    for (i, (id, rx)) in streams.into_iter().enumerate() {
-        if i % 2 == 0 {
-            handle.abort(id);
-        }
-        drop(rx);
-    }
+    drop(streams);
     // A request after them still completes, and afterwards nothing is held.
     let out = run_all(&handle, vec![greedy(vec![1, 2, 3], 4)]);
     assert_eq!(out[0].tokens.len(), 4);
@@ -194,7 +189,7 @@ fn aborted_and_dropped_requests_free_their_blocks() {
 fn impossible_requests_fail_alone() {
     let cfg = EngineConfig {
         block_size: 8,
-        num_blocks: 4,
+        cache: CacheSize::Tokens(8 * 4),
         ..roomy()
     };
     let handle = engine(&tiny_model_path(), cfg);

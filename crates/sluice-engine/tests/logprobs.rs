@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use sluice_core::{GenerationRequest, LogprobOptions, SamplingParams, StopCriteria, TokenEvent};
-use sluice_engine::{EngineConfig, EngineHandle};
+use sluice_engine::{CacheSize, EngineConfig, EngineHandle};
 
 /// Runs one greedy request and returns its first event.
 fn first_event(handle: &EngineHandle, prompt: &[u32], logprobs: LogprobOptions) -> TokenEvent {
@@ -23,7 +23,7 @@ fn first_event(handle: &EngineHandle, prompt: &[u32], logprobs: LogprobOptions) 
 fn config(max_batch_tokens: usize, enable_prefix_caching: bool) -> EngineConfig {
     EngineConfig {
         block_size: 4,
-        num_blocks: 64,
+        cache: CacheSize::Tokens(4 * 64),
         max_batch_tokens,
         max_running: 8,
         enable_prefix_caching,

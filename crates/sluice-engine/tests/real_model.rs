@@ -5,8 +5,7 @@
 mod common;
 use common::*;
 use serde::Deserialize;
-use sluice_engine::EngineConfig;
-use sluice_models::{GgufFile, KvDtype};
+use sluice_engine::{CacheSize, EngineConfig, KvDtype};
 use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
 
 #[derive(Deserialize)]
@@ -45,7 +44,7 @@ fn data(name: &str) -> String {
 fn config() -> EngineConfig {
     EngineConfig {
         block_size: 16,
-        num_blocks: 512,
+        cache: CacheSize::Tokens(16 * 512),
         max_batch_tokens: 512,
         max_running: 64,
         enable_prefix_caching: true,
@@ -89,7 +88,7 @@ fn assert_tokenizer_matches(
 
 #[test]
 fn tokenizer_matches_llama_cpp() {
-    let tok = load(&real_model_path()).tokenizer;
+    let tok = tokenizer(&real_model_path());
     assert_tokenizer_matches(&tok, "tokenizer_refs.json", 30, str::to_owned);
 }
 
@@ -98,12 +97,7 @@ fn tokenizer_matches_llama_cpp() {
 /// GGUF metadata.
 #[test]
 fn gemma_tokenizer_matches_llama_cpp() {
-    let spec = GgufFile::open(&gemma_path())
-        .and_then(|gguf| gguf.tokenizer_spec())
-        .expect("reading the Gemma GGUF's tokenizer metadata");
-    assert_eq!(spec.model, "llama");
-    assert!(spec.add_bos && !spec.add_space_prefix);
-    let tok = Tokenizer::from_spec(&spec).expect("building the Gemma tokenizer");
+    let tok = tokenizer(&gemma_path());
     assert_eq!(tok.vocab_size(), 262_144);
     assert_eq!(tok.bos_id(), Some(2));
     // A `▁` typed in the text is stored like an escaped space, so it decodes as a space, as
@@ -176,7 +170,7 @@ fn assert_greedy_matches(
             ..config()
         },
     );
-    let tok = load(model).tokenizer;
+    let tok = tokenizer(model);
     let reqs = refs
         .cases
         .iter()
@@ -281,7 +275,7 @@ fn assert_batched_chunked_and_preempted_equal_alone(
     let prompt_blocks: usize = prompts.iter().map(|p| p.len().div_ceil(16)).sum();
     let cfg = EngineConfig {
         block_size: 16,
-        num_blocks: prompt_blocks + 2,
+        cache: CacheSize::Tokens(16 * (prompt_blocks + 2)),
         max_batch_tokens: 24,
         kv_dtype,
         ..config()

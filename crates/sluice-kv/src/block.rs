@@ -1,14 +1,3 @@
-/// A physical KV-cache block: block `b` holds slots `b * block_size .. (b + 1) * block_size`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlockId(pub u32);
-
-impl BlockId {
-    /// The block's index in the pool, for indexing per-block arrays.
-    pub fn index(self) -> usize {
-        self.0 as usize
-    }
-}
-
 /// Whether a sequence can get the blocks it asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AllocStatus {

@@ -2,9 +2,10 @@
 
 use std::collections::HashSet;
 
-use crate::BlockManager;
+use crate::manager::State;
+use crate::BlockId;
 
-impl BlockManager {
+impl State {
     /// Checks every bookkeeping invariant, in O(blocks + table entries):
     /// - each block's refcount equals the number of tables containing it, and no table holds a
     ///   block twice;
@@ -14,7 +15,7 @@ impl BlockManager {
     /// - the blocks a sequence may still write (from its first unsealed block on) are private
     ///   to it and uncached;
     /// - the prefix-cache index agrees with its entries.
-    pub fn check_invariants(&self) -> Result<(), String> {
+    pub(crate) fn check_invariants(&self) -> Result<(), String> {
         let mut holders = vec![0u32; self.num_blocks()];
         for (seq, sequence) in &self.sequences {
             let mut seen = HashSet::new();
@@ -36,7 +37,7 @@ impl BlockManager {
             }
         }
         for (i, &count) in holders.iter().enumerate() {
-            let block = crate::BlockId(i as u32);
+            let block = BlockId(i as u32);
             if self.pool.ref_count(block) != count {
                 return Err(format!(
                     "{block:?} has refcount {} but {count} tables hold it",
@@ -61,7 +62,7 @@ impl BlockManager {
             cached_seen |= cached;
         }
         let held = holders.iter().filter(|&&count| count > 0).count();
-        if free.len() != self.num_free_blocks() || free.len() + held != self.num_blocks() {
+        if free.len() != self.pool.num_free() || free.len() + held != self.num_blocks() {
             return Err(format!(
                 "{} free + {held} held != {} blocks",
                 free.len(),

@@ -13,16 +13,21 @@
 //! The engine's loop per sequence:
 //! 1. [`BlockManager::can_allocate`] to decide whether to admit it (`Later` = wait,
 //!    `Impossible` = reject);
-//! 2. [`BlockManager::start_sequence`], which returns how many leading tokens are already computed;
+//! 2. [`BlockManager::start_sequence`], which returns the sequence's [`BlockLease`] and how
+//!    many leading tokens are already computed;
 //! 3. per step, [`BlockManager::grow`] to cover the tokens of the step, write KV into
-//!    [`BlockManager::slot`]s, then [`BlockManager::commit_tokens`];
-//! 4. [`BlockManager::free_sequence`] on finish, abort or preemption.
+//!    [`BlockManager::slot`]s, then [`BlockManager::commit_tokens`] for the tokens that are
+//!    final ([`BlockManager::truncate`] gives back the blocks of rejected speculative ones);
+//! 4. drop the lease on finish, abort or preemption: its blocks are freed.
+//!
+//! Depends on `sluice-core` only (for the id types); never on tensors, models or the engine.
 
 mod block;
 mod config;
 mod error;
 mod free_list;
 mod invariants;
+mod lease;
 mod manager;
 mod pool;
 mod prefix;
@@ -30,7 +35,9 @@ mod prefix;
 #[cfg(test)]
 mod tests;
 
-pub use block::{AllocStatus, BlockId};
+pub use block::AllocStatus;
 pub use config::KvConfig;
 pub use error::KvError;
+pub use lease::BlockLease;
 pub use manager::BlockManager;
+pub use sluice_core::{BlockId, SeqId};

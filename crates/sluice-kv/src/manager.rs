@@ -1,10 +1,14 @@
 //! Per-sequence block tables on top of the pool and the prefix cache: the public API.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use sluice_core::{BlockId, SeqId};
+
+use crate::lease::BlockLease;
 use crate::pool::BlockPool;
 use crate::prefix::{ChainLink, Lookup, PrefixCache};
-use crate::{AllocStatus, BlockId, KvConfig, KvError};
+use crate::{AllocStatus, KvConfig, KvError};
 
 /// One sequence's view of the cache.
 #[derive(Clone, Debug)]
@@ -18,44 +22,72 @@ pub(crate) struct Sequence {
     tail: Option<ChainLink>,
 }
 
-/// Owns the block pool and the block table of every sequence, keyed by a caller-chosen `u64`.
-#[derive(Clone, Debug)]
+/// Owns the block pool and the block table of every sequence.
+///
+/// A sequence's blocks are held by the [`BlockLease`] that [`Self::start_sequence`] returns,
+/// and freed when it is dropped (finish, abort, preemption): the owner of a sequence cannot
+/// forget to give its blocks back. The state sits behind a mutex that the leases share; only
+/// the engine thread uses it, so the lock is never contended.
+#[derive(Debug)]
 pub struct BlockManager {
+    state: Arc<Mutex<State>>,
+}
+
+/// Everything the manager and its leases share.
+#[derive(Debug)]
+pub(crate) struct State {
     pub(crate) config: KvConfig,
     pub(crate) pool: BlockPool,
     pub(crate) cache: PrefixCache,
-    pub(crate) sequences: HashMap<u64, Sequence>,
+    pub(crate) sequences: HashMap<SeqId, Sequence>,
     prefix_cache_hits: u64,
+}
+
+/// The state, whether or not a thread panicked while holding it: every method leaves it
+/// consistent before it could panic (allocation is all-or-nothing).
+pub(crate) fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl BlockManager {
     pub fn new(config: KvConfig) -> Result<Self, KvError> {
         config.validate()?;
-        Ok(BlockManager {
+        let state = State {
             config,
             pool: BlockPool::new(config.num_blocks),
             cache: PrefixCache::new(config.num_blocks, config.block_size),
             sequences: HashMap::new(),
             prefix_cache_hits: 0,
+        };
+        Ok(BlockManager {
+            state: Arc::new(Mutex::new(state)),
         })
     }
 
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.state)
+    }
+
+    fn config(&self) -> KvConfig {
+        self.state().config
+    }
+
     pub fn block_size(&self) -> usize {
-        self.config.block_size
+        self.config().block_size
     }
 
     /// Whether computed full blocks are shared through the prefix cache.
     pub fn prefix_caching(&self) -> bool {
-        self.config.enable_prefix_caching
+        self.config().enable_prefix_caching
     }
 
     pub fn num_blocks(&self) -> usize {
-        self.config.num_blocks
+        self.config().num_blocks
     }
 
     /// Blocks held by no sequence, including those that still hold an evictable cached prefix.
     pub fn num_free_blocks(&self) -> usize {
-        self.pool.num_free()
+        self.state().pool.num_free()
     }
 
     pub fn capacity_tokens(&self) -> usize {
@@ -72,7 +104,107 @@ impl BlockManager {
     /// For an existing sequence `tokens` is ignored. For a new one, `tokens` are its token ids:
     /// blocks that [`Self::start_sequence`] would take from the prefix cache need no new block
     /// (though a hit on a free cached block still uses up one free block).
-    pub fn can_allocate(&self, seq: u64, tokens: &[u32], total_tokens: usize) -> AllocStatus {
+    pub fn can_allocate(&self, seq: SeqId, tokens: &[u32], total_tokens: usize) -> AllocStatus {
+        self.state().can_allocate(seq, tokens, total_tokens)
+    }
+
+    /// Starts sequence `seq` with its `tokens` (a prompt, or a preempted sequence's prompt plus
+    /// generated tokens). Takes the longest cached prefix of full blocks and returns the lease
+    /// on the sequence's blocks with how many leading tokens are already computed: a multiple
+    /// of the block size, and strictly less than `tokens.len()` so at least one token is
+    /// computed to produce logits. No new block is allocated: call [`Self::grow`] next.
+    pub fn start_sequence(
+        &mut self,
+        seq: SeqId,
+        tokens: &[u32],
+    ) -> Result<(BlockLease, usize), KvError> {
+        let mut state = self.state();
+        let found = state.lookup(tokens);
+        let computed = state.start(seq, tokens, found)?;
+        drop(state);
+        Ok((BlockLease::new(seq, &self.state), computed))
+    }
+
+    /// Like [`Self::start_sequence`], but takes nothing from the prefix cache, so every token
+    /// is computed (for requests that need the logits of every prompt position). Its full
+    /// blocks still join the cache as they are committed.
+    pub fn start_sequence_uncached(
+        &mut self,
+        seq: SeqId,
+        tokens: &[u32],
+    ) -> Result<BlockLease, KvError> {
+        self.state().start(seq, tokens, Lookup::default())?;
+        Ok(BlockLease::new(seq, &self.state))
+    }
+
+    /// Ensures the block table covers positions `0..total_tokens`, allocating blocks (and
+    /// evicting LRU cached ones) as needed. All-or-nothing: on error nothing changed. Never
+    /// shrinks a table (see [`Self::truncate`]).
+    pub fn grow(&mut self, seq: SeqId, total_tokens: usize) -> Result<(), KvError> {
+        self.state().grow(seq, total_tokens)
+    }
+
+    /// Cuts sequence `seq` back to its first `len` tokens and frees the blocks past them,
+    /// which never enter the prefix cache (speculative tokens that were rejected). Only
+    /// uncommitted tokens can be taken back. Returns how many blocks were freed.
+    pub fn truncate(&mut self, seq: SeqId, len: usize) -> Result<usize, KvError> {
+        self.state().truncate(seq, len)
+    }
+
+    /// Reports that KV is written for positions `0..computed_tokens`, whose ids are
+    /// `tokens[..computed_tokens]`, and registers the newly full blocks in the prefix cache.
+    ///
+    /// `computed_tokens` is clamped to `tokens.len()` and to the table's capacity; an unknown
+    /// `seq` or prefix caching being off makes this a no-op. `tokens` must agree with the
+    /// tokens passed before: blocks already registered are not hashed again. Committed
+    /// tokens are final: [`Self::truncate`] cannot take them back.
+    pub fn commit_tokens(&mut self, seq: SeqId, tokens: &[u32], computed_tokens: usize) {
+        self.state().commit_tokens(seq, tokens, computed_tokens)
+    }
+
+    /// A copy of the sequence's block table.
+    pub fn block_table(&self, seq: SeqId) -> Option<Vec<BlockId>> {
+        self.state().sequences.get(&seq).map(|s| s.table.clone())
+    }
+
+    /// The physical slot of token `position` of `seq`; `None` if the table does not cover it.
+    pub fn slot(&self, seq: SeqId, position: usize) -> Option<usize> {
+        self.state().slot(seq, position)
+    }
+
+    pub fn has_sequence(&self, seq: SeqId) -> bool {
+        self.state().sequences.contains_key(&seq)
+    }
+
+    pub fn num_sequences(&self) -> usize {
+        self.state().sequences.len()
+    }
+
+    /// Blocks reused from the prefix cache by `start_sequence`, since creation.
+    pub fn prefix_cache_hits(&self) -> u64 {
+        self.state().prefix_cache_hits
+    }
+
+    /// Checks every bookkeeping invariant (see `invariants.rs`); for tests.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.state().check_invariants()
+    }
+}
+
+impl State {
+    fn block_size(&self) -> usize {
+        self.config.block_size
+    }
+
+    pub(crate) fn num_blocks(&self) -> usize {
+        self.config.num_blocks
+    }
+
+    fn blocks_for(&self, tokens: usize) -> usize {
+        tokens.div_ceil(self.block_size())
+    }
+
+    fn can_allocate(&self, seq: SeqId, tokens: &[u32], total_tokens: usize) -> AllocStatus {
         let wanted = self.blocks_for(total_tokens);
         if wanted > self.num_blocks() {
             return AllocStatus::Impossible;
@@ -88,31 +220,14 @@ impl BlockManager {
                 (hits.len(), revived)
             }
         };
-        if wanted.saturating_sub(held) + revived <= self.num_free_blocks() {
+        if wanted.saturating_sub(held) + revived <= self.pool.num_free() {
             AllocStatus::Ok
         } else {
             AllocStatus::Later
         }
     }
 
-    /// Starts sequence `seq` with its `tokens` (a prompt, or a preempted sequence's prompt plus
-    /// generated tokens). Takes the longest cached prefix of full blocks and returns how many
-    /// leading tokens are already computed: a multiple of the block size, and strictly less than
-    /// `tokens.len()` so at least one token is computed to produce logits. No new block is
-    /// allocated: call [`Self::grow`] next.
-    pub fn start_sequence(&mut self, seq: u64, tokens: &[u32]) -> Result<usize, KvError> {
-        let found = self.lookup(tokens);
-        self.start(seq, tokens, found)
-    }
-
-    /// Like [`Self::start_sequence`], but takes nothing from the prefix cache, so every token
-    /// is computed (for requests that need the logits of every prompt position). Its full
-    /// blocks still join the cache as they are committed. Returns 0.
-    pub fn start_sequence_uncached(&mut self, seq: u64, tokens: &[u32]) -> Result<usize, KvError> {
-        self.start(seq, tokens, Lookup::default())
-    }
-
-    fn start(&mut self, seq: u64, tokens: &[u32], found: Lookup) -> Result<usize, KvError> {
+    fn start(&mut self, seq: SeqId, tokens: &[u32], found: Lookup) -> Result<usize, KvError> {
         if self.sequences.contains_key(&seq) {
             return Err(KvError::SequenceExists(seq));
         }
@@ -132,10 +247,7 @@ impl BlockManager {
         Ok(computed)
     }
 
-    /// Ensures the block table covers positions `0..total_tokens`, allocating blocks (and
-    /// evicting LRU cached ones) as needed. All-or-nothing: on error nothing changed. Never
-    /// shrinks a table.
-    pub fn grow(&mut self, seq: u64, total_tokens: usize) -> Result<(), KvError> {
+    fn grow(&mut self, seq: SeqId, total_tokens: usize) -> Result<(), KvError> {
         let wanted = self.blocks_for(total_tokens);
         let free = self.pool.num_free();
         let sequence = self
@@ -153,13 +265,31 @@ impl BlockManager {
         Ok(())
     }
 
-    /// Reports that KV is written for positions `0..computed_tokens`, whose ids are
-    /// `tokens[..computed_tokens]`, and registers the newly full blocks in the prefix cache.
-    ///
-    /// `computed_tokens` is clamped to `tokens.len()` and to the table's capacity; an unknown
-    /// `seq` or prefix caching being off makes this a no-op. `tokens` must agree with the
-    /// tokens passed before: blocks already registered are not hashed again.
-    pub fn commit_tokens(&mut self, seq: u64, tokens: &[u32], computed_tokens: usize) {
+    fn truncate(&mut self, seq: SeqId, len: usize) -> Result<usize, KvError> {
+        let block_size = self.block_size();
+        let keep = self.blocks_for(len);
+        let sequence = self
+            .sequences
+            .get_mut(&seq)
+            .ok_or(KvError::UnknownSequence(seq))?;
+        let committed = sequence.sealed * block_size;
+        if len < committed {
+            return Err(KvError::TruncateCommitted {
+                seq,
+                len,
+                committed,
+            });
+        }
+        // Blocks past the sealed ones are private and uncached (an invariant), so they go to
+        // the front of the free list, reused first.
+        let freed = sequence.table.split_off(keep.min(sequence.table.len()));
+        for &block in freed.iter().rev() {
+            self.pool.release(block, false);
+        }
+        Ok(freed.len())
+    }
+
+    fn commit_tokens(&mut self, seq: SeqId, tokens: &[u32], computed_tokens: usize) {
         if !self.config.enable_prefix_caching {
             return;
         }
@@ -184,46 +314,24 @@ impl BlockManager {
         sequence.sealed = sequence.sealed.max(full);
     }
 
-    pub fn block_table(&self, seq: u64) -> Option<&[BlockId]> {
-        self.sequences.get(&seq).map(|s| s.table.as_slice())
-    }
-
-    /// The physical slot of token `position` of `seq`; `None` if the table does not cover it.
-    pub fn slot(&self, seq: u64, position: usize) -> Option<usize> {
+    fn slot(&self, seq: SeqId, position: usize) -> Option<usize> {
         let block_size = self.block_size();
         let block = self.sequences.get(&seq)?.table.get(position / block_size)?;
         Some(block.index() * block_size + position % block_size)
     }
 
-    /// Releases every block of `seq` (finish, abort or preemption); unknown `seq` is a no-op.
+    /// Releases every block of `seq` (its lease was dropped); unknown `seq` is a no-op.
     /// Cached full blocks stay in the cache, evictable, so a later request or the
     /// recomputation of a preempted sequence can reuse them. A table's blocks are freed last
     /// block first, so a chain is evicted from its tail and its more widely shared head survives
     /// longest.
-    pub fn free_sequence(&mut self, seq: u64) {
+    pub(crate) fn free_sequence(&mut self, seq: SeqId) {
         let Some(sequence) = self.sequences.remove(&seq) else {
             return;
         };
         for &block in sequence.table.iter().rev() {
             self.pool.release(block, self.cache.is_cached(block));
         }
-    }
-
-    pub fn has_sequence(&self, seq: u64) -> bool {
-        self.sequences.contains_key(&seq)
-    }
-
-    pub fn num_sequences(&self) -> usize {
-        self.sequences.len()
-    }
-
-    /// Blocks reused from the prefix cache by `start_sequence`, since creation.
-    pub fn prefix_cache_hits(&self) -> u64 {
-        self.prefix_cache_hits
-    }
-
-    fn blocks_for(&self, tokens: usize) -> usize {
-        tokens.div_ceil(self.block_size())
     }
 
     /// The cached prefix `start_sequence` would take: full blocks only, and never the block

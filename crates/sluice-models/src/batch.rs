@@ -1,3 +1,5 @@
+use sluice_core::BlockId;
+
 /// One model step: prefill chunks and decodes of several sequences, flattened into rows.
 ///
 /// Row `i` is token `tokens[i]` at `positions[i]`; its K/V go to cache slot `slots[i]`. The rows of
@@ -23,7 +25,7 @@ pub struct BatchSeq {
     /// Positions below this hold the prompt, which attention sums in llama.cpp's batch order
     /// (see `sluice_kernels::attention`); generated tokens in its single-token order.
     pub prompt_len: usize,
-    pub block_table: Vec<u32>,
+    pub block_table: Vec<BlockId>,
 }
 
 impl ForwardBatch {
@@ -33,6 +35,14 @@ impl ForwardBatch {
 
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
+    }
+
+    /// The sequences' block tables as the kernels index them (plain block numbers).
+    pub fn kernel_block_tables(&self) -> Vec<Vec<u32>> {
+        self.seqs
+            .iter()
+            .map(|s| s.block_table.iter().map(|b| b.0).collect())
+            .collect()
     }
 
     /// Checks the invariants the kernels rely on, so a scheduler bug becomes an error, not
@@ -59,7 +69,7 @@ impl ForwardBatch {
             if seq
                 .block_table
                 .iter()
-                .any(|&b| (b as usize + 1) * block_size > num_slots)
+                .any(|&b| (b.index() + 1) * block_size > num_slots)
             {
                 return Err("block table points outside the cache".into());
             }

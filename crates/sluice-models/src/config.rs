@@ -1,6 +1,8 @@
-use crate::{GgufFile, ModelError};
+use crate::load::{Settings, WeightSource};
+use crate::weights::TensorNames;
+use crate::ModelError;
 
-/// Hyper-parameters of a decoder-only transformer, resolved from GGUF metadata once.
+/// Hyper-parameters of a decoder-only transformer, resolved from its source's settings once.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ModelConfig {
     pub architecture: String,
@@ -15,61 +17,40 @@ pub struct ModelConfig {
     pub rope_theta: f32,
     pub rope_dim: usize,
     pub context_length: usize,
-    /// Storage type of the layers' weights (that of the first attention query), e.g. `q4_1`.
-    pub weight_type: String,
 }
 
 impl ModelConfig {
-    /// Reads `<arch>.*` keys the way llama.cpp does for Llama-like models.
-    pub fn from_gguf(gguf: &GgufFile, arch: &str) -> Result<Self, ModelError> {
-        let key = |k: &str| format!("{arch}.{k}");
-        let hidden_size = gguf.usize(&key("embedding_length"))?;
-        let num_heads = gguf.usize(&key("attention.head_count"))?;
-        let num_kv_heads = if gguf.has(&key("attention.head_count_kv")) {
-            gguf.usize(&key("attention.head_count_kv"))?
-        } else {
-            num_heads
-        };
-        if num_heads == 0 || num_kv_heads == 0 || num_heads % num_kv_heads != 0 {
+    /// The settings every architecture here shares, read as llama.cpp reads them for
+    /// Llama-like models. Without a vocabulary size setting the vocabulary is the embedding's
+    /// rows.
+    pub(crate) fn read(source: &dyn WeightSource, names: &TensorNames) -> Result<Self, ModelError> {
+        let s = Settings::new(source);
+        let hidden_size = s.usize("embedding_length")?;
+        let num_heads = s.usize("attention.head_count")?;
+        let num_kv_heads = s.usize_or("attention.head_count_kv", num_heads)?;
+        if num_heads == 0 || num_kv_heads == 0 || !num_heads.is_multiple_of(num_kv_heads) {
             return Err(ModelError::Metadata(format!(
                 "bad head counts {num_heads}/{num_kv_heads}"
             )));
         }
-        let head_dim = if gguf.has(&key("attention.key_length")) {
-            gguf.usize(&key("attention.key_length"))?
-        } else {
-            hidden_size / num_heads
-        };
-        let rope_dim = if gguf.has(&key("rope.dimension_count")) {
-            gguf.usize(&key("rope.dimension_count"))?
-        } else {
-            head_dim
-        };
-        let vocab_size = if gguf.has(&key("vocab_size")) {
-            gguf.usize(&key("vocab_size"))?
-        } else {
-            gguf.tokenizer_spec()?.tokens.len()
+        let head_dim = s.usize_or("attention.key_length", hidden_size / num_heads)?;
+        let vocab_size = match s.has("vocab_size")? {
+            true => s.usize("vocab_size")?,
+            false => source.tensor(names.embed)?.shape[0],
         };
         Ok(ModelConfig {
-            architecture: arch.to_string(),
+            architecture: source.architecture()?,
             hidden_size,
-            num_layers: gguf.usize(&key("block_count"))?,
+            num_layers: s.usize("block_count")?,
             num_heads,
             num_kv_heads,
             head_dim,
-            intermediate_size: gguf.usize(&key("feed_forward_length"))?,
+            intermediate_size: s.usize("feed_forward_length")?,
             vocab_size,
-            rms_norm_eps: gguf.f32(&key("attention.layer_norm_rms_epsilon"))?,
-            rope_theta: if gguf.has(&key("rope.freq_base")) {
-                gguf.f32(&key("rope.freq_base"))?
-            } else {
-                10_000.0
-            },
-            rope_dim,
-            context_length: gguf.usize(&key("context_length"))?,
-            weight_type: gguf
-                .tensor_type("blk.0.attn_q.weight")
-                .unwrap_or_else(|| "unknown".into()),
+            rms_norm_eps: s.f32("attention.layer_norm_rms_epsilon")?,
+            rope_theta: s.f32_or("rope.freq_base", 10_000.0)?,
+            rope_dim: s.usize_or("rope.dimension_count", head_dim)?,
+            context_length: s.usize("context_length")?,
         })
     }
 }

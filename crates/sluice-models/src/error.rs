@@ -9,9 +9,9 @@ pub enum ModelError {
     },
     #[error("{path} is not a GGUF file ({reason})")]
     NotGguf { path: PathBuf, reason: String },
-    #[error("unsupported model architecture `{0}` (supported: llama)")]
+    #[error("unsupported model architecture `{0}` (supported: {supported})", supported = crate::arch::ARCHITECTURES.join(", "))]
     UnsupportedArchitecture(String),
-    #[error("GGUF metadata: {0}")]
+    #[error("model settings: {0}")]
     Metadata(String),
     #[error("tensor `{name}`: {reason}")]
     Tensor { name: String, reason: String },

@@ -1,28 +1,27 @@
-//! Model architectures: GGUF loading, the shared layers, and the forward pass over a flattened
-//! batch of prefill chunks and decodes with attention over the paged KV store.
+//! Model math and loading: the shared layers, the architectures wired from them, the forward
+//! pass over a flattened batch of prefill chunks and decodes with attention over the paged K/V
+//! memory, and the weight sources they load from (`load/`, one file per format).
 //!
-//! Weights and the loader are candle's (`QTensor`, `QMatMul`); activations are plain row-major
-//! `f32` buffers handed to `sluice-kernels` between matmuls.
+//! May import candle, `sluice-kernels`, `sluice-tokenizer` and `sluice-core` (ids); never the
+//! engine, the server or anything that fetches or schedules. Weights are candle's types or
+//! `sluice-kernels`' packed ones; activations are plain row-major `f32` buffers handed to the
+//! kernels between matmuls.
 
+mod arch;
 mod batch;
 mod config;
 mod error;
-pub mod fetch;
-mod gemma3;
-mod gguf;
-mod kv_dtype;
-mod kv_store;
+pub mod kv;
 mod layers;
-mod llama;
 mod llama_cpp_batching;
+pub mod load;
 mod model;
-pub mod testing;
 mod transformer;
+mod weights;
 
 pub use batch::{BatchSeq, ForwardBatch};
 pub use config::ModelConfig;
 pub use error::ModelError;
-pub use gguf::GgufFile;
-pub use kv_dtype::KvDtype;
-pub use kv_store::KvStore;
-pub use model::{load_gguf, CausalLm, LoadedModel};
+pub use kv::{KvDtype, KvLayout, KvMemory, KvStore};
+pub use load::LoadedModel;
+pub use model::{CausalLm, ComputeDtype, Device};

@@ -38,22 +38,23 @@ fn context(pos: usize, prompt_len: usize) -> RowContext {
     }
 }
 
-/// [`context`] for every row of `batch`, into `out`.
-pub(crate) fn row_contexts(batch: &ForwardBatch, out: &mut Vec<RowContext>) {
-    out.clear();
-    out.resize(batch.len(), RowContext::default());
+/// [`context`] for every row of `batch`.
+pub(crate) fn row_contexts(batch: &ForwardBatch) -> Vec<RowContext> {
+    let mut out = vec![RowContext::default(); batch.len()];
     for seq in &batch.seqs {
         let rows = seq.first_row..seq.first_row + seq.rows;
         for (c, &pos) in out[rows.clone()].iter_mut().zip(&batch.positions[rows]) {
             *c = context(pos, seq.prompt_len);
         }
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::{context, row_contexts};
     use crate::{BatchSeq, ForwardBatch};
+    use sluice_core::BlockId;
     use sluice_kernels::quant::kquant::RowContext;
 
     fn grouped(pos: usize, prompt_len: usize) -> bool {
@@ -95,7 +96,7 @@ mod tests {
             rows,
             context_len,
             prompt_len,
-            block_table: vec![0],
+            block_table: vec![BlockId(0)],
         };
         let batch = ForwardBatch {
             tokens: vec![1; 4],
@@ -106,8 +107,7 @@ mod tests {
             seqs: vec![seq(0, 3, 7, 10), seq(3, 1, 7, 5)],
             logit_rows: vec![3],
         };
-        let mut out = vec![RowContext::default(); 9];
-        row_contexts(&batch, &mut out);
+        let out = row_contexts(&batch);
         let both = RowContext {
             grouped: true,
             tiled: true,

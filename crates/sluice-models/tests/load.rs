@@ -1,9 +1,16 @@
-//! Loading GGUF files: the tiny model round-trips through the loader, and files the engine
+//! Loading GGUF files through their source: the tiny model round-trips through the loader, and files the engine
 //! cannot run are refused with errors that say why.
 
 use candle_core::quantized::gguf_file::{self, Value};
-use sluice_models::testing::{write_tiny_llama, TinyLlama};
-use sluice_models::{load_gguf, BatchSeq, ForwardBatch, KvDtype, KvStore};
+use sluice_core::BlockId;
+use sluice_models::load::load;
+use sluice_models::{BatchSeq, ForwardBatch, KvDtype, KvStore};
+use sluice_testing::{write_tiny_llama, TinyLlama};
+
+/// A host K/V store for `model` of `num_blocks` blocks of 4 slots.
+fn store(model: &dyn sluice_models::CausalLm, num_blocks: usize) -> KvStore {
+    KvStore::new(model.kv_layout(num_blocks, 4, KvDtype::F32))
+}
 
 fn dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("sluice-models-{name}-{}", std::process::id()));
@@ -21,7 +28,7 @@ fn unsupported_architecture_is_named() {
         &[],
     )
     .unwrap();
-    let err = load_gguf(&path).err().expect("must fail").to_string();
+    let err = load(&path).err().expect("must fail").to_string();
     assert!(
         err.contains("unsupported model architecture `mamba`"),
         "{err}"
@@ -36,10 +43,10 @@ fn truncated_and_foreign_files_are_refused() {
     let bytes = std::fs::read(&tiny).unwrap();
     let truncated = d.join("truncated.gguf");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(load_gguf(&truncated).is_err());
+    assert!(load(&truncated).is_err());
     let text = d.join("text.gguf");
     std::fs::write(&text, "hello").unwrap();
-    assert!(load_gguf(&text)
+    assert!(load(&text)
         .err()
         .unwrap()
         .to_string()
@@ -51,20 +58,14 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
     let path = dir("run").join("tiny.gguf");
     let cfg = TinyLlama::default();
     write_tiny_llama(&path, &cfg).unwrap();
-    let loaded = load_gguf(&path).unwrap();
-    let mc = &loaded.config;
+    let loaded = load(&path).unwrap();
+    let mc = loaded.model.config();
     assert_eq!(
         (mc.hidden_size, mc.num_layers, mc.num_heads, mc.num_kv_heads),
         (cfg.hidden, cfg.layers, cfg.heads, cfg.kv_heads)
     );
-    let mut kv = KvStore::new(
-        mc.num_layers,
-        4,
-        4,
-        mc.num_kv_heads,
-        mc.head_dim,
-        KvDtype::F32,
-    );
+    assert_eq!(loaded.model.weight_type(), "q4_1");
+    let mut kv = store(loaded.model.as_ref(), 4);
     let batch = ForwardBatch {
         tokens: vec![1, 2, 3],
         positions: vec![0, 1, 2],
@@ -74,7 +75,7 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
             rows: 3,
             context_len: 3,
             prompt_len: 3,
-            block_table: vec![1],
+            block_table: vec![BlockId(1)],
         }],
         logit_rows: vec![2],
     };
@@ -95,8 +96,8 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
 fn tiny_gemma3_runs_and_chunks_give_the_same_logits() {
     let path = dir("gemma").join("tiny.gguf");
     write_tiny_llama(&path, &TinyLlama::gemma3()).unwrap();
-    let loaded = load_gguf(&path).unwrap();
-    let mc = &loaded.config;
+    let loaded = load(&path).unwrap();
+    let mc = loaded.model.config();
     assert_eq!((mc.architecture.as_str(), mc.head_dim), ("gemma3", 128));
     let step = |rows: std::ops::Range<usize>| ForwardBatch {
         tokens: rows.clone().map(|p| 1 + p as u32).collect(),
@@ -107,27 +108,13 @@ fn tiny_gemma3_runs_and_chunks_give_the_same_logits() {
             rows: rows.len(),
             context_len: rows.end,
             prompt_len: 9,
-            block_table: vec![0, 1, 2],
+            block_table: vec![BlockId(0), BlockId(1), BlockId(2)],
         }],
         logit_rows: vec![rows.len() - 1],
     };
-    let mut kv = KvStore::new(
-        mc.num_layers,
-        3,
-        4,
-        mc.num_kv_heads,
-        mc.head_dim,
-        KvDtype::F32,
-    );
+    let mut kv = store(loaded.model.as_ref(), 3);
     let alone = loaded.model.forward(&step(0..9), &mut kv).unwrap();
-    let mut kv = KvStore::new(
-        mc.num_layers,
-        3,
-        4,
-        mc.num_kv_heads,
-        mc.head_dim,
-        KvDtype::F32,
-    );
+    let mut kv = store(loaded.model.as_ref(), 3);
     loaded.model.forward(&step(0..5), &mut kv).unwrap();
     let chunked = loaded.model.forward(&step(5..9), &mut kv).unwrap();
     assert_eq!(alone.len(), mc.vocab_size);
@@ -143,7 +130,7 @@ fn unsupported_settings_and_bad_shapes_are_refused() {
     let refused = |name: &str, cfg: TinyLlama| {
         let path = d.join(format!("{name}.gguf"));
         write_tiny_llama(&path, &cfg).unwrap();
-        load_gguf(&path).err().expect("must fail").to_string()
+        load(&path).err().expect("must fail").to_string()
     };
     let with = |base: TinyLlama, key: &str, value: Value| TinyLlama {
         metadata: vec![(key.to_string(), value)],

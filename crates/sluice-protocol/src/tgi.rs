@@ -154,6 +154,8 @@ pub struct Info {
     pub docker_label: Option<String>,
     pub architecture: String,
     pub quantize: String,
+    /// The number type of the KV cache's values (`--kv-cache-dtype`).
+    pub kv_cache_dtype: String,
     pub kv_cache_capacity_tokens: usize,
     /// What `parameters.watermark` does here.
     pub watermark: String,

@@ -100,8 +100,11 @@ impl From<GenerationError> for ApiError {
     fn from(e: GenerationError) -> Self {
         let kind = match e {
             // Validation bounds requests by the cache's size, so this is a configuration slip.
-            GenerationError::TooLargeForCache { .. } => ErrorKind::Validation,
-            GenerationError::Model(_) => ErrorKind::Generation,
+            GenerationError::TooLargeForCache { .. }
+            | GenerationError::BeyondContext { .. }
+            | GenerationError::EmptyPrompt
+            | GenerationError::TokenOutsideVocabulary { .. } => ErrorKind::Validation,
+            GenerationError::StepFailed { .. } => ErrorKind::Generation,
             GenerationError::EngineStopped => ErrorKind::Unavailable,
         };
         ApiError {

@@ -117,8 +117,10 @@ async fn an_engine_error_mid_stream_ends_it_with_an_error_event() {
     wait_for("the request", || fake.held_count() == 1).await;
     let (_, tx) = fake.held.lock().unwrap().remove(0);
     tx.send(Ok(token(0, false))).unwrap();
-    tx.send(Err(sluice_core::GenerationError::Model("boom".into())))
-        .unwrap();
+    tx.send(Err(sluice_core::GenerationError::StepFailed {
+        reason: "boom".into(),
+    }))
+    .unwrap();
     let events = sse_data(&request.await.unwrap());
     assert_eq!(events.len(), 2);
     let error: serde_json::Value = serde_json::from_str(&events[1]).unwrap();

@@ -159,6 +159,9 @@ async fn tokenize_info_health_models_metrics() {
     assert_eq!(info["max_total_tokens"], 48);
     assert_eq!(info["max_concurrent_requests"], 4);
     assert_eq!(info["kv_cache_capacity_tokens"], 1024);
+    // What runs comes from the backend, not from the server's assumptions.
+    assert_eq!(info["model_device_type"], "fake-device");
+    assert_eq!(info["kv_cache_dtype"], "f16");
     assert!(info["watermark"].as_str().unwrap().contains("ignored"));
     assert_eq!(get(&format!("{url}/health")).await.0, 200);
     let (_, models) = get(&format!("{url}/v1/models")).await;

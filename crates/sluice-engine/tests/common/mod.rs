@@ -5,9 +5,8 @@
 use sluice_core::{
     FinishReason, GenerationRequest, LogprobOptions, RequestId, SamplingParams, StopCriteria,
 };
-use sluice_engine::{Engine, EngineConfig, EngineEvent, EngineHandle, EngineStats};
-use sluice_models::testing::{write_tiny_llama, TinyLlama};
-use sluice_models::{fetch, load_gguf, LoadedModel};
+use sluice_engine::{fetch, Engine, EngineConfig, EngineEvent, EngineHandle, EngineStats};
+use sluice_testing::{write_tiny_llama, TinyLlama};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -40,13 +39,17 @@ pub fn gemma_path() -> PathBuf {
         .clone()
 }
 
-pub fn load(path: &Path) -> LoadedModel {
-    load_gguf(path).expect("loading the model")
+pub fn load(path: &Path, cfg: &EngineConfig) -> Engine {
+    Engine::load(path.to_str().expect("a UTF-8 path"), cfg).expect("loading the engine")
+}
+
+/// Only the model's tokenizer.
+pub fn tokenizer(path: &Path) -> sluice_tokenizer::Tokenizer {
+    sluice_engine::load::tokenizer(path.to_str().expect("a UTF-8 path")).expect("the tokenizer")
 }
 
 pub fn engine(path: &Path, cfg: EngineConfig) -> EngineHandle {
-    EngineHandle::spawn(Engine::new(load(path), &cfg).expect("engine config"))
-        .expect("engine thread")
+    EngineHandle::spawn(load(path, &cfg)).expect("engine thread")
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,7 +98,7 @@ pub fn run_all_queued_first(
     cfg: &EngineConfig,
     reqs: Vec<(Vec<u32>, SamplingParams, StopCriteria)>,
 ) -> (Vec<Output>, EngineStats) {
-    let mut engine = Engine::new(load(path), cfg).expect("engine config");
+    let mut engine = load(path, cfg);
     let streams: Vec<_> = reqs
         .into_iter()
         .enumerate()

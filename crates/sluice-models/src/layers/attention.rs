@@ -1,30 +1,8 @@
-use super::{Linear, RmsNorm, StepBuffers};
-use crate::{ForwardBatch, KvStore, ModelError};
-use sluice_kernels::attention::{AttentionParams, SeqSlice};
+use super::{Linear, RmsNorm, StepBuffers, StepContext};
+use crate::kv::KvMemory;
+use crate::ModelError;
+use sluice_kernels::attention::AttentionParams;
 use sluice_kernels::rope::RopeTable;
-
-/// What every layer of one step shares: the batch and its sequences as the kernels see them.
-pub struct StepContext<'a> {
-    pub batch: &'a ForwardBatch,
-    pub seqs: Vec<SeqSlice<'a>>,
-}
-
-impl<'a> StepContext<'a> {
-    pub fn new(batch: &'a ForwardBatch) -> Self {
-        let seqs = batch
-            .seqs
-            .iter()
-            .map(|s| SeqSlice {
-                first_row: s.first_row,
-                rows: s.rows,
-                context_len: s.context_len,
-                prompt_len: s.prompt_len,
-                block_table: &s.block_table,
-            })
-            .collect();
-        StepContext { batch, seqs }
-    }
-}
 
 /// Multi-head self-attention with grouped K/V heads, rotary positions and the paged cache.
 pub struct Attention {
@@ -50,7 +28,7 @@ impl Attention {
         layer: usize,
         rope: &RopeTable,
         step: &StepContext<'_>,
-        kv: &mut KvStore,
+        kv: &mut dyn KvMemory,
         buffers: &mut StepBuffers,
     ) -> Result<(), ModelError> {
         let hd = self.params.head_dim;
@@ -64,7 +42,14 @@ impl Attention {
             out,
             ..
         } = buffers;
-        Linear::forward_shared(normed, [&self.q, &self.k, &self.v], quantized, [q, k, v])?;
+        let rows = &step.contexts;
+        Linear::forward_shared(
+            normed,
+            rows,
+            [&self.q, &self.k, &self.v],
+            quantized,
+            [q, k, v],
+        )?;
         if let Some(norm) = &self.q_norm {
             norm.forward_in_place(q);
         }
@@ -81,6 +66,6 @@ impl Attention {
         // Every element is written.
         mixed.resize(q.len(), 0.0);
         kv.attention(layer, q, &step.seqs, &self.params, mixed);
-        self.o.forward_into(mixed, quantized, out)
+        self.o.forward_into(mixed, rows, quantized, out)
     }
 }

@@ -9,7 +9,7 @@ pub struct StepBuffers {
     /// The normalised residual stream: the input of attention and of the MLP.
     pub(super) normed: Vec<f32>,
     /// A projection input quantized, once for all the projections that share it.
-    pub(crate) quantized: QuantizedInput,
+    pub(super) quantized: QuantizedInput,
     pub(super) q: Vec<f32>,
     pub(super) k: Vec<f32>,
     pub(super) v: Vec<f32>,

@@ -1,5 +1,7 @@
 use super::{Attention, GatedMlp, RmsNorm, StepBuffers, StepContext};
-use crate::{KvStore, ModelError};
+use crate::kv::KvMemory;
+use crate::ModelError;
+use sluice_kernels::quant::kquant::RowContext;
 use sluice_kernels::rope::RopeTable;
 
 /// A pre-norm transformer block; the optional post-norms are Gemma's "sandwich" norms.
@@ -21,7 +23,7 @@ impl DecoderLayer {
         layer: usize,
         rope: &RopeTable,
         step: &StepContext<'_>,
-        kv: &mut KvStore,
+        kv: &mut dyn KvMemory,
         buffers: &mut StepBuffers,
     ) -> Result<(), ModelError> {
         self.attn_norm.forward_into(x, &mut buffers.normed);
@@ -30,10 +32,16 @@ impl DecoderLayer {
         Ok(())
     }
 
-    /// The MLP's half of the block, on the rows of `x` (which may be fewer than the step's).
-    pub fn forward_mlp(&self, x: &mut [f32], buffers: &mut StepBuffers) -> Result<(), ModelError> {
+    /// The MLP's half of the block, on the rows of `x` (which may be fewer than the step's),
+    /// each multiplied where `contexts` says (empty: every row alone).
+    pub fn forward_mlp(
+        &self,
+        x: &mut [f32],
+        contexts: &[RowContext],
+        buffers: &mut StepBuffers,
+    ) -> Result<(), ModelError> {
         self.ffn_norm.forward_into(x, &mut buffers.normed);
-        self.mlp.forward(buffers)?;
+        self.mlp.forward(contexts, buffers)?;
         add_output(x, self.post_ffn_norm.as_ref(), &mut buffers.out);
         Ok(())
     }

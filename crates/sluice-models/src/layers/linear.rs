@@ -1,4 +1,6 @@
+use crate::load::TensorView;
 use crate::ModelError;
+use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
 use sluice_kernels::quant::kquant::{
@@ -15,6 +17,8 @@ pub struct Linear {
     weight: Weight,
     in_dim: usize,
     out_dim: usize,
+    /// How the source stored the weights (before any repacking).
+    stored: GgmlDType,
 }
 
 enum Weight {
@@ -27,31 +31,37 @@ enum Weight {
 }
 
 impl Linear {
-    /// `name` is the tensor's, for errors.
-    pub fn new(name: &str, weight: QTensor) -> Result<Self, ModelError> {
-        let (out_dim, in_dim) = weight.shape().dims2()?;
+    /// The matrix `weight` (`[out_dim, in_dim]`); `name` is the tensor's, for errors.
+    pub fn new(name: &str, weight: TensorView<'_>) -> Result<Self, ModelError> {
         let tensor_error = |reason| ModelError::Tensor {
             name: name.to_string(),
             reason,
         };
+        let &[out_dim, in_dim] = weight.shape.as_slice() else {
+            return Err(tensor_error(format!(
+                "shape {:?}, expected a matrix",
+                weight.shape
+            )));
+        };
+        let stored = weight.dtype;
         let blocks = in_dim % quant::BLOCK == 0;
         let super_blocks = in_dim % kquant::SUPER_BLOCK == 0;
         let packed = |format, bytes: &[u8]| {
             PackedMatrix::pack(format, bytes, out_dim, in_dim).map_err(tensor_error)
         };
         let kept = |format| {
-            SuperBlockMatrix::new(format, &weight.data()?, out_dim, in_dim).map_err(tensor_error)
+            SuperBlockMatrix::new(format, weight.data, out_dim, in_dim).map_err(tensor_error)
         };
-        let block_format = match weight.dtype() {
+        let block_format = match stored {
             GgmlDType::Q4_1 => Some(WeightFormat::Q4_1),
             GgmlDType::Q4_0 => Some(WeightFormat::Q4_0),
             GgmlDType::Q8_0 => Some(WeightFormat::Q8_0),
             _ => None,
         };
-        let weight = match (weight.dtype(), block_format) {
-            (_, Some(format)) if blocks => Weight::Packed(packed(format, &weight.data()?)?),
+        let weight = match (stored, block_format) {
+            (_, Some(format)) if blocks => Weight::Packed(packed(format, weight.data)?),
             (GgmlDType::Q5_0, _) if blocks => {
-                let as_q8_0 = quant::q5_0_as_q8_0(&weight.data()?).map_err(tensor_error)?;
+                let as_q8_0 = quant::q5_0_as_q8_0(weight.data).map_err(tensor_error)?;
                 Weight::Packed(packed(WeightFormat::Q8_0, &as_q8_0)?)
             }
             (GgmlDType::Q4K, _) if super_blocks => {
@@ -61,7 +71,8 @@ impl Linear {
                 Weight::SuperBlocks(kept(SuperBlockFormat::Q6K)?)
             }
             _ => {
-                let tensor = Arc::new(weight);
+                let tensor = qtensor_from_ggml(stored, weight.data, weight.shape, &Device::Cpu)?;
+                let tensor = Arc::new(tensor);
                 Weight::Candle {
                     matmul: QMatMul::from_arc(tensor.clone())?,
                     tensor,
@@ -72,31 +83,41 @@ impl Linear {
             weight,
             in_dim,
             out_dim,
+            stored,
         })
     }
 
-    /// `x` is `[rows, in_dim]`; returns `[rows, out_dim]`.
+    /// The storage type of the weights as llama.cpp names it (`q4_1`, `f16`).
+    pub fn stored_type(&self) -> String {
+        format!("{:?}", self.stored).to_lowercase()
+    }
+
+    /// `x` is `[rows, in_dim]`, each row multiplied alone; returns `[rows, out_dim]`.
     pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>, ModelError> {
         let mut out = Vec::new();
-        self.forward_into(x, &mut QuantizedInput::default(), &mut out)?;
+        self.forward_into(x, &[], &mut QuantizedInput::default(), &mut out)?;
         Ok(out)
     }
 
-    /// [`Linear::forward`] into `out`, its allocation reused (and `quantized`'s).
+    /// [`Linear::forward_shared`] of one projection.
     pub fn forward_into(
         &self,
         x: &[f32],
+        contexts: &[RowContext],
         quantized: &mut QuantizedInput,
         out: &mut Vec<f32>,
     ) -> Result<(), ModelError> {
-        Self::forward_shared(x, [self], quantized, [out])
+        Self::forward_shared(x, contexts, [self], quantized, [out])
     }
 
     /// Several projections of the same input `x` (`[rows, in_dim]`: q/k/v, gate/up, or one),
     /// into `outs` (`[rows, out_dim]` each, their allocations reused). The activations are
-    /// quantized once for all of them, into `quantized`.
+    /// quantized once for all of them, into `quantized`. `contexts` says, per row, where
+    /// llama.cpp would have multiplied it (`crate::llama_cpp_batching`), which the K-quant
+    /// products round by; empty for every row alone.
     pub fn forward_shared<const N: usize>(
         x: &[f32],
+        contexts: &[RowContext],
         linears: [&Linear; N],
         quantized: &mut QuantizedInput,
         outs: [&mut Vec<f32>; N],
@@ -116,7 +137,7 @@ impl Linear {
                 }
                 Weight::SuperBlocks(w) => {
                     if !std::mem::replace(&mut as_super_blocks, true) {
-                        let (contexts, out) = (&quantized.contexts, &mut quantized.super_blocks);
+                        let out = &mut quantized.super_blocks;
                         kquant::quantize_rows_k(x, linear.in_dim, contexts, out);
                     }
                     out.resize(rows * linear.out_dim, 0.0);
@@ -171,7 +192,4 @@ impl Linear {
 pub struct QuantizedInput {
     blocks: QuantizedRows,
     super_blocks: SuperBlockRows,
-    /// Per row of the step: where llama.cpp would multiply it
-    /// ([`crate::llama_cpp_batching`]); empty for every row alone.
-    pub(crate) contexts: Vec<RowContext>,
 }

@@ -1,6 +1,7 @@
 use super::{Linear, StepBuffers};
 use crate::ModelError;
 use sluice_kernels::activation;
+use sluice_kernels::quant::kquant::RowContext;
 
 /// Gated feed-forward: `down(act(gate(x)) * up(x))`.
 pub struct GatedMlp {
@@ -20,8 +21,13 @@ pub enum GateActivation {
 }
 
 impl GatedMlp {
-    /// From `buffers.normed` (`[rows, hidden]`) into `buffers.out`.
-    pub fn forward(&self, buffers: &mut StepBuffers) -> Result<(), ModelError> {
+    /// From `buffers.normed` (`[rows, hidden]`) into `buffers.out`; `contexts` as
+    /// [`Linear::forward_shared`] takes them.
+    pub fn forward(
+        &self,
+        contexts: &[RowContext],
+        buffers: &mut StepBuffers,
+    ) -> Result<(), ModelError> {
         let StepBuffers {
             normed,
             quantized,
@@ -31,13 +37,19 @@ impl GatedMlp {
             out,
             ..
         } = buffers;
-        Linear::forward_shared(normed, [&self.gate, &self.up], quantized, [gate, up])?;
+        Linear::forward_shared(
+            normed,
+            contexts,
+            [&self.gate, &self.up],
+            quantized,
+            [gate, up],
+        )?;
         mixed.resize(gate.len(), 0.0);
         let gated = match self.activation {
             GateActivation::Silu => activation::silu_mul,
             GateActivation::Gelu => activation::gelu_mul,
         };
         gated(gate, up, self.down.in_dim(), mixed);
-        self.down.forward_into(mixed, quantized, out)
+        self.down.forward_into(mixed, contexts, quantized, out)
     }
 }

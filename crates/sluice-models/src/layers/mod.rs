@@ -6,10 +6,12 @@ mod decoder;
 mod linear;
 mod mlp;
 mod norm;
+mod step;
 
-pub use attention::{Attention, StepContext};
+pub use attention::Attention;
 pub use buffers::StepBuffers;
 pub use decoder::DecoderLayer;
 pub use linear::Linear;
 pub use mlp::{GateActivation, GatedMlp};
 pub use norm::RmsNorm;
+pub use step::StepContext;

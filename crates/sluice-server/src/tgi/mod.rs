@@ -55,7 +55,7 @@ pub async fn info<B: Backend>(State(state): State<AppState<B>>) -> Json<Info> {
         model_id: model.model_id.clone(),
         model_sha: None,
         model_dtype: model.dtype.clone(),
-        model_device_type: "cpu".into(),
+        model_device_type: model.device.clone(),
         model_pipeline_tag: Some("text-generation".into()),
         max_concurrent_requests: limits.max_concurrent_requests,
         max_best_of: limits.max_best_of,
@@ -72,6 +72,7 @@ pub async fn info<B: Backend>(State(state): State<AppState<B>>) -> Json<Info> {
         docker_label: None,
         architecture: model.architecture.clone(),
         quantize: model.quantization.clone(),
+        kv_cache_dtype: model.kv_cache_dtype.clone(),
         kv_cache_capacity_tokens: model.kv_capacity_tokens,
         watermark: "accepted and ignored: sluice does not watermark its output".into(),
     })

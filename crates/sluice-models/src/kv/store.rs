@@ -1,4 +1,4 @@
-use crate::KvDtype;
+use super::{KvDtype, KvLayout, KvMemory};
 use half::f16;
 use sluice_kernels::attention::{
     paged_attention, slot_stride, AttentionParams, KvElement, KvLayerView, SeqSlice,
@@ -10,63 +10,50 @@ enum Layers {
     F16(Vec<(Vec<f16>, Vec<f16>)>),
 }
 
-/// The K/V memory of the paged cache: per layer, `num_slots` token slots of
+/// The K/V memory of the paged cache in host memory: per layer, `num_slots` token slots of
 /// `kv_heads * head_dim` values each for K and for V, of type [`KvDtype`], a [`slot_stride`]
-/// apart. Which slot belongs to which sequence is `sluice-kv`'s business; this type only stores,
-/// and runs attention over what it stores.
+/// apart.
 pub struct KvStore {
     layers: Layers,
-    block_size: usize,
-    num_blocks: usize,
-    kv_heads: usize,
-    head_dim: usize,
+    layout: KvLayout,
 }
 
 impl KvStore {
-    pub fn new(
-        num_layers: usize,
-        num_blocks: usize,
-        block_size: usize,
-        kv_heads: usize,
-        head_dim: usize,
-        dtype: KvDtype,
-    ) -> Self {
-        let len = num_blocks * block_size * dtype.slot_stride(kv_heads, head_dim);
-        let layers = match dtype {
-            KvDtype::F32 => Layers::F32(zeroed(num_layers, len)),
-            KvDtype::F16 => Layers::F16(zeroed(num_layers, len)),
+    pub fn new(layout: KvLayout) -> Self {
+        let len = layout.num_slots() * layout.dtype.slot_stride(layout.kv_heads, layout.head_dim);
+        let layers = match layout.dtype {
+            KvDtype::F32 => Layers::F32(zeroed(layout.num_layers, len)),
+            KvDtype::F16 => Layers::F16(zeroed(layout.num_layers, len)),
         };
-        KvStore {
-            layers,
+        KvStore { layers, layout }
+    }
+
+    fn view<'a, E>(&self, (k, v): &'a (Vec<E>, Vec<E>)) -> KvLayerView<'a, E> {
+        let KvLayout {
             block_size,
-            num_blocks,
             kv_heads,
             head_dim,
+            ..
+        } = self.layout;
+        KvLayerView {
+            k,
+            v,
+            block_size,
+            kv_heads,
+            head_dim,
+            slot_stride: slot_stride::<E>(kv_heads, head_dim),
         }
     }
+}
 
-    /// Bytes of cache memory one token takes over all layers.
-    pub fn bytes_per_token(
-        num_layers: usize,
-        kv_heads: usize,
-        head_dim: usize,
-        dtype: KvDtype,
-    ) -> usize {
-        2 * num_layers * dtype.slot_bytes(kv_heads, head_dim)
+impl KvMemory for KvStore {
+    fn layout(&self) -> KvLayout {
+        self.layout
     }
 
-    pub fn num_slots(&self) -> usize {
-        self.num_blocks * self.block_size
-    }
-
-    pub fn block_size(&self) -> usize {
-        self.block_size
-    }
-
-    /// Writes the K and V rows (`[rows, kv_heads * head_dim]`) of a layer into their slots,
-    /// rounded to the cache's type.
-    pub fn write(&mut self, layer: usize, slots: &[usize], k: &[f32], v: &[f32]) {
-        let shape = (self.kv_heads, self.head_dim);
+    /// Rounded to the cache's type.
+    fn write(&mut self, layer: usize, slots: &[usize], k: &[f32], v: &[f32]) {
+        let shape = (self.layout.kv_heads, self.layout.head_dim);
         match &mut self.layers {
             Layers::F32(layers) => write_rows(&mut layers[layer], shape, slots, k, v),
             Layers::F16(layers) => write_rows(&mut layers[layer], shape, slots, k, v),
@@ -74,7 +61,7 @@ impl KvStore {
     }
 
     /// [`paged_attention`] over one layer of the cache.
-    pub fn attention(
+    fn attention(
         &self,
         layer: usize,
         q: &[f32],
@@ -89,17 +76,6 @@ impl KvStore {
             Layers::F16(layers) => {
                 paged_attention(q, &self.view(&layers[layer]), seqs, params, out)
             }
-        }
-    }
-
-    fn view<'a, E>(&self, (k, v): &'a (Vec<E>, Vec<E>)) -> KvLayerView<'a, E> {
-        KvLayerView {
-            k,
-            v,
-            block_size: self.block_size,
-            kv_heads: self.kv_heads,
-            head_dim: self.head_dim,
-            slot_stride: slot_stride::<E>(self.kv_heads, self.head_dim),
         }
     }
 }
@@ -137,16 +113,27 @@ fn write_rows<E: KvElement>(
 mod tests {
     use super::*;
 
+    fn layout(num_layers: usize, num_blocks: usize, block_size: usize, dtype: KvDtype) -> KvLayout {
+        KvLayout {
+            num_layers,
+            num_blocks,
+            block_size,
+            kv_heads: 3,
+            head_dim: 64,
+            dtype,
+        }
+    }
+
     /// A token of SmolLM2 (30 layers, 3 K/V heads of 64): 30 · 2 · 208 f32 values, or
     /// 30 · 2 · 224 f16 values (each slot padded to an odd number of cache lines).
     #[test]
     fn an_f16_token_takes_about_half_the_bytes() {
         assert_eq!(
-            KvStore::bytes_per_token(30, 3, 64, KvDtype::F32),
+            layout(30, 1, 16, KvDtype::F32).bytes_per_token(),
             30 * 2 * 208 * 4
         );
         assert_eq!(
-            KvStore::bytes_per_token(30, 3, 64, KvDtype::F16),
+            layout(30, 1, 16, KvDtype::F16).bytes_per_token(),
             30 * 2 * 224 * 2
         );
     }
@@ -156,7 +143,11 @@ mod tests {
     #[test]
     fn f16_writes_round_to_nearest_even() {
         let (kv_heads, head_dim) = (1, 8);
-        let mut store = KvStore::new(1, 2, 2, kv_heads, head_dim, KvDtype::F16);
+        let mut store = KvStore::new(KvLayout {
+            kv_heads,
+            head_dim,
+            ..layout(1, 2, 2, KvDtype::F16)
+        });
         let v: Vec<f32> = (0..8).map(|i| 1.0 + i as f32 * 2f32.powi(-12)).collect();
         store.write(0, &[3], &[0.5; 8], &v);
         let table = [1u32];

@@ -1,7 +1,9 @@
 //! Tiny random-weight models that tests write for themselves, so most tests run in
-//! milliseconds without the real model. They go through the same GGUF loader as real files.
+//! milliseconds without the real model. They go through the same loader as real files.
+//!
+//! A dev-dependency only: no crate's library imports it.
 
-use crate::ModelError;
+use anyhow::Context;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{Device, Tensor};
@@ -83,7 +85,7 @@ fn byte_symbol(b: u8) -> char {
 /// Writes a GGUF Llama (or Gemma 3) with random weights (Q4_1 matmuls, Q8_0 tied embedding,
 /// like the default model; Gemma 3's types as [`TinyLlama::gemma3`] says) and a byte-level BPE
 /// vocabulary with a few merges.
-pub fn write_tiny_llama(path: &Path, cfg: &TinyLlama) -> Result<(), ModelError> {
+pub fn write_tiny_llama(path: &Path, cfg: &TinyLlama) -> anyhow::Result<()> {
     let mut tokens: Vec<String> = (0..=255u8).map(|b| byte_symbol(b).to_string()).collect();
     let merges = ["Ġ t", "h e", "Ġt he", "i n", "e r"];
     for m in merges {
@@ -218,11 +220,8 @@ pub fn write_tiny_llama(path: &Path, cfg: &TinyLlama) -> Result<(), ModelError> 
         let t = if shape.0 == 1 { t.flatten_all()? } else { t };
         tensors.push((name, QTensor::quantize(&t, dtype)?));
     }
-    let io = |source| ModelError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::create(path).map_err(io)?;
+    let mut file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     gguf_file::write(&mut file, &md, &ts)?;

@@ -1,0 +1,74 @@
+//! How an engine comes to be: a model named by path or alias (fetched into the cache on first
+//! use), loaded by `sluice-models`, with a KV cache sized from the model and the config. The
+//! binary loads through here and never imports the model crate.
+
+pub mod fetch;
+
+use crate::{Engine, EngineConfig, EngineError};
+use sluice_models::{load, ModelError};
+use sluice_tokenizer::Tokenizer;
+use std::path::PathBuf;
+
+pub use sluice_models::KvDtype;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Fetch(#[from] fetch::FetchError),
+    #[error("loading {}: {source}", path.display())]
+    Model { path: PathBuf, source: ModelError },
+    #[error("the KV cache would hold no tokens (one takes {bytes_per_token} bytes); raise --max-batch-total-tokens or --kv-cache-memory")]
+    EmptyCache { bytes_per_token: usize },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// How large the KV cache is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheSize {
+    /// This many tokens over all sequences (`--max-batch-total-tokens`), rounded up to whole
+    /// blocks.
+    Tokens(usize),
+    /// As many tokens as fit in this many MiB (`--kv-cache-memory`).
+    MiB(usize),
+}
+
+impl Engine {
+    /// The engine for the model `model_id` names (a path, or an alias fetched into the cache
+    /// on first use), with `cfg`'s cache and limits.
+    pub fn load(model_id: &str, cfg: &EngineConfig) -> Result<Engine, LoadError> {
+        let path = fetch::resolve_model(model_id)?;
+        let loaded = load::load(&path).map_err(|source| LoadError::Model {
+            path: path.clone(),
+            source,
+        })?;
+        let bytes_per_token = loaded.model.kv_layout(1, 1, cfg.kv_dtype).bytes_per_token();
+        let tokens = match cfg.cache {
+            CacheSize::Tokens(tokens) => tokens,
+            CacheSize::MiB(mib) => mib * (1 << 20) / bytes_per_token,
+        };
+        let num_blocks = tokens.div_ceil(cfg.block_size.max(1));
+        if num_blocks == 0 {
+            return Err(LoadError::EmptyCache { bytes_per_token });
+        }
+        let engine = Engine::new(loaded, model_id, num_blocks, cfg)?;
+        let info = engine.info();
+        tracing::info!(
+            model = %path.display(),
+            architecture = %info.architecture,
+            weights = %info.quantization,
+            device = %info.device,
+            dtype = %info.dtype,
+            kv_cache_dtype = %info.kv_cache_dtype,
+            kv_capacity_tokens = info.kv_capacity_tokens,
+            "model loaded"
+        );
+        Ok(engine)
+    }
+}
+
+/// Only the tokenizer of the model `model_id` names, without its weights.
+pub fn tokenizer(model_id: &str) -> Result<Tokenizer, LoadError> {
+    let path = fetch::resolve_model(model_id)?;
+    load::tokenizer(&path).map_err(|source| LoadError::Model { path, source })
+}

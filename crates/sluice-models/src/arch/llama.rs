@@ -1,0 +1,53 @@
+//! Llama (and Llama-shaped models such as SmolLM2): tensor names and wiring only.
+
+use crate::layers::GateActivation;
+use crate::load::WeightSource;
+use crate::transformer::{Ends, Transformer};
+use crate::weights::{decoder_layer, LayerSpec, TensorNames};
+use crate::{ModelConfig, ModelError};
+use sluice_kernels::rope::{RopeStyle, RopeTable};
+
+pub(super) const NAMES: TensorNames = TensorNames {
+    embed: "token_embd.weight",
+    output: "output.weight",
+    output_norm: "output_norm.weight",
+    attn_norm: "blk.{i}.attn_norm.weight",
+    q: "blk.{i}.attn_q.weight",
+    k: "blk.{i}.attn_k.weight",
+    v: "blk.{i}.attn_v.weight",
+    o: "blk.{i}.attn_output.weight",
+    q_norm: None,
+    k_norm: None,
+    post_attn_norm: None,
+    ffn_norm: "blk.{i}.ffn_norm.weight",
+    gate: "blk.{i}.ffn_gate.weight",
+    up: "blk.{i}.ffn_up.weight",
+    down: "blk.{i}.ffn_down.weight",
+    post_ffn_norm: None,
+};
+
+pub(super) fn build(source: &dyn WeightSource) -> Result<Transformer, ModelError> {
+    let cfg = ModelConfig::read(source, &NAMES)?;
+    let layers = (0..cfg.num_layers)
+        .map(|i| {
+            let spec = LayerSpec {
+                q_scale: None,
+                window: None,
+                activation: GateActivation::Silu,
+            };
+            decoder_layer(source, &NAMES, i, &cfg, spec)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let rope = RopeTable::new(
+        RopeStyle::Interleaved,
+        cfg.rope_dim,
+        cfg.rope_theta,
+        cfg.context_length,
+    );
+    let ends = Ends {
+        embed_scale: None,
+        layer_rope: vec![0; layers.len()],
+        ropes: vec![rope],
+    };
+    Transformer::new(source, &NAMES, cfg, layers, ends)
+}

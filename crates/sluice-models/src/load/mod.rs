@@ -1,0 +1,82 @@
+//! Weights behind a source: one file per format, each answering [`WeightSource`] in one
+//! vocabulary, so that an architecture file never knows which format its weights came in.
+//!
+//! The vocabulary is llama.cpp's, the one every converter already targets: tensor names such
+//! as `blk.0.attn_q.weight` (`[out, in]`, row-major) and setting keys such as
+//! `attention.head_count` (GGUF's keys without their architecture prefix). GGUF speaks it
+//! natively; another format maps its own names onto it in its own file.
+
+mod gguf;
+mod settings;
+
+pub use gguf::GgufSource;
+pub use settings::Settings;
+
+use crate::{arch, CausalLm, ModelError};
+use candle_core::quantized::GgmlDType;
+use sluice_tokenizer::Tokenizer;
+use std::path::Path;
+
+/// One tensor as its source stores it: its storage type, its shape (`[out, in]` for a
+/// matrix) and its bytes, borrowed from the source (memory-mapped: nothing is read until a
+/// layer packs it).
+pub struct TensorView<'a> {
+    pub dtype: GgmlDType,
+    pub shape: Vec<usize>,
+    pub data: &'a [u8],
+}
+
+/// A setting's value, as a source stores it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Setting {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+/// Where a model's weights, settings and tokenizer come from.
+pub trait WeightSource {
+    /// The architecture, as [`arch`] names it (`llama`, `gemma3`).
+    fn architecture(&self) -> Result<String, ModelError>;
+
+    /// A setting by its key in llama.cpp's vocabulary (`attention.head_count`), if present.
+    fn setting(&self, key: &str) -> Result<Option<Setting>, ModelError>;
+
+    /// How the source names a setting in its own format, for messages.
+    fn setting_name(&self, key: &str) -> String;
+
+    fn has_tensor(&self, name: &str) -> bool;
+
+    /// A tensor by its name in llama.cpp's vocabulary (`blk.0.attn_q.weight`).
+    fn tensor(&self, name: &str) -> Result<TensorView<'_>, ModelError>;
+
+    /// The tokenizer that came with the weights.
+    fn tokenizer(&self) -> Result<Tokenizer, ModelError>;
+}
+
+/// A model with the tokenizer that came with it.
+pub struct LoadedModel {
+    pub model: Box<dyn CausalLm>,
+    pub tokenizer: Tokenizer,
+}
+
+/// Opens the weights at `path` in whatever format they are.
+pub fn open(path: &Path) -> Result<Box<dyn WeightSource>, ModelError> {
+    Ok(Box::new(GgufSource::open(path)?))
+}
+
+/// Loads the model at `path`: the architecture its source names, and its tokenizer.
+pub fn load(path: &Path) -> Result<LoadedModel, ModelError> {
+    let source = open(path)?;
+    let model = arch::build(source.as_ref())?;
+    Ok(LoadedModel {
+        model,
+        tokenizer: source.tokenizer()?,
+    })
+}
+
+/// Only the tokenizer of the model at `path`, without its weights.
+pub fn tokenizer(path: &Path) -> Result<Tokenizer, ModelError> {
+    open(path)?.tokenizer()
+}
