@@ -258,7 +258,7 @@ fn bad_generate_inputs_give_one_line_errors() {
                 "--max-new-tokens",
                 "5000",
             ],
-            "can never fit",
+            "beyond the model's context length 1024",
         ),
     ];
     for (args, needle) in cases {

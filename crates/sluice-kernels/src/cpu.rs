@@ -4,6 +4,7 @@
 //! parallel loop, and a cache prefetch.
 
 use rayon::prelude::*;
+use std::marker::PhantomData;
 use std::sync::OnceLock;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,30 +29,58 @@ pub fn isa() -> Isa {
     })
 }
 
-/// An output buffer shared by parallel tasks that each write a disjoint set of elements.
-#[derive(Clone, Copy)]
-pub(crate) struct SharedOut(*mut f32);
+/// An output buffer that parallel tasks write at places no other task writes.
+///
+/// It cannot be a safe split into disjoint `&mut` chunks: a matmul's tasks own *columns* of
+/// its row-major `[rows, n_out]` output (the weight rows each task multiplies), and an
+/// attention task owns the heads of some rows of `[rows, n_heads * head_dim]`; neither is a
+/// contiguous run that `chunks_mut` or `split_at_mut` could hand out. Splitting the work by
+/// output rows instead would make every task read every weight, losing the weight reuse the
+/// tile kernels are built on, and per-task buffers scattered afterwards would copy the whole
+/// output once more. So the one promise left to the caller is that no two tasks write the
+/// same element; the bounds are checked on every write, and the borrow ties the writer to the
+/// buffer, so it cannot outlive it.
+pub(crate) struct DisjointOut<'a> {
+    ptr: *mut f32,
+    len: usize,
+    buffer: PhantomData<&'a mut [f32]>,
+}
 
-// SAFETY: tasks write disjoint elements, and the buffer outlives them (rayon joins before the
-// owner of the buffer returns).
-unsafe impl Send for SharedOut {}
-unsafe impl Sync for SharedOut {}
+// SAFETY: the writer only writes, each element from one task (the contract of `write`), into
+// a buffer it borrows mutably for its whole life, so sharing it between threads races on
+// nothing.
+unsafe impl Send for DisjointOut<'_> {}
+unsafe impl Sync for DisjointOut<'_> {}
 
-impl SharedOut {
-    pub(crate) fn new(out: &mut [f32]) -> Self {
-        SharedOut(out.as_mut_ptr())
+impl<'a> DisjointOut<'a> {
+    pub(crate) fn new(out: &'a mut [f32]) -> Self {
+        DisjointOut {
+            ptr: out.as_mut_ptr(),
+            len: out.len(),
+            buffer: PhantomData,
+        }
     }
 
+    /// Writes `values` at `at..at + values.len()`; panics past the end of the buffer.
+    ///
     /// # Safety
-    /// `at` is inside the buffer and no other task writes it.
-    pub(crate) unsafe fn write(&self, at: usize, v: f32) {
-        *self.0.add(at) = v;
-    }
-
-    /// # Safety
-    /// `at..at + values.len()` is inside the buffer and no other task writes it.
+    /// No other task writes any of these elements while the writer lives.
     pub(crate) unsafe fn write_all(&self, at: usize, values: &[f32]) {
-        std::ptr::copy_nonoverlapping(values.as_ptr(), self.0.add(at), values.len());
+        assert!(
+            at.checked_add(values.len()).is_some_and(|end| end <= self.len),
+            "write past the output"
+        );
+        // SAFETY: in bounds (asserted), and the caller promises no other task writes there.
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr.add(at), values.len()) };
+    }
+
+    /// Writes `v` at `at`; panics past the end of the buffer.
+    ///
+    /// # Safety
+    /// No other task writes this element while the writer lives.
+    pub(crate) unsafe fn write(&self, at: usize, v: f32) {
+        // SAFETY: the caller's promise, passed on.
+        unsafe { self.write_all(at, &[v]) }
     }
 }
 

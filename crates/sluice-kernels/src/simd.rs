@@ -1,11 +1,13 @@
-//! AVX2 building blocks shared by several kernels.
+//! AVX2 building blocks shared by several kernels. They take and return registers only, so
+//! they are safe functions: callable from code compiled for the same features, which is where
+//! every kernel that uses them runs.
 
 use std::arch::x86_64::*;
 
 /// The 8×8 transpose: lane `j` of result `i` is lane `i` of `c[j]`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) unsafe fn transpose8(c: [__m256; 8]) -> [__m256; 8] {
+pub(crate) fn transpose8(c: [__m256; 8]) -> [__m256; 8] {
     let t: [__m256; 8] = [
         _mm256_unpacklo_ps(c[0], c[1]),
         _mm256_unpackhi_ps(c[0], c[1]),
@@ -42,7 +44,7 @@ pub(crate) unsafe fn transpose8(c: [__m256; 8]) -> [__m256; 8] {
 /// vectors as `hsum_float_8` adds its 8 lanes, `((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7))`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) unsafe fn hsum8_by_lane(v: [__m256; 8]) -> __m256 {
+pub(crate) fn hsum8_by_lane(v: [__m256; 8]) -> __m256 {
     let r: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(v[i], v[i + 4]));
     _mm256_add_ps(_mm256_add_ps(r[0], r[2]), _mm256_add_ps(r[1], r[3]))
 }
@@ -52,7 +54,7 @@ pub(crate) unsafe fn hsum8_by_lane(v: [__m256; 8]) -> __m256 {
 /// over lane `j` of the 8 vectors.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(crate) unsafe fn halves_then_hadds_by_lane(x: [__m256; 8]) -> __m256 {
+pub(crate) fn halves_then_hadds_by_lane(x: [__m256; 8]) -> __m256 {
     let h: [__m256; 4] = std::array::from_fn(|i| _mm256_add_ps(x[i], x[i + 4]));
     _mm256_add_ps(_mm256_add_ps(h[0], h[1]), _mm256_add_ps(h[2], h[3]))
 }

@@ -1,28 +1,32 @@
-//! AVX2 + FMA form of `block::WeightedSum::sum` for a full group of 8 output values: the lanes'
-//! partial sums live in registers. The same operations per value as the scalar form, so the
-//! results are equal bit for bit (tested in `block.rs`).
+//! The AVX2 + FMA forms of attention's sums: the instruction-set layer under `block.rs`, which
+//! calls it and which it never imports. The same operations per value as the scalar forms, so
+//! the results are equal bit for bit (tested in `block.rs`).
 
-use super::block::WeightedSum;
 use super::element::{load8, KvElement};
 use crate::ggml::LANES;
 use crate::simd::{halves_then_hadds_by_lane, hsum8_by_lane, transpose8};
 use std::arch::x86_64::*;
 
-/// `Σ_p weight(p) V[p][d0..d0 + 8]` in `L` lanes by position, reduced as the scalar form.
+/// `Σ_p weight(p) V[p][d0..d0 + 8]` over `positions` in `L` lanes by position, reduced as
+/// `block::WeightedSum`'s scalar form: position `first + i`'s V row starts at `rows[i]` of
+/// `v`, and its weight is `weights[i]`.
 ///
 /// # Safety
-/// The CPU must have AVX2, FMA and F16C; `pv.rows` and `pv.weights` cover `pv.positions` from
-/// `pv.first`, and `row + d0 + 8 <= pv.v.len()` for every position's row.
+/// The CPU must have AVX2, FMA and F16C; `first <= positions.start`, `rows` and `weights`
+/// cover `positions` from `first`, and `row + d0 + 8 <= v.len()` for every position's row.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn weighted_sum8<E: KvElement, const L: usize>(
-    pv: &WeightedSum<'_, E>,
+    v: &[E],
+    rows: &[usize],
+    weights: &[f32],
+    first: usize,
+    positions: std::ops::Range<usize>,
     d0: usize,
 ) -> [f32; LANES] {
-    let positions = pv.positions.clone();
     let add = |lane: &mut __m256, pos: usize| {
-        let i = pos - pv.first;
-        let x = load8(pv.v.as_ptr().add(*pv.rows.get_unchecked(i) + d0));
-        *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(*pv.weights.get_unchecked(i)), *lane);
+        let i = pos - first;
+        let x = load8(v.as_ptr().add(*rows.get_unchecked(i) + d0));
+        *lane = _mm256_fmadd_ps(x, _mm256_set1_ps(*weights.get_unchecked(i)), *lane);
     };
     // Lane `l` sums positions `p % L == l`. The lanes are filled 8 at a time (one pass over
     // the positions per 8 lanes) so that the 8 being summed stay in registers.

@@ -3,7 +3,7 @@
 
 use super::element::KvElement;
 use super::{AttentionParams, KvLayerView, SeqSlice};
-use crate::cpu::SharedOut;
+use crate::cpu::DisjointOut;
 use crate::ggml::{self, LANES};
 use std::ops::Range;
 
@@ -104,7 +104,7 @@ impl<E: KvElement> RowBlock<'_, E> {
     }
 
     /// Writes the block's rows of these heads into `out` (the batch's `[rows, n_heads * hd]`).
-    pub(super) fn attend(&self, scratch: &mut Scratch, out: SharedOut) {
+    pub(super) fn attend(&self, scratch: &mut Scratch, out: &DisjointOut<'_>) {
         let hd = self.params.head_dim;
         let n = self.rows.len();
         let queries = &mut scratch.queries;
@@ -210,11 +210,8 @@ impl<E: KvElement> RowBlock<'_, E> {
                         }
                     }
                 };
-                for (t, value) in sums.into_iter().take(d.len()).enumerate() {
-                    // SAFETY: (row, head, d) is inside `out` (paged_attention checked the
-                    // shape), and only this task owns these rows and heads.
-                    unsafe { out.write(query.at + d0 + t, value) };
-                }
+                // SAFETY: only this task owns these rows and heads of `out`.
+                unsafe { out.write_all(query.at + d0, &sums[..d.len()]) };
             }
         }
     }
@@ -386,7 +383,16 @@ impl<E: KvElement> WeightedSum<'_, E> {
             // SAFETY: the CPU has AVX2, FMA and F16C; `rows` and `weights` cover the positions
             // (asserted); every V row holds `d` (within head_dim): `attend` sliced K at the same
             // offsets with bounds checks, and `paged_attention` asserts V is as long as K.
-            return unsafe { super::avx2::weighted_sum8::<E, L>(self, d.start) };
+            return unsafe {
+                super::avx2::weighted_sum8::<E, L>(
+                    self.v,
+                    self.rows,
+                    self.weights,
+                    self.first,
+                    self.positions.clone(),
+                    d.start,
+                )
+            };
         }
         self.sum_scalar::<L>(d)
     }

@@ -32,7 +32,7 @@ mod element;
 
 pub use element::KvElement;
 
-use crate::cpu::SharedOut;
+use crate::cpu::DisjointOut;
 use rayon::prelude::*;
 
 /// Query rows of one sequence and head that share their reads of K and V.
@@ -131,7 +131,7 @@ pub fn paged_attention<E: KvElement>(
             })
         })
         .collect();
-    let shared = SharedOut::new(out);
+    let out = DisjointOut::new(out);
     tasks.par_iter().for_each_init(
         block::Scratch::default,
         |scratch, &(s, kv_head, head, r)| {
@@ -145,7 +145,7 @@ pub fn paged_attention<E: KvElement>(
                 heads: head..head + heads_per_task,
                 rows: r..(r + ROW_BLOCK).min(seq.rows),
             };
-            block.attend(scratch, shared);
+            block.attend(scratch, &out);
         },
     );
 }

@@ -35,7 +35,7 @@ pub(super) unsafe fn dot_vec_f32(x: &[f32], y: &[f32]) -> f32 {
 /// `ggml_v_expf` on 8 lanes, written as llama.cpp writes it.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) unsafe fn expf8(x: __m256) -> __m256 {
+pub(super) fn expf8(x: __m256) -> __m256 {
     let r = _mm256_set1_ps(f32::from_bits(0x4B40_0000));
     let z = _mm256_fmadd_ps(x, _mm256_set1_ps(f32::from_bits(0x3FB8_AA3B)), r);
     let n = _mm256_sub_ps(z, r);

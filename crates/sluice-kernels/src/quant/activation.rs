@@ -54,6 +54,31 @@ pub(super) fn tile_count(rows: usize) -> usize {
     rows / ROW_TILE + usize::from(runs_as_tile(rows % ROW_TILE))
 }
 
+/// Tiles to lay `rows` rows out in on this CPU: only the AVX2 kernels read the tiled layouts.
+pub(crate) fn laid_out_tiles(rows: usize) -> usize {
+    match isa() {
+        Isa::Avx2Fma => tile_count(rows),
+        Isa::Scalar => 0,
+    }
+}
+
+/// The slots of tile `tile` of a tiled layout, block by block, row by row: `(b, r, from)`
+/// for block `b` of the tile's row `r`, with `from` that block's index in the row-by-row
+/// layout (`row * blocks_per_row + b`), or `None` for a row past the last (a padded tile's,
+/// laid out as zeros).
+pub(crate) fn tile_slots(
+    tile: usize,
+    blocks_per_row: usize,
+    rows: usize,
+) -> impl Iterator<Item = (usize, usize, Option<usize>)> {
+    (0..blocks_per_row).flat_map(move |b| {
+        (0..ROW_TILE).map(move |r| {
+            let row = tile * ROW_TILE + r;
+            (b, r, (row < rows).then_some(row * blocks_per_row + b))
+        })
+    })
+}
+
 /// Blocks per parallel task of [`quantize_rows`]; fewer than two tasks' worth stay serial.
 const PARALLEL_BLOCKS: usize = 64;
 
@@ -119,11 +144,7 @@ pub fn quantize_rows(x: &[f32], cols: usize, out: &mut QuantizedRows) {
     let kb = cols / BLOCK;
     let rows = out.rows();
     // A partial last tile that runs as a tile gets zero rows (scale 0, so they add nothing).
-    // Only the AVX2 kernels read the tiles.
-    let tiles = match isa() {
-        Isa::Avx2Fma => tile_count(rows),
-        Isa::Scalar => 0,
-    };
+    let tiles = laid_out_tiles(rows);
     let QuantizedRows {
         d,
         s,
@@ -176,24 +197,14 @@ struct RowBlocks<'a> {
 impl RowBlocks<'_> {
     /// Tile `tile`'s part of [`QuantizedRows::d_by_tile`], `s_by_tile` and `qs_by_tile`.
     fn lay_out_tile(&self, tile: usize, d_out: &mut [f32], s_out: &mut [f32], qs_out: &mut [i8]) {
-        for b in 0..self.kb {
-            for r in 0..ROW_TILE {
-                let at = b * ROW_TILE + r;
-                let row = tile * ROW_TILE + r;
-                let from = row * self.kb + b;
-                let (d, s, values) = if row < self.rows {
-                    (
-                        self.d[from],
-                        self.s[from],
-                        &self.qs[from * BLOCK..(from + 1) * BLOCK],
-                    )
-                } else {
-                    (0.0, 0.0, &[0i8; BLOCK][..])
-                };
-                d_out[at] = d;
-                s_out[at] = s;
-                interleave::<_, 4>(values, b, r, qs_out);
-            }
+        for (b, r, from) in tile_slots(tile, self.kb, self.rows) {
+            let (d, s, values) = match from {
+                Some(at) => (self.d[at], self.s[at], &self.qs[at * BLOCK..(at + 1) * BLOCK]),
+                None => (0.0, 0.0, &[0i8; BLOCK][..]),
+            };
+            d_out[b * ROW_TILE + r] = d;
+            s_out[b * ROW_TILE + r] = s;
+            interleave::<_, 4>(values, b, r, qs_out);
         }
     }
 }

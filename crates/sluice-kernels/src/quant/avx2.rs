@@ -50,6 +50,12 @@ pub(super) unsafe fn dot_rows(
     }
 }
 
+/// [`dot_rows`] for `T` rows (1 to [`TILE`]) and format `F`, one row's accumulator each.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `w.format` is `F`, `n < w.rows`,
+/// `t0 + T <= x.rows()`, `out.len() >= T` and `x.cols == w.cols`: the weights and activations
+/// are read through raw pointers within those bounds.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tile<const T: usize, const F: u8>(
@@ -90,6 +96,11 @@ unsafe fn tile<const T: usize, const F: u8>(
 /// the weights' 4 values `4l..4l+4` are broadcast instead, within 128-bit halves. The
 /// activations come laid out for this (`QuantizedRows::qs_by_tile`). The end sums the 8
 /// accumulators in `hsum`'s order, all 8 rows at once. Lane `t` of the result is row `t0 + t`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `w.format` is `F`, `n < w.rows`, `x.cols == w.cols`, and
+/// `t0` is the first row of one of the tiles `x` laid out (`QuantizedRows::qs_by_tile`): the
+/// tile's scales and values are read through raw pointers.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tile8<const F: u8>(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize) -> __m256 {
@@ -138,6 +149,9 @@ unsafe fn tile8<const F: u8>(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: 
 }
 
 /// [`tile8`] for the weights' format.
+///
+/// # Safety
+/// As [`tile8`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn tile8_of(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize) -> __m256 {
@@ -177,6 +191,10 @@ const LANE_GROUPS: usize = BLOCK / 4;
 
 /// A block's weight values 0..16 in both 128-bit halves of one vector, and values 16..32 in
 /// another (as [`weight_bytes`] has them: nibbles widened, or i8).
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `qs` points at one whole block's values of format `F` (16
+/// bytes of nibbles, or 32 of i8).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn weight_halves<const F: u8>(qs: *const u8) -> (__m256i, __m256i) {
@@ -246,6 +264,10 @@ pub(super) unsafe fn dot_group(
 /// `sluice generate`, 256 tokens, 2 threads: +14–19% decode (16 and 32 blocks alike).
 const PREFETCH_BLOCKS: usize = 16;
 
+/// [`dot_group`] for format `F`.
+///
+/// # Safety
+/// As [`dot_group`], with `w.format` being `F`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn group<const F: u8>(
@@ -295,6 +317,9 @@ unsafe fn group<const F: u8>(
 }
 
 /// A block's 32 weight values as bytes in value order: nibbles widened (unsigned), or i8.
+///
+/// # Safety
+/// As [`weight_halves`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn weight_bytes<const F: u8>(qs: *const u8) -> __m256i {
@@ -310,7 +335,7 @@ unsafe fn weight_bytes<const F: u8>(qs: *const u8) -> __m256i {
 /// first; no pair can saturate (at most 2·15·127, or 2·128·127 for i8 weights).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn lane_sums<const F: u8>(q: __m256i, x: __m256i) -> __m256i {
+fn lane_sums<const F: u8>(q: __m256i, x: __m256i) -> __m256i {
     let ones = _mm256_set1_epi16(1);
     let pairs = match F {
         Q4_1 => _mm256_maddubs_epi16(q, x),
@@ -328,7 +353,7 @@ unsafe fn lane_sums<const F: u8>(q: __m256i, x: __m256i) -> __m256i {
 /// ggml's `hsum_float_8`, in its order.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn hsum(v: __m256) -> f32 {
+fn hsum(v: __m256) -> f32 {
     let r = _mm_add_ps(_mm256_extractf128_ps::<1>(v), _mm256_castps256_ps128(v));
     let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
     _mm_cvtss_f32(_mm_add_ss(r, _mm_movehdup_ps(r)))

@@ -19,7 +19,7 @@ mod packed;
 mod q5;
 mod reference;
 
-use crate::cpu::{isa, Isa, SharedOut};
+use crate::cpu::{isa, DisjointOut, Isa};
 use activation::runs_as_tile;
 use activation::ROW_TILE;
 pub use activation::{quantize_rows, QuantizedRows};
@@ -81,7 +81,6 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
         return;
     }
     let n_out = w.rows;
-    let shared = SharedOut::new(out);
     // One tile of activation rows reads each weight once, so cache reuse does not need small
     // chunks; a few tasks per thread then keep the dispatch cost below the work.
     let chunk_rows = if rows <= TILE {
@@ -92,23 +91,25 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
     } else {
         ROW_CHUNK
     };
+    if rows == 1 {
+        // A decode step of one sequence: the output is one row, so each task's columns are a
+        // chunk of it. A weight group at a time, its rows side by side.
+        out.par_chunks_mut(chunk_rows)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                let mut group = [0f32; ROW_GROUP];
+                for (g, out) in out.chunks_mut(ROW_GROUP).enumerate() {
+                    dot_group(isa, w, chunk * chunk_rows + g * ROW_GROUP, x, &mut group);
+                    out.copy_from_slice(&group[..out.len()]);
+                }
+            });
+        return;
+    }
+    let out = DisjointOut::new(out);
     (0..n_out.div_ceil(chunk_rows))
         .into_par_iter()
         .for_each(|chunk| {
             let ns = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(n_out);
-            if rows == 1 {
-                // A decode step of one sequence: a weight group at a time, its rows side by side.
-                let mut group = [0f32; ROW_GROUP];
-                for n0 in ns.step_by(ROW_GROUP) {
-                    dot_group(isa, w, n0, x, &mut group);
-                    for (r, &v) in group.iter().enumerate().take(n_out - n0) {
-                        // SAFETY: n0 + r < n_out = out.len(), and only the task that owns
-                        // weight row n0 + r writes column n0 + r.
-                        unsafe { shared.write(n0 + r, v) };
-                    }
-                }
-                return;
-            }
             let mut tile = [0f32; ROW_TILE];
             let mut block = [[0f32; ROW_TILE]; ROW_TILE];
             for t0 in (0..rows).step_by(ROW_TILE) {
@@ -121,9 +122,8 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
                     while first + ROW_TILE <= ns.end {
                         dot_tile_block(isa, w, first, x, t0, &mut block);
                         for (i, values) in block[..len].iter().enumerate() {
-                            // SAFETY: row t0 + i, columns first..first + 8 are inside `out`
-                            // (asserted above), and only this task owns those columns.
-                            unsafe { shared.write_all((t0 + i) * n_out + first, values) };
+                            // SAFETY: only this task owns columns first..first + 8.
+                            unsafe { out.write_all((t0 + i) * n_out + first, values) };
                         }
                         first += ROW_TILE;
                     }
@@ -131,9 +131,8 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
                 for n in first..ns.end {
                     dot_rows(isa, w, n, x, t0, &mut tile[..kernel_rows]);
                     for (i, &v) in tile[..len].iter().enumerate() {
-                        // SAFETY: (t0 + i, n) is inside `out` (asserted above), and only the
-                        // task that owns weight row n writes column n.
-                        unsafe { shared.write((t0 + i) * n_out + n, v) };
+                        // SAFETY: only the task that owns weight row n writes column n.
+                        unsafe { out.write((t0 + i) * n_out + n, v) };
                     }
                 }
             }

@@ -2,8 +2,7 @@
 //! its x86 build uses).
 
 use super::SUPER_BLOCK;
-use crate::cpu::{isa, Isa};
-use crate::quant::activation::{interleave, tile_count, ROW_TILE};
+use crate::quant::activation::{interleave, laid_out_tiles, tile_count, tile_slots, ROW_TILE};
 use rayon::prelude::*;
 
 /// Sub-blocks per super-block whose value sums Q8_K keeps (`bsums`).
@@ -73,11 +72,8 @@ impl SuperBlockRows {
     /// Lays the rows out again by tile (see the `*_by_tile` fields), which only the AVX2
     /// kernels read: a prompt's tiles in parallel.
     fn lay_out_tiles(&mut self) {
-        let tiles = match isa() {
-            Isa::Avx2Fma => self.tiles(),
-            Isa::Scalar => 0,
-        };
         let (kb, rows) = (self.blocks_per_row(), self.rows());
+        let tiles = laid_out_tiles(rows);
         let slots = tiles * kb * ROW_TILE;
         self.qs_by_tile.resize(slots * SUPER_BLOCK, 0);
         self.d_by_tile.resize(slots, 0.0);
@@ -142,24 +138,21 @@ struct TileOut<'a> {
 
 impl RowSuperBlocks<'_> {
     fn lay_out_tile(&self, tile: usize, out: TileOut<'_>) {
-        for b in 0..self.kb {
-            let slot = b * ROW_TILE;
-            for r in 0..ROW_TILE {
-                let row = tile * ROW_TILE + r;
-                let (d, qs, sums) = if row < self.rows {
-                    let at = row * self.kb + b;
-                    let qs = &self.qs[at * SUPER_BLOCK..(at + 1) * SUPER_BLOCK];
-                    (self.d[at], qs, &self.sums[at * SUMS..(at + 1) * SUMS])
-                } else {
-                    (0.0, &[0i8; SUPER_BLOCK][..], &[0i16; SUMS][..])
-                };
-                out.d[slot + r] = d;
-                interleave::<_, 4>(qs, b, r, out.qs);
-                interleave::<_, 2>(sums, b, r, out.sums);
-                let sums32: [i16; SUMS / 2] =
-                    std::array::from_fn(|s| sums[2 * s].wrapping_add(sums[2 * s + 1]));
-                interleave::<_, 2>(&sums32, b, r, out.sums32);
-            }
+        for (b, r, from) in tile_slots(tile, self.kb, self.rows) {
+            let (d, qs, sums) = match from {
+                Some(at) => (
+                    self.d[at],
+                    &self.qs[at * SUPER_BLOCK..(at + 1) * SUPER_BLOCK],
+                    &self.sums[at * SUMS..(at + 1) * SUMS],
+                ),
+                None => (0.0, &[0i8; SUPER_BLOCK][..], &[0i16; SUMS][..]),
+            };
+            out.d[b * ROW_TILE + r] = d;
+            interleave::<_, 4>(qs, b, r, out.qs);
+            interleave::<_, 2>(sums, b, r, out.sums);
+            let sums32: [i16; SUMS / 2] =
+                std::array::from_fn(|s| sums[2 * s].wrapping_add(sums[2 * s + 1]));
+            interleave::<_, 2>(&sums32, b, r, out.sums32);
         }
     }
 }

@@ -79,17 +79,23 @@ unsafe fn block_sums(
     }
 }
 
+/// The 8 lanes of `v`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn to_array(v: __m256i) -> [i32; 8] {
+fn to_array(v: __m256i) -> [i32; 8] {
     let mut out = [0i32; 8];
-    _mm256_storeu_si256(out.as_mut_ptr().cast(), v);
+    // SAFETY: `out` holds the 32 bytes stored.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), v) };
     out
 }
 
 /// Chunk `j` of 64 Q4_K values: the low nibbles times the first 32 activations and the high
 /// nibbles times the next 32, pairs summed in i16, then pairs of pairs times the sub-block's
 /// scale in i32.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `qs` points at a Q4_K super-block's 128 value bytes, `q8`
+/// at its 256 activations, and `j < 4`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q4k_chunk(qs: *const u8, header: &BlockHeader, q8: *const i8, j: usize) -> __m256i {
@@ -113,6 +119,10 @@ unsafe fn q4k_chunk(qs: *const u8, header: &BlockHeader, q8: *const i8, j: usize
 /// Q6_K's lanes: per chunk of 32 values, the 6-bit values (unsigned) times the activations,
 /// pairs summed in i16, then pairs of pairs times the scale of the chunk's first or second 16
 /// values; less `32 ·` the scaled sub-block sums.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `block` is one whole Q6_K super-block (210 bytes), `q8`
+/// points at its 256 activations, and `sums` holds their 16 sums.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q6k_lanes(block: &[u8], q8: *const i8, sums: &[i16]) -> __m256i {
@@ -143,7 +153,7 @@ unsafe fn q6k_lanes(block: &[u8], q8: *const i8, sums: &[i16]) -> __m256i {
 /// quarter): the 4 quarters of a half super-block, byte for byte as the inputs are laid out.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-pub(super) unsafe fn q6k_quarters(bits1: __m256i, bits2: __m256i, high: __m256i) -> [__m256i; 4] {
+pub(super) fn q6k_quarters(bits1: __m256i, bits2: __m256i, high: __m256i) -> [__m256i; 4] {
     let (m3, m15) = (_mm256_set1_epi8(3), _mm256_set1_epi8(15));
     [
         _mm256_or_si256(

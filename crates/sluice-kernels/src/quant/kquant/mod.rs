@@ -22,7 +22,7 @@ mod tile_avx2;
 pub use activation::{quantize_rows_k, RowContext, SuperBlockRows};
 use reference::Order;
 
-use crate::cpu::{isa, Isa, SharedOut};
+use crate::cpu::{isa, DisjointOut, Isa};
 use crate::quant::activation::ROW_TILE;
 use half::f16;
 use rayon::prelude::*;
@@ -280,15 +280,14 @@ fn matmul_k_on(isa: Isa, w: &SuperBlockMatrix, x: &SuperBlockRows, out: &mut [f3
     let rows = x.rows();
     assert_eq!(out.len(), rows * w.rows, "output is not [rows, out_dim]");
     let n_out = w.rows;
-    let shared = SharedOut::new(out);
+    let out = DisjointOut::new(out);
     let tiles = if isa == Isa::Avx2Fma { x.tiles() } else { 0 };
     (0..n_out.div_ceil(ROW_CHUNK))
         .into_par_iter()
         .for_each(|chunk| {
             let ns = chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(n_out);
-            // SAFETY: (t, n) is inside `out` (asserted above), and only the task that owns
-            // weight row n writes column n.
-            let write = |t: usize, n: usize, v: f32| unsafe { shared.write(t * n_out + n, v) };
+            // SAFETY: only the task that owns weight row n writes column n.
+            let write = |t: usize, n: usize, v: f32| unsafe { out.write(t * n_out + n, v) };
             for tile in 0..tiles {
                 let t0 = tile * ROW_TILE;
                 let ts = t0..(t0 + ROW_TILE).min(rows);

@@ -59,9 +59,10 @@ pub(super) unsafe fn dot_tile(
 /// All bits set in the lanes whose bit is set in `bits`, for `blendv`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn lane_mask(bits: u8) -> __m256 {
+fn lane_mask(bits: u8) -> __m256 {
     let mask: [i32; ROW_TILE] = std::array::from_fn(|t| -((bits >> t) as i32 & 1));
-    _mm256_castsi256_ps(_mm256_loadu_si256(mask.as_ptr().cast()))
+    // SAFETY: `mask` holds the 32 bytes loaded.
+    _mm256_castsi256_ps(unsafe { _mm256_loadu_si256(mask.as_ptr().cast()) })
 }
 
 /// Where super-block `b` of `tile` starts in the `*_by_tile` layouts, counted in rows' slots.
@@ -77,6 +78,12 @@ struct Q4kSums {
 }
 
 impl Q4kSums {
+    /// The sums of the Q4_K super-block at `block` (144 bytes) with its decoded `header`, for
+    /// the 8 rows of `x`'s tile slot `slot` ([`slot`]).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA; `block` points at a whole Q4_K super-block, and `slot`
+    /// is a super-block's slot of one of the tiles `x` laid out.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     unsafe fn of(block: *const u8, header: &BlockHeader, x: &SuperBlockRows, slot: usize) -> Self {
@@ -112,14 +119,18 @@ impl Q4kSums {
         Q4kSums { chunks, mins }
     }
 
+    /// The values' and the mins' sums over the 4 chunks.
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn totals(&self) -> (__m256i, __m256i) {
+    fn totals(&self) -> (__m256i, __m256i) {
         (sum4(self.chunks), sum4(self.mins))
     }
 }
 
 /// The repacked Q4_K kernels' results for every lane, in groups of 4 and alone.
+///
+/// # Safety
+/// As [`dot_tile`], once its assertions hold, for a Q4_K row.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q4k_repacked(
@@ -151,6 +162,9 @@ unsafe fn q4k_repacked(
 }
 
 /// ggml's tiled matmul for Q4_K: `d_w · values - dmin_w · mins`, fused with `d_x`.
+///
+/// # Safety
+/// As [`dot_tile`], once its assertions hold, for a Q4_K row.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q4k_tiled(
@@ -176,6 +190,9 @@ unsafe fn q4k_tiled(
 
 /// ggml's tiled matmul for Q6_K: `d_w · values` fused with `d_x` (its `- dmin · mins` term is
 /// `- 0 · 0`, which leaves the product's bits as they are).
+///
+/// # Safety
+/// As [`dot_tile`], once its assertions hold, for a Q6_K row.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q6k_tiled(
@@ -198,6 +215,9 @@ unsafe fn q6k_tiled(
 /// `ggml_vec_dot_q6_K_q8_K`'s order: its 8 integer lanes (values `4l..4l+4` of each chunk of
 /// 32) each fused with `d_x · d_w` into a float lane, the float lanes summed as
 /// `hsum_float_8`, plus its mins' sum (zero for Q6_K: `+ 0.0`, which only turns a -0 into +0).
+///
+/// # Safety
+/// As [`dot_tile`], once its assertions hold, for a Q6_K row.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q6k_tiled_and_vec_dot(
@@ -233,6 +253,10 @@ unsafe fn q6k_tiled_and_vec_dot(
 /// One Q6_K super-block's 8 integer lanes for the 8 rows, as `ggml_vec_dot_q6_K_q8_K` forms
 /// them: lane `l` sums scale · q · x over values `4l..4l+4` of each chunk of 32 (q unsigned),
 /// less `32 ·` the scaled 16-value sums of sub-blocks `2l` and `2l + 1`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `block` points at a whole Q6_K super-block (210 bytes), and
+/// `slot` is a super-block's slot of one of the tiles `x` laid out.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q6k_lane_sums(block: *const u8, x: &SuperBlockRows, slot: usize) -> [__m256i; 8] {
@@ -272,6 +296,9 @@ unsafe fn q6k_lane_sums(block: *const u8, x: &SuperBlockRows, slot: usize) -> [_
 
 /// One Q6_K super-block's sum of scale · (q - 32) · x for the 8 rows: the unsigned values
 /// first, less `32 ·` the scaled 16-value sums.
+///
+/// # Safety
+/// As [`q6k_lane_sums`].
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn q6k_values(block: *const u8, x: &SuperBlockRows, slot: usize) -> __m256i {
@@ -318,6 +345,10 @@ unsafe fn q6k_values(block: *const u8, x: &SuperBlockRows, slot: usize) -> __m25
 /// A 32-value sub-block's products for the 8 rows, pairs summed in i16: `first` holds its
 /// values 0..16 and `second` its values 16..32, each in both 128-bit lanes; `xg` is the
 /// sub-block's first group of 4 in `qs_by_tile`.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `xg` has the sub-block's 8 groups of 4 values for the 8
+/// rows after it (256 bytes).
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn sub_block_sum32(first: __m256i, second: __m256i, xg: *const i8) -> __m256i {
@@ -346,6 +377,10 @@ unsafe fn sub_block_sum32(first: __m256i, second: __m256i, xg: *const i8) -> __m
 
 /// Group `g` (counted from `xg`) of 4 values for the 8 rows: the weights' 4 values (picked from
 /// both 128-bit lanes of `values` by `PICK`) times each row's 4 activations, in i16 pairs.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; `xg` has at least `g + 1` groups of 4 values for the 8 rows
+/// (32 bytes each) after it.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn group_pairs<const PICK: i32>(values: __m256i, xg: *const i8, g: usize) -> __m256i {
@@ -354,22 +389,26 @@ unsafe fn group_pairs<const PICK: i32>(values: __m256i, xg: *const i8, g: usize)
 }
 
 /// 16 bytes at `p` in both 128-bit lanes.
+///
+/// # Safety
+/// The CPU must have AVX2; 16 bytes can be read at `p`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn both_lanes(p: *const u8) -> __m256i {
     _mm256_broadcastsi128_si256(_mm_loadu_si128(p.cast()))
 }
 
+/// The 4 vectors' lanes added, pairwise.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn sum4(v: [__m256i; 4]) -> __m256i {
+fn sum4(v: [__m256i; 4]) -> __m256i {
     _mm256_add_epi32(_mm256_add_epi32(v[0], v[1]), _mm256_add_epi32(v[2], v[3]))
 }
 
 /// `(a, b)` in every pair of i16 lanes, to multiply pairs by with `madd`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn pair_i16(a: i16, b: i16) -> __m256i {
+fn pair_i16(a: i16, b: i16) -> __m256i {
     _mm256_set1_epi32(((b as u16 as u32) << 16 | a as u16 as u32) as i32)
 }
 
