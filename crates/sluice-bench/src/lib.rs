@@ -1,7 +1,10 @@
-//! sluice bench: drives any TGI- or OpenAI-compatible server (sluice, TGI, vLLM, Aphrodite,
+//! The load generator and experiment runner behind `sluice bench`: workloads, clients, reports.
+//! May import HTTP and report crates; never a sluice crate (it measures any server over HTTP).
+//!
+//! It drives any TGI- or OpenAI-compatible server (sluice, TGI, vLLM, Aphrodite,
 //! llama-server) with a fixed prompt set at several concurrency levels or request rates, and
 //! reports time to finish, throughput, latency percentiles, goodput and errors as Markdown,
-//! CSV, JSON and SVG. HTTP only: no engine code.
+//! CSV, JSON and SVG.
 //!
 //! The `sluice` binary wires `sluice bench` to [`BenchArgs`] and [`run`].
 

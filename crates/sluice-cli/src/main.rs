@@ -1,4 +1,5 @@
-//! `sluice`: the only binary. Wiring only: every command lives in its own module.
+//! `sluice`: the only binary; flags to configs and commands to crates, each in its own module.
+//! May import every sluice crate but `sluice-models` (it loads through the engine), and no candle.
 
 mod engine_args;
 mod fetch;

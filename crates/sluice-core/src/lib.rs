@@ -1,4 +1,5 @@
-//! The contract between the HTTP layer and the engine.
+//! The contract between the HTTP layer and the engine: requests, events, errors, ids, `Backend`.
+//! May import std, serde and tokio's channels; never another sluice crate.
 //!
 //! Wire types are parsed into these once, at the edge; everything here is already valid and
 //! carries no optional value that has a default ("parse, don't validate").

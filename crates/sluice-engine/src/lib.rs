@@ -1,6 +1,10 @@
-//! The engine: continuous batching over a paged KV cache. One thread owns the model, the
-//! cache and the scheduler ([`EngineHandle`]); each step runs the phases
-//! schedule → build batch → forward → commit → sample → emit.
+//! The engine: sequences, scheduler, sampler, stop rules, the engine thread, and loading one.
+//! May import core, kv, tokenizer and models; never the server, the protocol or candle.
+//!
+//! Continuous batching over a paged KV cache: one thread owns the model, the cache and the
+//! scheduler ([`EngineHandle`]); each step runs the phases
+//! schedule → build batch → forward → commit → sample → emit. [`Engine::load`] resolves a
+//! model (fetching a known alias on first use) and sizes the cache for it.
 
 mod backend;
 mod batch;

@@ -67,7 +67,8 @@ impl<'a> DisjointOut<'a> {
     /// No other task writes any of these elements while the writer lives.
     pub(crate) unsafe fn write_all(&self, at: usize, values: &[f32]) {
         assert!(
-            at.checked_add(values.len()).is_some_and(|end| end <= self.len),
+            at.checked_add(values.len())
+                .is_some_and(|end| end <= self.len),
             "write past the output"
         );
         // SAFETY: in bounds (asserted), and the caller promises no other task writes there.

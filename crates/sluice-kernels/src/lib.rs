@@ -1,5 +1,7 @@
-//! CPU hot paths of the model step, with no tensor types, so each one is tested against a naive
-//! reference on random shapes.
+//! CPU hot paths of the model step: quantized matmuls, paged attention, norms, rope, activations.
+//! May import std::arch and rayon; never a sluice crate or a tensor library.
+//!
+//! With no tensor types, each kernel is tested against a naive reference on random shapes.
 //!
 //! Every kernel computes what llama.cpp's x86 kernels compute, in the same order, so greedy
 //! output equals the reference engine's token for token (`ggml`). AVX2 + FMA code is chosen at

@@ -1,4 +1,5 @@
-//! Paged KV-cache bookkeeping: which physical cache blocks each sequence owns.
+//! Paged KV-cache bookkeeping: which physical cache blocks each sequence owns, and prefix reuse.
+//! May import `sluice-core` (the id types); never tensors, models or the engine.
 //!
 //! The KV cache is `num_blocks` physical blocks of `block_size` token slots. A sequence owns a
 //! *block table*; token position `p` lives in slot `table[p / block_size] * block_size +
@@ -19,8 +20,6 @@
 //!    [`BlockManager::slot`]s, then [`BlockManager::commit_tokens`] for the tokens that are
 //!    final ([`BlockManager::truncate`] gives back the blocks of rejected speculative ones);
 //! 4. drop the lease on finish, abort or preemption: its blocks are freed.
-//!
-//! Depends on `sluice-core` only (for the id types); never on tensors, models or the engine.
 
 mod block;
 mod config;

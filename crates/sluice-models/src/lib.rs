@@ -1,9 +1,9 @@
-//! Model math and loading: the shared layers, the architectures wired from them, the forward
-//! pass over a flattened batch of prefill chunks and decodes with attention over the paged K/V
-//! memory, and the weight sources they load from (`load/`, one file per format).
+//! Model math and loading: weight sources, shared layers, architectures, the K/V memory.
+//! May import candle, kernels, tokenizer and core (ids); never the engine, server or fetching.
 //!
-//! May import candle, `sluice-kernels`, `sluice-tokenizer` and `sluice-core` (ids); never the
-//! engine, the server or anything that fetches or schedules. Weights are candle's types or
+//! The forward pass runs a flattened batch of prefill chunks and decodes with attention over
+//! the paged K/V memory; the weights load from sources (`load/`, one file per format) by the
+//! names each architecture (`arch/`) states. Weights are candle's types or
 //! `sluice-kernels`' packed ones; activations are plain row-major `f32` buffers handed to the
 //! kernels between matmuls.
 

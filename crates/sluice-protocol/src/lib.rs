@@ -1,5 +1,5 @@
-//! Every byte on the wire: the request and response bodies of TGI's native API and of the
-//! OpenAI-compatible API, and the error shapes of both.
+//! Every byte on the wire: TGI's and OpenAI's request and response bodies and error shapes.
+//! May import serde; never another sluice crate.
 //!
 //! Requests are lenient the way TGI and vLLM are: unknown fields are ignored, and every
 //! optional field also accepts `null` (Python clients send `None` as `null`). Validation of

@@ -94,16 +94,26 @@ pub struct Usage {
     pub total_tokens: u32,
 }
 
+/// The shape every OpenAI generation answer shares, whole or streamed: a completion, a chat
+/// completion and their stream chunks differ only in `object` and in their choices. A whole
+/// answer always has `usage`; a chunk has it only as a stream's last, when asked for.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Completion {
+pub struct Choices<C> {
     pub id: String,
     pub object: String,
     pub created: u64,
     pub model: String,
-    pub choices: Vec<CompletionChoice>,
+    pub choices: Vec<C>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
 }
+
+/// `/v1/completions`' answer, and each chunk of its stream (`object`: `text_completion`).
+pub type Completion = Choices<CompletionChoice>;
+/// `/v1/chat/completions`' answer (`object`: `chat.completion`).
+pub type ChatCompletion = Choices<ChatChoice>;
+/// A chunk of `/v1/chat/completions`' stream (`object`: `chat.completion.chunk`).
+pub type ChatChunk = Choices<ChatChunkChoice>;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CompletionChoice {
@@ -120,16 +130,6 @@ pub struct CompletionLogprobs {
     pub token_logprobs: Vec<Option<f32>>,
     pub top_logprobs: Vec<serde_json::Map<String, serde_json::Value>>,
     pub text_offset: Vec<usize>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChatCompletion {
-    pub id: String,
-    pub object: String,
-    pub created: u64,
-    pub model: String,
-    pub choices: Vec<ChatChoice>,
-    pub usage: Usage,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -164,17 +164,6 @@ pub struct TopLogprob {
     pub token: String,
     pub logprob: Option<f32>,
     pub bytes: Vec<u8>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ChatChunk {
-    pub id: String,
-    pub object: String,
-    pub created: u64,
-    pub model: String,
-    pub choices: Vec<ChatChunkChoice>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage: Option<Usage>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

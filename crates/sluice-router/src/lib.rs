@@ -1,5 +1,5 @@
-//! sluice-router: `sluice route`, a streaming load balancer in front of inference replicas
-//! (TGI and OpenAI routes), and the supervisor behind `sluice serve --replicas N`.
+//! `sluice route`, a streaming load balancer over inference replicas, and `--replicas N`.
+//! May import HTTP crates; never a sluice crate (replicas are anything that speaks the API).
 //!
 //! It depends on no engine code: replicas are anything that speaks the HTTP API, so the same
 //! router fronts sluice, TGI or vLLM. See docs/router.md.

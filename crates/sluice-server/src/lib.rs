@@ -1,7 +1,8 @@
-//! The HTTP front end of sluice: TGI's native routes and the OpenAI-compatible ones over any
-//! [`Backend`], with validation, admission (429 beyond `max_concurrent_requests`), server-sent
-//! events, Prometheus metrics and graceful shutdown. It never links the engine: the binary
-//! hands it one, and tests hand it a fake.
+//! The HTTP front end: TGI's and OpenAI's routes over any `Backend`, validation, SSE, metrics.
+//! May import core, protocol and axum; never the engine or models (the binary hands it one).
+//!
+//! Validation, admission (429 beyond `max_concurrent_requests`), server-sent events,
+//! Prometheus metrics and graceful shutdown over any [`Backend`]; tests hand it a fake.
 
 mod body;
 mod config;

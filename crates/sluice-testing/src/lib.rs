@@ -1,7 +1,8 @@
-//! Tiny random-weight models that tests write for themselves, so most tests run in
-//! milliseconds without the real model. They go through the same loader as real files.
+//! Test fixtures: tiny random-weight models that the tests write for themselves.
+//! May import candle; a dev-dependency only, never imported by a crate's library.
 //!
-//! A dev-dependency only: no crate's library imports it.
+//! Most tests then run in milliseconds without the real model, through the same loader as
+//! real files.
 
 use anyhow::Context;
 use candle_core::quantized::gguf_file::{self, Value};

@@ -1,4 +1,5 @@
-//! Tokenizers built from GGUF metadata, chat templates, and streaming detokenization.
+//! Tokenizers (llama.cpp parity), chat templates and streaming detokenization.
+//! May import `tokenizers` and minijinja; never another sluice crate.
 //!
 //! The goal is llama.cpp parity: the same prompt must give the same token ids as
 //! `llama_tokenize`, or the model sees a prompt it was never tested on. So the pre-tokenizer

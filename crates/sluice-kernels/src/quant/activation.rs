@@ -199,7 +199,11 @@ impl RowBlocks<'_> {
     fn lay_out_tile(&self, tile: usize, d_out: &mut [f32], s_out: &mut [f32], qs_out: &mut [i8]) {
         for (b, r, from) in tile_slots(tile, self.kb, self.rows) {
             let (d, s, values) = match from {
-                Some(at) => (self.d[at], self.s[at], &self.qs[at * BLOCK..(at + 1) * BLOCK]),
+                Some(at) => (
+                    self.d[at],
+                    self.s[at],
+                    &self.qs[at * BLOCK..(at + 1) * BLOCK],
+                ),
                 None => (0.0, 0.0, &[0i8; BLOCK][..]),
             };
             d_out[b * ROW_TILE + r] = d;

@@ -2,10 +2,9 @@
 
 use super::choices::{self, Submitted};
 use super::params::{knobs, max_new_tokens};
-use super::{include_usage, logprobs, Meta};
+use super::{include_usage, logprobs, stream_chunks, Meta};
 use crate::body::JsonBody;
 use crate::error::{ApiError, OpenAiError};
-use crate::sse::json_event;
 use crate::validate::{validate, MaxNewTokens};
 use crate::AppState;
 use axum::extract::State;
@@ -13,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sluice_core::{Backend, ChatTurn};
 use sluice_protocol::openai::{
-    AssistantMessage, ChatChoice, ChatChunk, ChatChunkChoice, ChatCompletion, ChatLogprobs,
-    ChatMessage, ChatRequest, Delta, MessageContent, Usage,
+    AssistantMessage, ChatChoice, ChatChunkChoice, ChatLogprobs, ChatMessage, ChatRequest, Delta,
+    MessageContent,
 };
 use std::sync::Arc;
 
@@ -65,15 +64,7 @@ pub async fn chat_completions<B: Backend>(
             finish_reason: Some(g.finish.openai().into()),
         })
         .collect();
-    Ok(Json(ChatCompletion {
-        id: shape.id,
-        object: "chat.completion".into(),
-        created: shape.created,
-        model: shape.model,
-        choices,
-        usage,
-    })
-    .into_response())
+    Ok(Json(shape.choices("chat.completion", choices, Some(usage))).into_response())
 }
 
 /// The conversation as prompt text; of content parts only the text ones count.
@@ -101,19 +92,6 @@ fn render(backend: &impl Backend, messages: &[ChatMessage]) -> Result<String, Ap
         .map_err(|e| ApiError::validation(format!("cannot apply the chat template: {e}")))
 }
 
-impl Meta {
-    fn chunk(&self, choices: Vec<ChatChunkChoice>, usage: Option<Usage>) -> ChatChunk {
-        ChatChunk {
-            id: self.id.clone(),
-            object: "chat.completion.chunk".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices,
-            usage,
-        }
-    }
-}
-
 fn stream<B: Backend>(
     backend: Arc<B>,
     shape: Meta,
@@ -122,23 +100,20 @@ fn stream<B: Backend>(
 ) -> Response {
     // The first chunk of each choice names the role, as OpenAI's do.
     let mut started = vec![false; run.len()];
-    let usage_shape = shape.clone();
-    let usage_chunk = include_usage
-        .then_some(move |usage| json_event(&usage_shape.chunk(Vec::new(), Some(usage))));
-    choices::stream(run, usage_chunk, move |index, event| {
+    let with_logprobs = shape.with_logprobs;
+    let object = "chat.completion.chunk";
+    stream_chunks(run, shape, object, include_usage, move |index, event| {
         let first = !std::mem::replace(&mut started[index as usize], true);
-        let choice = ChatChunkChoice {
+        ChatChunkChoice {
             index,
             delta: Delta {
                 role: first.then(|| "assistant".into()),
                 content: Some(event.text.clone()),
             },
-            logprobs: shape.with_logprobs.then(|| ChatLogprobs {
+            logprobs: with_logprobs.then(|| ChatLogprobs {
                 content: vec![logprobs::chat_token(backend.as_ref(), event)],
             }),
             finish_reason: event.finish.map(|f| f.openai().into()),
-        };
-        json_event(&shape.chunk(vec![choice], None))
+        }
     })
-    .into_response()
 }

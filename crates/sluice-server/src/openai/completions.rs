@@ -2,20 +2,20 @@
 
 use super::choices::{self, Submitted};
 use super::params::{knobs, max_new_tokens};
-use super::{include_usage, logprobs, Meta};
+use super::{include_usage, logprobs, stream_chunks, Meta};
 use crate::body::JsonBody;
 use crate::error::{ApiError, OpenAiError};
-use crate::sse::json_event;
 use crate::validate::{validate, MaxNewTokens, Validated};
 use crate::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use sluice_core::Backend;
-use sluice_protocol::openai::{
-    Completion, CompletionChoice, CompletionLogprobs, CompletionRequest,
-};
+use sluice_protocol::openai::{CompletionChoice, CompletionLogprobs, CompletionRequest};
 use std::sync::Arc;
+
+/// The `object` of a completion and of each chunk of its stream.
+const OBJECT: &str = "text_completion";
 
 /// OpenAI's default `max_tokens` for completions.
 const DEFAULT_MAX_TOKENS: u32 = 16;
@@ -78,24 +78,7 @@ pub async fn completions<B: Backend>(
             }
         })
         .collect();
-    Ok(Json(shape.completion(choices, Some(usage))).into_response())
-}
-
-impl Meta {
-    fn completion(
-        &self,
-        choices: Vec<CompletionChoice>,
-        usage: Option<sluice_protocol::openai::Usage>,
-    ) -> Completion {
-        Completion {
-            id: self.id.clone(),
-            object: "text_completion".into(),
-            created: self.created,
-            model: self.model.clone(),
-            choices,
-            usage,
-        }
-    }
+    Ok(Json(shape.choices(OBJECT, choices, Some(usage))).into_response())
 }
 
 fn stream<B: Backend>(
@@ -107,26 +90,22 @@ fn stream<B: Backend>(
 ) -> Response {
     // Text emitted so far per choice: the offsets of logprobs.
     let mut emitted = vec![0usize; run.len()];
-    let usage_shape = shape.clone();
-    let usage_chunk = include_usage
-        .then_some(move |usage| json_event(&usage_shape.completion(Vec::new(), Some(usage))));
-    choices::stream(run, usage_chunk, move |index, event| {
+    let with_logprobs = shape.with_logprobs;
+    stream_chunks(run, shape, OBJECT, include_usage, move |index, event| {
         let i = index as usize;
         let text = std::mem::take(&mut echoes[i]) + &event.text;
-        let logprobs = shape.with_logprobs.then(|| {
+        let logprobs = with_logprobs.then(|| {
             let mut lp = CompletionLogprobs::default();
             let offset = emitted[i] + text.len() - event.text.len();
             logprobs::push_completion(backend.as_ref(), &mut lp, event, offset);
             lp
         });
         emitted[i] += text.len();
-        let choice = CompletionChoice {
+        CompletionChoice {
             index,
             text,
             logprobs,
             finish_reason: event.finish.map(|f| f.openai().into()),
-        };
-        json_event(&shape.completion(vec![choice], None))
+        }
     })
-    .into_response()
 }

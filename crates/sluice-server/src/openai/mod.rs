@@ -7,11 +7,15 @@ mod completions;
 mod logprobs;
 mod params;
 
+use crate::sse::json_event;
 use crate::AppState;
 use axum::extract::State;
+use axum::response::Response;
 use axum::Json;
-use sluice_core::Backend;
-use sluice_protocol::openai::{CommonParameters, ModelCard, ModelList};
+use choices::Submitted;
+use serde::Serialize;
+use sluice_core::{Backend, TokenEvent};
+use sluice_protocol::openai::{Choices, CommonParameters, ModelCard, ModelList, Usage};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use chat::chat_completions;
@@ -54,6 +58,37 @@ impl Meta {
             with_logprobs,
         }
     }
+
+    /// An answer, or a chunk of a stream, of this request; `object` names which.
+    fn choices<C>(&self, object: &str, choices: Vec<C>, usage: Option<Usage>) -> Choices<C> {
+        Choices {
+            id: self.id.clone(),
+            object: object.into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices,
+            usage,
+        }
+    }
+}
+
+/// A request's stream: one `object` chunk per token, holding the choice that `choice(index,
+/// event)` builds, then the usage chunk if the request asked for it
+/// (`stream_options.include_usage`), then `data: [DONE]`.
+fn stream_chunks<C: Serialize + 'static>(
+    run: Submitted,
+    meta: Meta,
+    object: &'static str,
+    include_usage: bool,
+    mut choice: impl FnMut(u32, &TokenEvent) -> C + Send + 'static,
+) -> Response {
+    let usage_meta = meta.clone();
+    let usage_chunk = include_usage.then_some(move |usage| {
+        json_event(&usage_meta.choices::<C>(object, Vec::new(), Some(usage)))
+    });
+    choices::stream(run, usage_chunk, move |index, event| {
+        json_event(&meta.choices(object, vec![choice(index, event)], None))
+    })
 }
 
 /// Whether a stream ends with a usage chunk (`stream_options.include_usage`).
