@@ -29,6 +29,20 @@ pub struct ModelInfo {
     pub kv_capacity_tokens: usize,
 }
 
+/// Why a text could not become a prompt. The server answers each with 422 and its message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PromptError {
+    /// The tokenizer refused the text; the reason is its own.
+    #[error("{0}")]
+    Tokenize(String),
+    #[error("the model has no chat template")]
+    NoChatTemplate,
+    /// The chat template failed to render; the reason is the template engine's (and includes
+    /// the text of a template's `raise_exception(...)`).
+    #[error("{0}")]
+    ChatTemplate(String),
+}
+
 /// One chat message, already flattened to text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatTurn {
@@ -40,7 +54,7 @@ pub trait Backend: Send + Sync + 'static {
     fn info(&self) -> &ModelInfo;
 
     /// Prompt text to token ids, with the model's BOS rule and special tokens parsed.
-    fn tokenize(&self, text: &str) -> Result<Vec<u32>, String>;
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, PromptError>;
 
     /// The bytes one token contributes to text (part of a UTF-8 character for byte tokens).
     fn token_bytes(&self, id: u32) -> Vec<u8>;
@@ -49,7 +63,7 @@ pub trait Backend: Send + Sync + 'static {
     fn is_special(&self, id: u32) -> bool;
 
     /// Renders a conversation with the model's chat template into prompt text.
-    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String>;
+    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, PromptError>;
 
     fn next_request_id(&self) -> RequestId;
 

@@ -11,7 +11,7 @@ mod params;
 mod request;
 mod stats;
 
-pub use backend::{Backend, ChatTurn, EventStream, ModelInfo};
+pub use backend::{Backend, ChatTurn, EventStream, ModelInfo, PromptError};
 pub use event::{FinishReason, GenerationError, TokenEvent};
 pub use ids::{BlockId, RequestId, SeqId};
 pub use params::{SamplingParams, StopCriteria};

@@ -4,9 +4,9 @@
 use crate::{Engine, EngineHandle};
 use sluice_core::{
     Backend, ChatTurn, EngineStats, EventStream, GenerationError, GenerationRequest, ModelInfo,
-    RequestId,
+    PromptError, RequestId,
 };
-use sluice_tokenizer::{ChatMessage, Tokenizer};
+use sluice_tokenizer::{ChatMessage, Tokenizer, TokenizerError};
 
 pub struct LocalBackend {
     handle: EngineHandle,
@@ -32,8 +32,10 @@ impl Backend for LocalBackend {
         &self.info
     }
 
-    fn tokenize(&self, text: &str) -> Result<Vec<u32>, String> {
-        self.tokenizer.encode(text, true).map_err(|e| e.to_string())
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, PromptError> {
+        self.tokenizer
+            .encode(text, true)
+            .map_err(|e| PromptError::Tokenize(e.to_string()))
     }
 
     fn token_bytes(&self, id: u32) -> Vec<u8> {
@@ -44,7 +46,7 @@ impl Backend for LocalBackend {
         self.tokenizer.is_special(id)
     }
 
-    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String> {
+    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, PromptError> {
         let messages: Vec<ChatMessage> = turns
             .iter()
             .map(|t| ChatMessage {
@@ -54,7 +56,10 @@ impl Backend for LocalBackend {
             .collect();
         self.tokenizer
             .apply_chat_template(&messages, true)
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                TokenizerError::NoChatTemplate => PromptError::NoChatTemplate,
+                other => PromptError::ChatTemplate(other.to_string()),
+            })
     }
 
     fn next_request_id(&self) -> RequestId {

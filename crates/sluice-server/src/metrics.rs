@@ -6,8 +6,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-use sluice_core::EngineStats;
+use sluice_core::{EngineStats, ModelInfo};
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
@@ -40,7 +41,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// The metrics of a server for `model`, which `sluice_model_info` describes.
+    pub fn new(model: &ModelInfo) -> Self {
         let mut registry = Registry::with_prefix("sluice");
         let seconds = || Histogram::new(exponential_buckets(0.005, 2.0, 16));
         let tokens = || Histogram::new(exponential_buckets(1.0, 2.0, 16));
@@ -64,6 +66,18 @@ impl Metrics {
             registry: Registry::default(),
         };
         let r = &mut registry;
+        r.register(
+            "model",
+            "What runs: the model, its weights' type, and the device, compute and cache types",
+            Info::new(vec![
+                ("model_id", model.model_id.clone()),
+                ("architecture", model.architecture.clone()),
+                ("weights", model.quantization.clone()),
+                ("device", model.device.clone()),
+                ("dtype", model.dtype.clone()),
+                ("kv_cache_dtype", model.kv_cache_dtype.clone()),
+            ]),
+        );
         r.register(
             "requests",
             "HTTP requests by route and status",
@@ -159,12 +173,6 @@ impl Metrics {
     }
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// Moves a counter up to the engine's running total.
 fn catch_up(counter: &Counter, total: u64) {
     let seen = counter.get();
@@ -179,7 +187,17 @@ mod tests {
 
     #[test]
     fn concurrent_scrapes_report_the_engine_totals_once() {
-        let metrics = Metrics::new();
+        let model = ModelInfo {
+            model_id: "m".into(),
+            architecture: "llama".into(),
+            quantization: "q4_1".into(),
+            device: "cpu".into(),
+            dtype: "f32".into(),
+            kv_cache_dtype: "f16".into(),
+            context_length: 8,
+            kv_capacity_tokens: 8,
+        };
+        let metrics = Metrics::new(&model);
         let stats = EngineStats {
             preemptions: 1000,
             prefix_cache_hit_blocks: 7,
@@ -194,6 +212,10 @@ mod tests {
         assert!(text.contains("sluice_preemptions_total 1000\n"), "{text}");
         assert!(
             text.contains("sluice_prefix_cache_hit_blocks_total 7\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sluice_model_info{model_id="m",architecture="llama",weights="q4_1",device="cpu",dtype="f32",kv_cache_dtype="f16"} 1"#),
             "{text}"
         );
     }

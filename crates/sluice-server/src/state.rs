@@ -4,6 +4,7 @@ use crate::error::ApiError;
 use crate::in_flight::InFlight;
 use crate::metrics::Metrics;
 use crate::ServerConfig;
+use sluice_core::Backend;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -26,13 +27,13 @@ impl<B> Clone for AppState<B> {
     }
 }
 
-impl<B> AppState<B> {
+impl<B: Backend> AppState<B> {
     pub fn new(backend: Arc<B>, config: ServerConfig) -> Self {
         let permits = config.limits.max_concurrent_requests;
         AppState {
+            metrics: Arc::new(Metrics::new(backend.info())),
             backend,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
             admission: Arc::new(Semaphore::new(permits)),
         }
     }

@@ -7,7 +7,7 @@
 
 use sluice_core::{
     Backend, ChatTurn, EngineStats, EventStream, FinishReason, GenerationError, GenerationRequest,
-    ModelInfo, RequestId, TokenEvent,
+    ModelInfo, PromptError, RequestId, TokenEvent,
 };
 use sluice_server::{Limits, ServerConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -69,7 +69,7 @@ impl Backend for Fake {
         &self.info
     }
 
-    fn tokenize(&self, text: &str) -> Result<Vec<u32>, String> {
+    fn tokenize(&self, text: &str) -> Result<Vec<u32>, PromptError> {
         Ok(text.bytes().map(u32::from).collect())
     }
 
@@ -81,7 +81,7 @@ impl Backend for Fake {
         false
     }
 
-    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, String> {
+    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, PromptError> {
         Ok(turns
             .iter()
             .map(|t| format!("{}: {}\n", t.role, t.content))
