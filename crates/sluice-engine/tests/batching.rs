@@ -34,12 +34,11 @@ fn together(
 
 fn roomy() -> EngineConfig {
     EngineConfig {
-        block_size: 16,
         cache: CacheSize::Tokens(16 * 256),
         max_batch_tokens: 4096,
         max_running: 64,
         enable_prefix_caching: false,
-        kv_dtype: Default::default(),
+        ..EngineConfig::default()
     }
 }
 

@@ -27,7 +27,7 @@ fn config(max_batch_tokens: usize, enable_prefix_caching: bool) -> EngineConfig 
         max_batch_tokens,
         max_running: 8,
         enable_prefix_caching,
-        kv_dtype: Default::default(),
+        ..EngineConfig::default()
     }
 }
 

@@ -42,13 +42,12 @@ fn data(name: &str) -> String {
 }
 
 fn config() -> EngineConfig {
+    // The defaults (blocks of 16, steps of 512 tokens, prefix caching, an f32 cache) but a
+    // smaller cache and running limit.
     EngineConfig {
-        block_size: 16,
         cache: CacheSize::Tokens(16 * 512),
-        max_batch_tokens: 512,
         max_running: 64,
-        enable_prefix_caching: true,
-        kv_dtype: KvDtype::F32,
+        ..EngineConfig::default()
     }
 }
 
