@@ -2,6 +2,7 @@
 """sluice against llama.cpp on this CPU, side by side, written to docs/performance.md.
 
     python3 scripts/perf/compare_cpu.py [--runs 3] [--serve-runs 3] [--threads 2]
+        [--sluice PATH] [--doc PATH] [--no-kernels]
 
 Builds llama.cpp from the llama-cpp-python sdist (scripts/llama-cpp/build.sh) and sluice
 (release), then, interleaving the engines in every run so both see the same machine:
@@ -13,7 +14,9 @@ Builds llama.cpp from the llama-cpp-python sdist (scripts/llama-cpp/build.sh) an
   - kernels: `cargo bench -p sluice-models --bench quant_matmul` (sluice's quantized matmul
     against candle's QMatMul).
 Reports medians over the runs and sluice/llama.cpp ratios, and copies the last serving run's
-throughput plot next to the page. Needs the default model (`sluice fetch`).
+throughput plot next to the page. Needs the default model (`sluice fetch`). `--sluice` runs a
+given binary instead of building this checkout (to compare two builds, each against llama.cpp
+on the same machine), and `--doc` writes the page elsewhere.
 """
 
 import argparse
@@ -35,7 +38,6 @@ EXPERIMENT = REPO / "bench/experiments/cpu-sluice-vs-llama-server.toml"
 DOC = REPO / "docs/performance.md"
 # Everything from this line on in the page is written by hand (analysis, tuning), and kept.
 NOTES_MARKER = "<!-- written by hand below; compare_cpu.py keeps it -->"
-PLOTS = REPO / "docs/performance"
 GGUF = Path(
     os.environ.get("SLUICE_GGUF")
     or Path(os.environ.get("SLUICE_CACHE", Path.home() / ".cache/sluice"))
@@ -265,7 +267,7 @@ def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
                          f"{ratio('TTFT p99 (ms)'):.2f}x | {ratio('RSS max (MiB)'):.2f}x |")
     if plot:
         lines += ["", "Output tokens/s by concurrency (last run):", "",
-                  "![throughput](performance/throughput.svg)"]
+                  f"![throughput]({DOC.stem}/throughput.svg)"]
     lines += [
         "",
         "## Kernels",
@@ -281,6 +283,7 @@ def write_doc(samples, prompt_tokens, levels, plot, kernels, args):
 
 
 def main():
+    global SLUICE, DOC
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--runs", type=int, default=3, help="prefill/decode runs")
     p.add_argument("--serve-runs", type=int, default=3, help="serving runs (about 5 min each)")
@@ -288,19 +291,26 @@ def main():
     p.add_argument("--no-kernels", dest="kernels", action="store_false",
                    help="skip the kernel micro-benchmarks")
     p.add_argument("--out", type=Path, default=Path("bench-results/compare-cpu"))
+    p.add_argument("--sluice", type=Path, help="a sluice binary to run instead of building one")
+    p.add_argument("--doc", type=Path, default=DOC, help="where to write the page")
     args = p.parse_args()
     args.out = args.out.resolve()  # the benches run from the repository root
+    DOC = args.doc.resolve()
     if not (LLAMA_BIN / "llama-bench").exists():
         run(["bash", REPO / "scripts/llama-cpp/build.sh"])
-    run(["cargo", "build", "--release", "--quiet"], cwd=REPO)
+    if args.sluice:
+        SLUICE = args.sluice.resolve()
+    else:
+        run(["cargo", "build", "--release", "--quiet"], cwd=REPO)
     if not GGUF.exists():
         run([SLUICE, "fetch"])
     samples, prompt_tokens = micro(args.runs, args.threads)
     levels, last = serve(args.serve_runs, args.out) if args.serve_runs else ({}, None)
     plot = last and (last / "plots/throughput.svg").exists()
     if plot:
-        PLOTS.mkdir(parents=True, exist_ok=True)
-        shutil.copy(last / "plots/throughput.svg", PLOTS / "throughput.svg")
+        plots = DOC.with_suffix("")  # docs/performance/ beside docs/performance.md
+        plots.mkdir(parents=True, exist_ok=True)
+        shutil.copy(last / "plots/throughput.svg", plots / "throughput.svg")
     kernels = kernel_bench() if args.kernels else []
     write_doc(samples, prompt_tokens, levels, plot, kernels, args)
     print(DOC.read_text())
