@@ -1,8 +1,7 @@
 //! `POST /v1/chat/completions`: the conversation rendered with the model's own chat template.
 
 use super::choices::{self, Submitted};
-use super::params::{knobs, max_new_tokens};
-use super::{include_usage, logprobs, stream_chunks, Meta};
+use super::{admit, include_usage, logprobs, stream_chunks, Meta};
 use crate::body::JsonBody;
 use crate::error::{ApiError, OpenAiError};
 use crate::validate::{validate, MaxNewTokens};
@@ -22,21 +21,16 @@ pub async fn chat_completions<B: Backend>(
     body: Result<JsonBody<ChatRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let JsonBody(req) = body?;
-    let flight = state.admit()?;
-    let limits = &state.config.limits;
-    let backend = state.backend.clone();
-    let wanted = max_new_tokens(
-        req.max_completion_tokens.or(req.common.max_tokens),
-        MaxNewTokens::Rest,
-    );
     let with_logprobs = req.logprobs.unwrap_or(false);
-    let top_n = if with_logprobs {
-        req.top_logprobs.unwrap_or(0)
-    } else {
-        0
+    let top_n = match with_logprobs {
+        true => req.top_logprobs.unwrap_or(0),
+        false => 0,
     };
-    let knobs = knobs(&req.common, limits, wanted, top_n)?;
+    let max_tokens = req.max_completion_tokens.or(req.common.max_tokens);
+    let (flight, knobs) = admit(&state, &req.common, max_tokens, MaxNewTokens::Rest, top_n)?;
+    let backend = state.backend.clone();
     let prompt = render(backend.as_ref(), &req.messages)?;
+    let limits = &state.config.limits;
     let validated = vec![validate(backend.as_ref(), limits, &prompt, knobs)?];
     let run = choices::submit(backend.as_ref(), &validated, flight)?;
     let shape = Meta::new("chatcmpl", &backend.info().model_id, with_logprobs);

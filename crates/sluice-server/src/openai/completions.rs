@@ -1,8 +1,7 @@
 //! `POST /v1/completions`.
 
 use super::choices::{self, Submitted};
-use super::params::{knobs, max_new_tokens};
-use super::{include_usage, logprobs, stream_chunks, Meta};
+use super::{admit, include_usage, logprobs, stream_chunks, Meta};
 use crate::body::JsonBody;
 use crate::error::{ApiError, OpenAiError};
 use crate::validate::{validate, MaxNewTokens, Validated};
@@ -25,14 +24,11 @@ pub async fn completions<B: Backend>(
     body: Result<JsonBody<CompletionRequest>, ApiError>,
 ) -> Result<Response, OpenAiError> {
     let JsonBody(req) = body?;
-    let flight = state.admit()?;
+    let default = MaxNewTokens::Default(DEFAULT_MAX_TOKENS);
+    let top_n = req.logprobs.unwrap_or(0);
+    let (flight, knobs) = admit(&state, &req.common, req.common.max_tokens, default, top_n)?;
     let limits = &state.config.limits;
     let backend = state.backend.clone();
-    let wanted = max_new_tokens(
-        req.common.max_tokens,
-        MaxNewTokens::Default(DEFAULT_MAX_TOKENS),
-    );
-    let knobs = knobs(&req.common, limits, wanted, req.logprobs.unwrap_or(0))?;
     let prompts = req.prompt.into_vec();
     if prompts.is_empty() {
         return Err(ApiError::validation("`prompt` cannot be empty").into());

@@ -7,7 +7,10 @@ mod completions;
 mod logprobs;
 mod params;
 
+use crate::error::ApiError;
+use crate::in_flight::InFlight;
 use crate::sse::json_event;
+use crate::validate::{Knobs, MaxNewTokens};
 use crate::AppState;
 use axum::extract::State;
 use axum::response::Response;
@@ -31,6 +34,21 @@ pub async fn models<B: Backend>(State(state): State<AppState<B>>) -> Json<ModelL
             owned_by: "sluice".into(),
         }],
     })
+}
+
+/// What both routes do first: admit the request (429 when the server is full) and map its
+/// parameters to knobs, `max_tokens` (`default` when absent) and `top_n` being the route's.
+fn admit<B: Backend>(
+    state: &AppState<B>,
+    common: &CommonParameters,
+    max_tokens: Option<u32>,
+    default: MaxNewTokens,
+    top_n: u32,
+) -> Result<(InFlight, Knobs), ApiError> {
+    let flight = state.admit()?;
+    let wanted = params::max_new_tokens(max_tokens, default);
+    let knobs = params::knobs(common, &state.config.limits, wanted, top_n)?;
+    Ok((flight, knobs))
 }
 
 /// Seconds since the Unix epoch, as OpenAI's `created`.
