@@ -1,7 +1,9 @@
 //! Flags shared by every command that runs the engine, and the engine they build.
 
 use clap::Args;
-use sluice_engine::{fetch, CacheSize, Engine, EngineConfig, KvDtype};
+use sluice_engine::{
+    fetch, CacheSize, Engine, EngineConfig, KvDtype, LoadOptions, Quantization, WeightDtype,
+};
 
 #[derive(Args, Clone, Debug)]
 pub struct EngineArgs {
@@ -9,6 +11,17 @@ pub struct EngineArgs {
     /// into the cache on first use.
     #[arg(long, env = "MODEL_ID", default_value = fetch::DEFAULT_MODEL)]
     pub model_id: String,
+    /// The type float weights are held in: float32, float16 or bfloat16 (default: as the
+    /// checkpoint stores them; a GGUF's quantized blocks stay as they are). The CPU computes
+    /// in float32 whatever the weights are held in, widening each weight as it multiplies it.
+    #[arg(long, env = "DTYPE")]
+    pub dtype: Option<WeightDtype>,
+    /// Quantize float weights once at load: eetq (or int8: symmetric per-output-channel int8,
+    /// weight-only), or llama.cpp's q8_0, q4_0, q4_1 or q4_k, which run on the same kernels as
+    /// GGUF files of those types. A GGUF's quantized weights are kept: naming their own type is
+    /// accepted, another is refused.
+    #[arg(long, env = "QUANTIZE")]
+    pub quantize: Option<Quantization>,
     /// CPU threads for the model (default: all cores).
     #[arg(long, env = "SLUICE_THREADS")]
     pub threads: Option<usize>,
@@ -60,6 +73,10 @@ impl EngineArgs {
             max_running: self.max_running_requests.max(1),
             enable_prefix_caching: true,
             kv_dtype: self.kv_cache_dtype,
+            load: LoadOptions {
+                dtype: self.dtype,
+                quantize: self.quantize,
+            },
         };
         Ok(Engine::load(&self.model_id, &cfg)?)
     }

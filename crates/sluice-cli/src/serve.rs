@@ -18,13 +18,6 @@ pub struct ServeArgs {
     pub hostname: String,
     #[arg(long, env = "PORT", default_value_t = 8080)]
     pub port: u16,
-    /// Compute type. sluice computes in float32 on CPU; other values are refused.
-    #[arg(long, env = "DTYPE")]
-    pub dtype: Option<String>,
-    /// Weight quantization. GGUF weights are used as stored: when given, it must name the
-    /// file's type (e.g. q4_1), as a check; converting at load time is not supported.
-    #[arg(long, env = "QUANTIZE")]
-    pub quantize: Option<String>,
     /// Most prompt tokens per request (after `truncate`). Default: --max-total-tokens - 1.
     #[arg(long, env = "MAX_INPUT_TOKENS", alias = "max-input-length")]
     pub max_input_tokens: Option<usize>,
@@ -59,19 +52,8 @@ pub struct ServeArgs {
 /// One engine behind the HTTP API on --hostname:--port (`main` hands `--replicas` above 1 to
 /// `replicas.rs`).
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    if let Some(dtype) = args.dtype.as_deref() {
-        if !matches!(dtype, "float32" | "f32") {
-            bail!("--dtype {dtype} is not supported: sluice computes in float32 on CPU");
-        }
-    }
     let engine = args.engine.build_engine()?;
     let info = engine.info().clone();
-    if let Some(q) = args.quantize.as_deref() {
-        let weights = &info.quantization;
-        if !q.eq_ignore_ascii_case(weights) {
-            bail!("--quantize {q}: the model file holds {weights} weights, and sluice does not re-quantize at load time");
-        }
-    }
     let limits = limits(&args, info.context_length, info.kv_capacity_tokens)?;
     let config = ServerConfig {
         limits,

@@ -354,8 +354,18 @@ fn bad_serve_and_route_flags_give_one_line_errors() {
         args.extend_from_slice(extra);
         sluice(&args, &[])
     };
-    assert_one_line_error(&serve(&["--dtype", "float16"]), "--dtype float16");
-    assert_one_line_error(&serve(&["--quantize", "q8_0"]), "holds q4_1 weights");
+    assert_one_line_error(
+        &serve(&["--dtype", "int4"]),
+        "unknown dtype \"int4\" (expected float32, float16 or bfloat16)",
+    );
+    assert_one_line_error(
+        &serve(&["--quantize", "q8_0"]),
+        "`blk.0.attn_q.weight`: stored as q4_1, and sluice quantizes only float weights",
+    );
+    assert_one_line_error(
+        &serve(&["--quantize", "awq"]),
+        "unknown quantization \"awq\"",
+    );
     assert_one_line_error(
         &serve(&["--max-total-tokens", "5000"]),
         "exceeds the model's context length 1024",

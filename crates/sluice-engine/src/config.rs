@@ -1,4 +1,5 @@
 use crate::load::CacheSize;
+use sluice_models::load::LoadOptions;
 use sluice_models::KvDtype;
 
 /// Engine limits, resolved by the CLI from flags.
@@ -15,6 +16,8 @@ pub struct EngineConfig {
     pub enable_prefix_caching: bool,
     /// The number type of the cache's K and V values.
     pub kv_dtype: KvDtype,
+    /// How the model's weights are held (`--dtype`, `--quantize`).
+    pub load: LoadOptions,
 }
 
 impl Default for EngineConfig {
@@ -26,6 +29,7 @@ impl Default for EngineConfig {
             max_running: 256,
             enable_prefix_caching: true,
             kv_dtype: KvDtype::F32,
+            load: LoadOptions::default(),
         }
     }
 }

@@ -21,7 +21,7 @@ pub use backend::LocalBackend;
 pub use config::EngineConfig;
 pub use engine::{Engine, EngineError};
 pub use handle::EngineHandle;
-pub use load::{fetch, CacheSize, KvDtype, LoadError};
+pub use load::{fetch, CacheSize, KvDtype, LoadError, LoadOptions, Quantization, WeightDtype};
 pub use scheduler::{Schedulable, Schedule, Scheduler};
 pub use sequence::{EngineEvent, Sequence, SequenceState};
 pub use sluice_core::EngineStats;

@@ -13,6 +13,8 @@
 pub mod activation;
 pub mod attention;
 pub mod cpu;
+pub mod dense;
+pub mod element;
 pub mod ggml;
 pub mod norm;
 pub mod quant;

@@ -4,9 +4,8 @@
 
 use crate::kv::{KvLayout, KvMemory, KvStore};
 use crate::layers::{DecoderLayer, Linear, RmsNorm, StepBuffers, StepContext};
-use crate::load::WeightSource;
 use crate::model::{ComputeDtype, Device};
-use crate::weights::{linear, rms_norm, TensorNames};
+use crate::weights::{Role, TensorNames, Weights};
 use crate::{CausalLm, ForwardBatch, ModelConfig, ModelError};
 use sluice_kernels::rope::RopeTable;
 use std::sync::{Mutex, PoisonError};
@@ -42,7 +41,7 @@ impl Transformer {
     /// The model around `layers`: the embedding, the output norm and projection (the output
     /// tensor, or the embedding where the source has none: tied), all checked against `cfg`.
     pub(crate) fn new(
-        source: &dyn WeightSource,
+        weights: &Weights<'_>,
         names: &TensorNames,
         cfg: ModelConfig,
         layers: Vec<DecoderLayer>,
@@ -53,16 +52,16 @@ impl Transformer {
         }
         let (vocab, h) = (cfg.vocab_size, cfg.hidden_size);
         // Small models tie the output projection to the embedding (shared, not loaded twice).
-        let lm_head = if source.has_tensor(names.output) {
-            Some(linear(source, names.output, vocab, h)?)
+        let lm_head = if weights.source.has_tensor(names.output) {
+            Some(weights.linear(names.output, vocab, h, Role::Output)?)
         } else {
             None
         };
         Ok(Transformer {
-            embed: linear(source, names.embed, vocab, h)?,
+            embed: weights.linear(names.embed, vocab, h, Role::Output)?,
             embed_scale: ends.embed_scale,
             lm_head,
-            norm: rms_norm(source, names.output_norm, h, cfg.rms_norm_eps)?,
+            norm: weights.rms_norm(names.output_norm, h, cfg.rms_norm_eps)?,
             layers,
             ropes: ends.ropes,
             layer_rope: ends.layer_rope,
@@ -123,7 +122,7 @@ impl CausalLm for Transformer {
     }
 
     fn weight_type(&self) -> String {
-        self.layers[0].attn.q.stored_type()
+        self.layers[0].attn.q.held_type().to_string()
     }
 
     fn new_kv_memory(&self, layout: KvLayout) -> Box<dyn KvMemory> {

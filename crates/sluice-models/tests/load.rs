@@ -2,8 +2,9 @@
 //! cannot run are refused with errors that say why.
 
 use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::GgmlDType;
 use sluice_core::BlockId;
-use sluice_models::load::load;
+use sluice_models::load::{load, LoadOptions, Quantization, WeightDtype};
 use sluice_models::{BatchSeq, ForwardBatch, KvDtype, KvStore};
 use sluice_testing::{write_tiny_llama, TinyLlama};
 
@@ -28,7 +29,10 @@ fn unsupported_architecture_is_named() {
         &[],
     )
     .unwrap();
-    let err = load(&path).err().expect("must fail").to_string();
+    let err = load(&path, Default::default())
+        .err()
+        .expect("must fail")
+        .to_string();
     assert!(
         err.contains("unsupported model architecture `mamba`"),
         "{err}"
@@ -43,10 +47,10 @@ fn truncated_and_foreign_files_are_refused() {
     let bytes = std::fs::read(&tiny).unwrap();
     let truncated = d.join("truncated.gguf");
     std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(load(&truncated).is_err());
+    assert!(load(&truncated, Default::default()).is_err());
     let text = d.join("text.gguf");
     std::fs::write(&text, "hello").unwrap();
-    assert!(load(&text)
+    assert!(load(&text, Default::default())
         .err()
         .unwrap()
         .to_string()
@@ -58,7 +62,7 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
     let path = dir("run").join("tiny.gguf");
     let cfg = TinyLlama::default();
     write_tiny_llama(&path, &cfg).unwrap();
-    let loaded = load(&path).unwrap();
+    let loaded = load(&path, Default::default()).unwrap();
     let mc = loaded.model.config();
     assert_eq!(
         (mc.hidden_size, mc.num_layers, mc.num_heads, mc.num_kv_heads),
@@ -96,7 +100,7 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
 fn tiny_gemma3_runs_and_chunks_give_the_same_logits() {
     let path = dir("gemma").join("tiny.gguf");
     write_tiny_llama(&path, &TinyLlama::gemma3()).unwrap();
-    let loaded = load(&path).unwrap();
+    let loaded = load(&path, Default::default()).unwrap();
     let mc = loaded.model.config();
     assert_eq!((mc.architecture.as_str(), mc.head_dim), ("gemma3", 128));
     let step = |rows: std::ops::Range<usize>| ForwardBatch {
@@ -130,7 +134,10 @@ fn unsupported_settings_and_bad_shapes_are_refused() {
     let refused = |name: &str, cfg: TinyLlama| {
         let path = d.join(format!("{name}.gguf"));
         write_tiny_llama(&path, &cfg).unwrap();
-        load(&path).err().expect("must fail").to_string()
+        load(&path, Default::default())
+            .err()
+            .expect("must fail")
+            .to_string()
     };
     let with = |base: TinyLlama, key: &str, value: Value| TinyLlama {
         metadata: vec![(key.to_string(), value)],
@@ -172,4 +179,80 @@ fn unsupported_settings_and_bad_shapes_are_refused() {
         err.contains("blk.0.ffn_gate.weight") && err.contains("expected [256, 64]"),
         "{err}"
     );
+}
+
+/// Logits of the last of 5 prompt tokens, and the type the layers' weights are held as.
+fn run_prompt(path: &std::path::Path, options: LoadOptions) -> (String, Vec<f32>) {
+    let loaded = load(path, options).unwrap();
+    let batch = ForwardBatch {
+        tokens: vec![3, 1, 4, 1, 5],
+        positions: (0..5).collect(),
+        slots: (0..5).collect(),
+        seqs: vec![BatchSeq {
+            first_row: 0,
+            rows: 5,
+            context_len: 5,
+            prompt_len: 5,
+            block_table: vec![BlockId(0), BlockId(1)],
+        }],
+        logit_rows: vec![4],
+    };
+    let mut kv = store(loaded.model.as_ref(), 2);
+    let logits = loaded.model.forward(&batch, &mut kv).unwrap();
+    (loaded.model.weight_type(), logits)
+}
+
+/// A checkpoint's float weights are held as stored, converted by `--dtype`, or quantized at
+/// load; and `--quantize q4_1` on an f32 file computes exactly what the same weights quantized
+/// beforehand (by the same ggml quantizer) compute: the same blocks come back.
+#[test]
+fn float_weights_are_held_as_asked_and_quantize_like_a_quantized_file() {
+    let d = dir("floats");
+    let (f32_file, q4_1_file) = (d.join("f32.gguf"), d.join("q4_1.gguf"));
+    let floats = TinyLlama {
+        matrices: Some(GgmlDType::F32),
+        ..TinyLlama::default()
+    };
+    write_tiny_llama(&f32_file, &floats).unwrap();
+    write_tiny_llama(&q4_1_file, &TinyLlama::default()).unwrap();
+    let options = |dtype, quantize| LoadOptions { dtype, quantize };
+    let (held, quantized_before) = run_prompt(&q4_1_file, LoadOptions::default());
+    assert_eq!(held, "q4_1");
+    let q4_1 = "q4_1".parse::<Quantization>().unwrap();
+    let (held, quantized_at_load) = run_prompt(&f32_file, options(None, Some(q4_1)));
+    assert_eq!(held, "q4_1");
+    assert_eq!(quantized_at_load, quantized_before);
+
+    let (held, exact) = run_prompt(&f32_file, LoadOptions::default());
+    assert_eq!(held, "f32");
+    let close = |other: &[f32], tolerance: f32| {
+        let worst = exact
+            .iter()
+            .zip(other)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < tolerance, "differs by {worst}");
+    };
+    for (dtype, name, tolerance) in [
+        (WeightDtype::F16, "f16", 1e-2),
+        (WeightDtype::Bf16, "bf16", 1e-1),
+    ] {
+        let (held, logits) = run_prompt(&f32_file, options(Some(dtype), None));
+        assert_eq!(held, name);
+        close(&logits, tolerance);
+    }
+    let int8 = "eetq".parse::<Quantization>().unwrap();
+    let (held, logits) = run_prompt(&f32_file, options(None, Some(int8)));
+    assert_eq!(held, "int8");
+    close(&logits, 1e-1);
+    // A file stored in f16 is read in place as f16.
+    let f16_file = d.join("f16.gguf");
+    let halves = TinyLlama {
+        matrices: Some(GgmlDType::F16),
+        ..TinyLlama::default()
+    };
+    write_tiny_llama(&f16_file, &halves).unwrap();
+    let (held, logits) = run_prompt(&f16_file, LoadOptions::default());
+    assert_eq!(held, "f16");
+    close(&logits, 1e-2);
 }

@@ -23,6 +23,10 @@ pub struct TinyLlama {
     pub context: usize,
     pub seed: u64,
     pub gemma3: bool,
+    /// Every matrix (the embedding too) stored as this type instead of the model's own mix:
+    /// floats for the paths that hold a checkpoint's weights as stored or quantize them at
+    /// load. The values drawn are the same whatever the type.
+    pub matrices: Option<GgmlDType>,
     /// Metadata written over (or after) the model's own, to make files the loader refuses.
     pub metadata: Vec<(String, Value)>,
 }
@@ -38,6 +42,7 @@ impl Default for TinyLlama {
             context: 1024,
             seed: 7,
             gemma3: false,
+            matrices: None,
             metadata: Vec::new(),
         }
     }
@@ -219,6 +224,10 @@ pub fn write_tiny_llama(path: &Path, cfg: &TinyLlama) -> anyhow::Result<()> {
             .collect();
         let t = Tensor::from_vec(data, shape, &Device::Cpu)?;
         let t = if shape.0 == 1 { t.flatten_all()? } else { t };
+        let dtype = match cfg.matrices {
+            Some(matrices) if shape.0 > 1 => matrices,
+            _ => dtype,
+        };
         tensors.push((name, QTensor::quantize(&t, dtype)?));
     }
     let mut file =

@@ -69,10 +69,11 @@ pub enum FetchError {
         expected: String,
         actual: String,
     },
-    #[error("{context}: {source}")]
+    // `error`, not `source`: the message includes it, and a chain would print it twice.
+    #[error("{context}: {error}")]
     Io {
         context: String,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("package `{package}` does not contain `{member}`")]
     MissingMember { package: String, member: String },
@@ -88,7 +89,7 @@ fn known_aliases() -> String {
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> FetchError {
     let context = context.into();
-    move |source| FetchError::Io { context, source }
+    move |error| FetchError::Io { context, error }
 }
 
 /// `$SLUICE_CACHE`, else `~/.cache/sluice`.

@@ -9,14 +9,17 @@ use sluice_models::{load, ModelError};
 use sluice_tokenizer::Tokenizer;
 use std::path::PathBuf;
 
+pub use sluice_models::load::{LoadOptions, Quantization, WeightDtype};
 pub use sluice_models::KvDtype;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(transparent)]
     Fetch(#[from] fetch::FetchError),
-    #[error("loading {}: {source}", path.display())]
-    Model { path: PathBuf, source: ModelError },
+    // `error`, not `source`: the message already includes it, and a chain of sources would
+    // print it twice.
+    #[error("loading {}: {error}", path.display())]
+    Model { path: PathBuf, error: ModelError },
     #[error("the KV cache would hold no tokens (one takes {bytes_per_token} bytes); raise --max-batch-total-tokens or --kv-cache-memory")]
     EmptyCache { bytes_per_token: usize },
     #[error(transparent)]
@@ -38,9 +41,9 @@ impl Engine {
     /// on first use), with `cfg`'s cache and limits.
     pub fn load(model_id: &str, cfg: &EngineConfig) -> Result<Engine, LoadError> {
         let path = fetch::resolve_model(model_id)?;
-        let loaded = load::load(&path).map_err(|source| LoadError::Model {
+        let loaded = load::load(&path, cfg.load).map_err(|error| LoadError::Model {
             path: path.clone(),
-            source,
+            error,
         })?;
         let bytes_per_token = loaded.model.kv_layout(1, 1, cfg.kv_dtype).bytes_per_token();
         let tokens = match cfg.cache {
@@ -70,5 +73,5 @@ impl Engine {
 /// Only the tokenizer of the model `model_id` names, without its weights.
 pub fn tokenizer(model_id: &str) -> Result<Tokenizer, LoadError> {
     let path = fetch::resolve_model(model_id)?;
-    load::tokenizer(&path).map_err(|source| LoadError::Model { path, source })
+    load::tokenizer(&path).map_err(|error| LoadError::Model { path, error })
 }

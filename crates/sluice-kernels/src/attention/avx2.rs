@@ -2,7 +2,8 @@
 //! calls it and which it never imports. The same operations per value as the scalar forms, so
 //! the results are equal bit for bit (tested in `block.rs`).
 
-use super::element::{load8, KvElement};
+use super::element::KvElement;
+use crate::element::load8;
 use crate::ggml::LANES;
 use crate::simd::{halves_then_hadds_by_lane, hsum8_by_lane, transpose8};
 use std::arch::x86_64::*;

@@ -10,24 +10,16 @@
 //! (8 lanes), where with an f32 cache `q · k` is always `ggml_vec_dot_f32` (the permuted queries
 //! are not contiguous).
 
+use crate::element::Element;
 use half::f16;
 
-mod sealed {
-    /// Only the types below: the SIMD loads trust [`super::KvElement::HALF`] for their width.
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for half::f16 {}
-}
-
-/// A value type of the KV cache: f32 or f16.
-pub trait KvElement: sealed::Sealed + Copy + Send + Sync + 'static {
+/// A value type of the KV cache: f32 or f16 (widened to f32 as [`Element`] widens it).
+pub trait KvElement: Element {
     /// IEEE half precision: loads widen it, and llama.cpp rounds the queries and softmax
     /// weights to it first (and so multiplies a prompt's queries by K with tinyBLAS).
     const HALF: bool;
 
     fn from_f32(x: f32) -> Self;
-
-    fn to_f32(self) -> f32;
 
     /// `len` zeros, allocated zeroed so that the pages stay untouched (and out of the
     /// resident set) until they are written.
@@ -53,10 +45,6 @@ impl KvElement for f32 {
         x
     }
 
-    fn to_f32(self) -> f32 {
-        self
-    }
-
     fn zeros(len: usize) -> Vec<Self> {
         vec![0.0; len]
     }
@@ -74,10 +62,6 @@ impl KvElement for f16 {
         f16::from_f32(x)
     }
 
-    fn to_f32(self) -> f32 {
-        f16::to_f32(self)
-    }
-
     /// `vec![f16::ZERO; len]` would write every element; zero bits allocate zeroed.
     fn zeros(len: usize) -> Vec<Self> {
         use half::vec::HalfBitsVecExt;
@@ -88,23 +72,6 @@ impl KvElement for f16 {
         buffer.clear();
         buffer.extend(values.iter().map(|x| x.to_f32()));
         buffer
-    }
-}
-
-/// 8 consecutive cache values widened to f32 (exactly).
-///
-/// # Safety
-/// The CPU must have AVX2, FMA and F16C, and `p` must point at 8 readable values.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-#[inline]
-pub(super) unsafe fn load8<E: KvElement>(p: *const E) -> std::arch::x86_64::__m256 {
-    use std::arch::x86_64::*;
-    const { assert!(std::mem::size_of::<E>() == if E::HALF { 2 } else { 4 }) };
-    if E::HALF {
-        _mm256_cvtph_ps(_mm_loadu_si128(p.cast()))
-    } else {
-        _mm256_loadu_ps(p.cast())
     }
 }
 

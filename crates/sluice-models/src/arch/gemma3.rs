@@ -9,9 +9,9 @@
 
 use super::llama;
 use crate::layers::GateActivation;
-use crate::load::{Settings, WeightSource};
+use crate::load::Settings;
 use crate::transformer::{Ends, Transformer};
-use crate::weights::{decoder_layer, LayerSpec, TensorNames};
+use crate::weights::{LayerSpec, TensorNames, Weights};
 use crate::{ModelConfig, ModelError};
 use sluice_kernels::rope::{RopeStyle, RopeTable};
 
@@ -30,14 +30,11 @@ const SWA_ROPE_BASE: f32 = 10_000.0;
 /// Gemma 3 27B, which llama.cpp knows by its layer count, scales q by `1/√(hidden/heads)`.
 const LAYERS_27B: usize = 62;
 
-pub(super) fn build(source: &dyn WeightSource) -> Result<Transformer, ModelError> {
-    let cfg = ModelConfig::read(source, &NAMES)?;
-    let s = Settings::new(source);
+pub(super) fn build(weights: &Weights<'_>) -> Result<Transformer, ModelError> {
+    let cfg = ModelConfig::read(weights.source, &NAMES)?;
+    let s = Settings::new(weights.source);
     refuse_unsupported(&s)?;
-    let window = match s.has("attention.sliding_window")? {
-        true => Some(s.usize("attention.sliding_window")?).filter(|&w| w > 0),
-        false => None,
-    };
+    let window = s.window()?;
     let pattern = s.usize_or("attention.sliding_window_pattern", SWA_PATTERN)?;
     let swa_base = s.f32_or("rope.freq_base_swa", SWA_ROPE_BASE)?;
     // llama.cpp's `set_swa_pattern`: pattern 0 makes every layer a sliding-window one.
@@ -54,7 +51,7 @@ pub(super) fn build(source: &dyn WeightSource) -> Result<Transformer, ModelError
                 window: window.filter(|_| is_swa(i)),
                 activation: GateActivation::Gelu,
             };
-            decoder_layer(source, &NAMES, i, &cfg, spec)
+            weights.decoder_layer(&NAMES, i, &cfg, spec)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let rope = |base| RopeTable::new(RopeStyle::Halves, cfg.rope_dim, base, cfg.context_length);
@@ -63,7 +60,7 @@ pub(super) fn build(source: &dyn WeightSource) -> Result<Transformer, ModelError
         layer_rope: (0..layers.len()).map(|i| usize::from(is_swa(i))).collect(),
         ropes: vec![rope(cfg.rope_theta), rope(swa_base)],
     };
-    Transformer::new(source, &NAMES, cfg, layers, ends)
+    Transformer::new(weights, &NAMES, cfg, layers, ends)
 }
 
 /// Settings of larger Gemma 3 models that sluice does not implement, refused rather than run

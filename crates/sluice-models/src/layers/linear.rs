@@ -1,4 +1,5 @@
-use crate::load::TensorView;
+use super::dense::{widen_floats, DenseWeights};
+use crate::load::{TensorView, WeightDtype};
 use crate::ModelError;
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
@@ -9,30 +10,96 @@ use sluice_kernels::quant::kquant::{
 use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
 use std::sync::Arc;
 
-/// `y = x W^T` with `W` kept in its stored (usually quantized) type. The 32-value block
-/// formats (Q4_0, Q4_1, Q8_0, and Q5_0 stored as Q8_0) are repacked for `sluice-kernels`, and
-/// the K-quants Q4_K and Q6_K kept as they are for its super-block kernels (both with
-/// llama.cpp's arithmetic, batch-invariant); anything else goes through candle's `QMatMul`.
+/// `y = x W^T (+ b)` with `W` held as loaded. The 32-value block formats (Q4_0, Q4_1, Q8_0,
+/// and Q5_0 run as Q8_0) are repacked for `sluice-kernels`, and the K-quants Q4_K and Q6_K
+/// kept as they are for its super-block kernels (both with llama.cpp's arithmetic,
+/// batch-invariant); floats and int8 rows go to its dense kernels; anything else through
+/// candle's `QMatMul`.
 pub struct Linear {
     weight: Weight,
+    bias: Option<Vec<f32>>,
     in_dim: usize,
     out_dim: usize,
-    /// How the source stored the weights (before any repacking).
-    stored: GgmlDType,
+    /// What the weights are held as, as llama.cpp names types (`q4_1`, `f16`), or `int8`.
+    held: String,
 }
 
 enum Weight {
     Packed(PackedMatrix),
     SuperBlocks(SuperBlockMatrix),
+    Dense(DenseWeights),
     Candle {
         matmul: QMatMul,
         tensor: Arc<QTensor>,
     },
 }
 
+/// What a matrix is held as once loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// As the source stores it: a GGUF's blocks as they are, floats memory-mapped in place.
+    AsStored,
+    /// Floats converted to this type (quantized weights stay as they are).
+    Float(WeightDtype),
+    /// Floats quantized to one of llama.cpp's block formats; quantized weights must already
+    /// be in it.
+    Block(GgmlDType),
+    /// Floats quantized to int8 per row; quantized weights are refused.
+    Int8,
+}
+
+/// Quantized weights of `dtype` (`bytes` as llama.cpp lays them out) for the kernels that
+/// read them: repacked blocks, kept super-blocks, or candle's `QMatMul` for other types.
+fn blocks(dtype: GgmlDType, bytes: &[u8], out_dim: usize, in_dim: usize) -> Result<Weight, String> {
+    let packed = |format, bytes: &[u8]| PackedMatrix::pack(format, bytes, out_dim, in_dim);
+    let kept = |format| SuperBlockMatrix::new(format, bytes, out_dim, in_dim);
+    let (whole_blocks, whole_super_blocks) = (
+        in_dim.is_multiple_of(quant::BLOCK),
+        in_dim.is_multiple_of(kquant::SUPER_BLOCK),
+    );
+    let block_format = match dtype {
+        GgmlDType::Q4_1 => Some(WeightFormat::Q4_1),
+        GgmlDType::Q4_0 => Some(WeightFormat::Q4_0),
+        GgmlDType::Q8_0 => Some(WeightFormat::Q8_0),
+        _ => None,
+    };
+    Ok(match (dtype, block_format) {
+        (_, Some(format)) if whole_blocks => Weight::Packed(packed(format, bytes)?),
+        (GgmlDType::Q5_0, _) if whole_blocks => {
+            Weight::Packed(packed(WeightFormat::Q8_0, &quant::q5_0_as_q8_0(bytes)?)?)
+        }
+        (GgmlDType::Q4K, _) if whole_super_blocks => {
+            Weight::SuperBlocks(kept(SuperBlockFormat::Q4K)?)
+        }
+        (GgmlDType::Q6K, _) if whole_super_blocks => {
+            Weight::SuperBlocks(kept(SuperBlockFormat::Q6K)?)
+        }
+        _ => {
+            let candle = |e: candle_core::Error| crate::error::candle_message(&e);
+            let tensor = qtensor_from_ggml(dtype, bytes, vec![out_dim, in_dim], &Device::Cpu)
+                .map_err(candle)?;
+            let tensor = Arc::new(tensor);
+            Weight::Candle {
+                matmul: QMatMul::from_arc(tensor.clone()).map_err(candle)?,
+                tensor,
+            }
+        }
+    })
+}
+
+fn is_float(dtype: GgmlDType) -> bool {
+    matches!(dtype, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16)
+}
+
+/// A type's name as llama.cpp writes it (`q4_1`, `q4_k`, `bf16`).
+fn type_name(dtype: GgmlDType) -> String {
+    format!("{dtype:?}").to_lowercase()
+}
+
 impl Linear {
-    /// The matrix `weight` (`[out_dim, in_dim]`); `name` is the tensor's, for errors.
-    pub fn new(name: &str, weight: TensorView<'_>) -> Result<Self, ModelError> {
+    /// The matrix `weight` (`[out_dim, in_dim]`) held as `hold` says; `name` is the tensor's,
+    /// for errors.
+    pub fn new(name: &str, weight: TensorView, hold: Hold) -> Result<Self, ModelError> {
         let tensor_error = |reason| ModelError::Tensor {
             name: name.to_string(),
             reason,
@@ -44,52 +111,73 @@ impl Linear {
             )));
         };
         let stored = weight.dtype;
-        let blocks = in_dim % quant::BLOCK == 0;
-        let super_blocks = in_dim % kquant::SUPER_BLOCK == 0;
-        let packed = |format, bytes: &[u8]| {
-            PackedMatrix::pack(format, bytes, out_dim, in_dim).map_err(tensor_error)
-        };
-        let kept = |format| {
-            SuperBlockMatrix::new(format, weight.data, out_dim, in_dim).map_err(tensor_error)
-        };
-        let block_format = match stored {
-            GgmlDType::Q4_1 => Some(WeightFormat::Q4_1),
-            GgmlDType::Q4_0 => Some(WeightFormat::Q4_0),
-            GgmlDType::Q8_0 => Some(WeightFormat::Q8_0),
-            _ => None,
-        };
-        let weight = match (stored, block_format) {
-            (_, Some(format)) if blocks => Weight::Packed(packed(format, weight.data)?),
-            (GgmlDType::Q5_0, _) if blocks => {
-                let as_q8_0 = quant::q5_0_as_q8_0(weight.data).map_err(tensor_error)?;
-                Weight::Packed(packed(WeightFormat::Q8_0, &as_q8_0)?)
+        let bytes = weight.data.bytes();
+        if !is_float(stored) {
+            // Quantized weights are kept as they are; --quantize may name their own type.
+            if matches!(hold, Hold::Int8) || matches!(hold, Hold::Block(t) if t != stored) {
+                return Err(tensor_error(format!(
+                    "stored as {}, and sluice quantizes only float weights at load",
+                    type_name(stored)
+                )));
             }
-            (GgmlDType::Q4K, _) if super_blocks => {
-                Weight::SuperBlocks(kept(SuperBlockFormat::Q4K)?)
+            let weight = blocks(stored, bytes, out_dim, in_dim).map_err(tensor_error)?;
+            return Ok(Linear::held(weight, in_dim, out_dim, type_name(stored)));
+        }
+        let floats = || widen_floats(stored, bytes).expect("a float type");
+        let (weight, held) = match hold {
+            Hold::AsStored => (DenseWeights::as_stored(stored, weight.data.clone()), stored),
+            Hold::Float(dtype) if dtype.ggml() == stored => {
+                (DenseWeights::as_stored(stored, weight.data.clone()), stored)
             }
-            (GgmlDType::Q6K, _) if super_blocks => {
-                Weight::SuperBlocks(kept(SuperBlockFormat::Q6K)?)
+            Hold::Float(dtype) => (Some(DenseWeights::from_f32(floats(), dtype)), dtype.ggml()),
+            Hold::Block(target) => {
+                let tensor = Tensor::from_vec(floats(), (out_dim, in_dim), &Device::Cpu)?;
+                let quantized = QTensor::quantize(&tensor, target)?;
+                let weight =
+                    blocks(target, &quantized.data()?, out_dim, in_dim).map_err(tensor_error)?;
+                return Ok(Linear::held(weight, in_dim, out_dim, type_name(target)));
             }
-            _ => {
-                let tensor = qtensor_from_ggml(stored, weight.data, weight.shape, &Device::Cpu)?;
-                let tensor = Arc::new(tensor);
-                Weight::Candle {
-                    matmul: QMatMul::from_arc(tensor.clone())?,
-                    tensor,
-                }
+            Hold::Int8 => {
+                let weight = Weight::Dense(DenseWeights::int8(&floats(), in_dim));
+                return Ok(Linear::held(weight, in_dim, out_dim, "int8".into()));
             }
         };
-        Ok(Linear {
-            weight,
+        let dense = weight.expect("a float type");
+        Ok(Linear::held(
+            Weight::Dense(dense),
             in_dim,
             out_dim,
-            stored,
+            type_name(held),
+        ))
+    }
+
+    fn held(weight: Weight, in_dim: usize, out_dim: usize, held: String) -> Self {
+        Linear {
+            weight,
+            bias: None,
+            in_dim,
+            out_dim,
+            held,
+        }
+    }
+
+    /// The same projection plus `bias` (`out_dim` values), added to every row.
+    pub fn with_bias(self, name: &str, bias: Vec<f32>) -> Result<Self, ModelError> {
+        if bias.len() != self.out_dim {
+            return Err(ModelError::Tensor {
+                name: name.to_string(),
+                reason: format!("{} values, expected {}", bias.len(), self.out_dim),
+            });
+        }
+        Ok(Linear {
+            bias: Some(bias),
+            ..self
         })
     }
 
-    /// The storage type of the weights as llama.cpp names it (`q4_1`, `f16`).
-    pub fn stored_type(&self) -> String {
-        format!("{:?}", self.stored).to_lowercase()
+    /// What the weights are held as (`q4_1`, `f16`, `int8`).
+    pub fn held_type(&self) -> &str {
+        &self.held
     }
 
     /// `x` is `[rows, in_dim]`, each row multiplied alone; returns `[rows, out_dim]`.
@@ -143,9 +231,18 @@ impl Linear {
                     out.resize(rows * linear.out_dim, 0.0);
                     kquant::matmul_k(w, &quantized.super_blocks, out);
                 }
+                Weight::Dense(w) => {
+                    out.resize(rows * linear.out_dim, 0.0);
+                    w.matmul(linear.out_dim, linear.in_dim, x, out);
+                }
                 Weight::Candle { matmul, .. } => {
                     let x = Tensor::from_slice(x, (rows, linear.in_dim), &Device::Cpu)?;
                     *out = matmul.forward(&x)?.flatten_all()?.to_vec1::<f32>()?;
+                }
+            }
+            if let Some(bias) = &linear.bias {
+                for row in out.chunks_exact_mut(linear.out_dim) {
+                    row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
                 }
             }
         }
@@ -166,6 +263,7 @@ impl Linear {
         match &self.weight {
             Weight::Packed(w) => Ok(self.lookup(ids, |id, row| w.dequantize_row(id, row))),
             Weight::SuperBlocks(w) => Ok(self.lookup(ids, |id, row| w.dequantize_row(id, row))),
+            Weight::Dense(w) => Ok(self.lookup(ids, |id, row| w.row(id, row))),
             Weight::Candle { tensor, .. } => {
                 let ids = Tensor::from_slice(ids, ids.len(), &Device::Cpu)?;
                 Ok(tensor.embedding(&ids)?.flatten_all()?.to_vec1::<f32>()?)

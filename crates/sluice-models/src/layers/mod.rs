@@ -3,6 +3,7 @@
 mod attention;
 mod buffers;
 mod decoder;
+mod dense;
 mod linear;
 mod mlp;
 mod norm;
@@ -11,7 +12,8 @@ mod step;
 pub use attention::Attention;
 pub use buffers::StepBuffers;
 pub use decoder::DecoderLayer;
-pub use linear::Linear;
+pub(crate) use dense::widen_floats;
+pub use linear::{Hold, Linear};
 pub use mlp::{GateActivation, GatedMlp};
 pub use norm::RmsNorm;
 pub use step::StepContext;

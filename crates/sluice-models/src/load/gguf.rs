@@ -1,11 +1,11 @@
 //! GGUF files: the format speaks llama.cpp's vocabulary natively (its setting keys carry the
 //! architecture as a prefix), and its tensors are memory-mapped in place.
 
+use super::Mapped;
 use super::{Setting, TensorView, WeightSource};
 use crate::error::candle_message;
 use crate::ModelError;
 use candle_core::quantized::gguf_file::{Content, Value};
-use memmap2::Mmap;
 use sluice_tokenizer::{Tokenizer, TokenizerSpec};
 use std::fs::File;
 use std::io::BufReader;
@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 pub struct GgufSource {
     path: PathBuf,
     content: Content,
-    bytes: Mmap,
+    bytes: Mapped,
     /// `general.architecture`, the prefix of the model's own keys.
     arch: String,
 }
@@ -32,11 +32,7 @@ impl GgufSource {
                 path: path.to_path_buf(),
                 reason: candle_message(&e),
             })?;
-        // SAFETY: the map is read-only and lives as long as the source; like every program
-        // that maps its model (llama.cpp does too), sluice relies on the file not being
-        // truncated or rewritten while it loads. A shorter file than the metadata says is
-        // caught below, when a tensor would reach past the end.
-        let bytes = unsafe { Mmap::map(&file) }.map_err(io_err)?;
+        let bytes = Mapped::file(&file, path).map_err(io_err)?;
         let arch = match content.metadata.get("general.architecture") {
             Some(Value::String(arch)) => arch.clone(),
             _ => {
@@ -214,7 +210,7 @@ impl WeightSource for GgufSource {
         self.content.tensor_infos.contains_key(name)
     }
 
-    fn tensor(&self, name: &str) -> Result<TensorView<'_>, ModelError> {
+    fn tensor(&self, name: &str) -> Result<TensorView, ModelError> {
         let tensor_error = |reason: String| ModelError::Tensor {
             name: name.into(),
             reason,
@@ -236,7 +232,7 @@ impl WeightSource for GgufSource {
         let data = usize::try_from(start)
             .ok()
             .zip(usize::try_from(end).ok())
-            .and_then(|(start, end)| self.bytes.get(start..end))
+            .and_then(|(start, end)| self.bytes.slice(start..end))
             .ok_or_else(|| {
                 tensor_error(format!(
                     "its data ends at byte {end}, past the end of {} ({} bytes): the file is truncated",

@@ -7,9 +7,13 @@
 //! natively; another format maps its own names onto it in its own file.
 
 mod gguf;
+mod mapped;
+mod options;
 mod settings;
 
 pub use gguf::GgufSource;
+pub use mapped::Mapped;
+pub use options::{BlockFormat, LoadOptions, Quantization, WeightDtype};
 pub use settings::Settings;
 
 use crate::{arch, CausalLm, ModelError};
@@ -18,12 +22,12 @@ use sluice_tokenizer::Tokenizer;
 use std::path::Path;
 
 /// One tensor as its source stores it: its storage type, its shape (`[out, in]` for a
-/// matrix) and its bytes, borrowed from the source (memory-mapped: nothing is read until a
-/// layer packs it).
-pub struct TensorView<'a> {
+/// matrix) and its bytes, memory-mapped: nothing is read until a layer packs them, and a
+/// layer that uses them as stored keeps them mapped rather than copied.
+pub struct TensorView {
     pub dtype: GgmlDType,
     pub shape: Vec<usize>,
-    pub data: &'a [u8],
+    pub data: Mapped,
 }
 
 /// A setting's value, as a source stores it.
@@ -49,7 +53,7 @@ pub trait WeightSource {
     fn has_tensor(&self, name: &str) -> bool;
 
     /// A tensor by its name in llama.cpp's vocabulary (`blk.0.attn_q.weight`).
-    fn tensor(&self, name: &str) -> Result<TensorView<'_>, ModelError>;
+    fn tensor(&self, name: &str) -> Result<TensorView, ModelError>;
 
     /// The tokenizer that came with the weights.
     fn tokenizer(&self) -> Result<Tokenizer, ModelError>;
@@ -66,10 +70,11 @@ pub fn open(path: &Path) -> Result<Box<dyn WeightSource>, ModelError> {
     Ok(Box::new(GgufSource::open(path)?))
 }
 
-/// Loads the model at `path`: the architecture its source names, and its tokenizer.
-pub fn load(path: &Path) -> Result<LoadedModel, ModelError> {
+/// Loads the model at `path`: the architecture its source names, its weights held as `options`
+/// say, and its tokenizer.
+pub fn load(path: &Path, options: LoadOptions) -> Result<LoadedModel, ModelError> {
     let source = open(path)?;
-    let model = arch::build(source.as_ref())?;
+    let model = arch::build(source.as_ref(), options)?;
     Ok(LoadedModel {
         model,
         tokenizer: source.tokenizer()?,

@@ -53,6 +53,14 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// The sliding window (`attention.sliding_window`), if the model has one.
+    pub fn window(&self) -> Result<Option<usize>, ModelError> {
+        Ok(match self.has("attention.sliding_window")? {
+            true => Some(self.usize("attention.sliding_window")?).filter(|&w| w > 0),
+            false => None,
+        })
+    }
+
     /// The setting if present, else `default`.
     pub fn f32_or(&self, key: &str, default: f32) -> Result<f32, ModelError> {
         if self.has(key)? {
