@@ -9,6 +9,14 @@ use sluice_server::{Limits, ServerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// `--generation-config`: vLLM's values.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GenerationConfig {
+    Auto,
+    #[value(alias = "none")]
+    Vllm,
+}
+
 #[derive(Args, Clone, Debug)]
 pub struct ServeArgs {
     #[command(flatten)]
@@ -44,6 +52,12 @@ pub struct ServeArgs {
     /// port, behind a router (`sluice route`, least-outstanding) on --hostname:--port.
     #[arg(long, env = "SLUICE_REPLICAS", default_value_t = 1)]
     pub replicas: usize,
+    /// Where sampling settings a request leaves unset come from: `auto`, the model's own
+    /// (a checkpoint's generation_config.json: temperature, top_p, top_k,
+    /// repetition_penalty), as vLLM does; or `vllm` (also `none`), the API's own defaults
+    /// only. TGI routes take the model's settings only for requests that sample.
+    #[arg(long, env = "GENERATION_CONFIG", default_value = "auto")]
+    pub generation_config: GenerationConfig,
     /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
@@ -59,6 +73,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         limits,
         max_batch_prefill_tokens: args.engine.max_batch_prefill_tokens,
         max_batch_total_tokens: info.kv_capacity_tokens,
+        sampling_defaults: match args.generation_config {
+            GenerationConfig::Auto => info.sampling_defaults,
+            GenerationConfig::Vllm => Default::default(),
+        },
     };
     let backend = Arc::new(LocalBackend::spawn(engine).context("starting the engine thread")?);
     let runtime = tokio::runtime::Builder::new_multi_thread()

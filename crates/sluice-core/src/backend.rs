@@ -1,7 +1,9 @@
 //! What the HTTP layer needs from an engine. The server is generic over this trait, so it never
 //! links the engine (and tests can drive it with a fake).
 
-use crate::{EngineStats, GenerationError, GenerationRequest, RequestId, TokenEvent};
+use crate::{
+    EngineStats, GenerationError, GenerationRequest, RequestId, SamplingDefaults, TokenEvent,
+};
 use std::future::Future;
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -10,7 +12,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 pub type EventStream = UnboundedReceiver<Result<TokenEvent, GenerationError>>;
 
 /// Facts about the served model and the engine's capacity, as `/info` reports them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelInfo {
     /// What the user asked for (`--model-id`): an alias or a path.
     pub model_id: String,
@@ -27,6 +29,8 @@ pub struct ModelInfo {
     pub context_length: usize,
     /// Tokens the KV cache holds over all running requests.
     pub kv_capacity_tokens: usize,
+    /// The sampling settings the model comes with, for requests that leave them unset.
+    pub sampling_defaults: SamplingDefaults,
 }
 
 /// Why a text could not become a prompt. The server answers each with 422 and its message.

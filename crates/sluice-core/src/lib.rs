@@ -14,6 +14,6 @@ mod stats;
 pub use backend::{Backend, ChatTurn, EventStream, ModelInfo, PromptError};
 pub use event::{FinishReason, GenerationError, TokenEvent};
 pub use ids::{BlockId, RequestId, SeqId};
-pub use params::{SamplingParams, StopCriteria};
+pub use params::{SamplingDefaults, SamplingParams, StopCriteria};
 pub use request::{GenerationRequest, LogprobOptions};
 pub use stats::EngineStats;

@@ -89,6 +89,16 @@ impl Default for SamplingParams {
     }
 }
 
+/// Sampling settings a model recommends (a checkpoint's `generation_config.json`), which the
+/// server applies to requests that leave them unset, as vLLM does.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SamplingDefaults {
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<usize>,
+    pub repetition_penalty: Option<f32>,
+}
+
 /// When a sequence stops.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StopCriteria {

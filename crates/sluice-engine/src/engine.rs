@@ -49,7 +49,11 @@ impl Engine {
             enable_prefix_caching: cfg.enable_prefix_caching,
         };
         let blocks = BlockManager::new(kv_cfg)?;
-        let LoadedModel { model, tokenizer } = loaded;
+        let LoadedModel {
+            model,
+            tokenizer,
+            generation,
+        } = loaded;
         let kv = model.new_kv_memory(model.kv_layout(num_blocks, cfg.block_size, cfg.kv_dtype));
         let mc = model.config();
         let info = ModelInfo {
@@ -61,6 +65,7 @@ impl Engine {
             kv_cache_dtype: cfg.kv_dtype.to_string(),
             context_length: mc.context_length,
             kv_capacity_tokens: blocks.capacity_tokens(),
+            sampling_defaults: generation,
         };
         Ok(Engine {
             model,

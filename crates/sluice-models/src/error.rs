@@ -15,6 +15,9 @@ pub enum ModelError {
     Metadata(String),
     #[error("tensor `{name}`: {reason}")]
     Tensor { name: String, reason: String },
+    /// A Hugging Face folder that lacks a file or holds a broken one; the message names it.
+    #[error("{0}")]
+    Checkpoint(String),
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] sluice_tokenizer::TokenizerError),
     #[error("invalid batch: {0}")]

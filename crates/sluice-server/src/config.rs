@@ -1,5 +1,7 @@
 //! The limits the server enforces, resolved by the launcher from flags and the model.
 
+use sluice_core::SamplingDefaults;
+
 /// Per-request and overall limits, as TGI's launcher names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -37,4 +39,7 @@ pub struct ServerConfig {
     /// Reported by `/info`: the engine's step budget and cache size in tokens.
     pub max_batch_prefill_tokens: usize,
     pub max_batch_total_tokens: usize,
+    /// Sampling settings for requests that leave them unset: the model's
+    /// (`--generation-config auto`), or none.
+    pub sampling_defaults: SamplingDefaults,
 }

@@ -196,6 +196,7 @@ mod tests {
             kv_cache_dtype: "f16".into(),
             context_length: 8,
             kv_capacity_tokens: 8,
+            sampling_defaults: Default::default(),
         };
         let metrics = Metrics::new(&model);
         let stats = EngineStats {

@@ -7,11 +7,14 @@
 //! llama.cpp's `src/llama-vocab.cpp`. Byte-level BPE merging itself is delegated to the
 //! `tokenizers` crate; SentencePiece's score-driven merging is llama.cpp's own algorithm, so
 //! it is reproduced here. The crate knows nothing of GGUF files: callers fill a
-//! [`TokenizerSpec`] from the metadata.
+//! [`TokenizerSpec`] from the metadata. A Hugging Face folder's `tokenizer.json` is run by the
+//! `tokenizers` crate itself ([`HfTokenizerSpec`]), under the same special-token splitting,
+//! token kinds and end-of-generation rules.
 
 mod bpe;
 mod chat;
 mod error;
+mod hf;
 mod incremental;
 mod partition;
 mod pieces;
@@ -28,6 +31,7 @@ mod tests;
 
 pub use chat::{ChatMessage, ChatTemplate};
 pub use error::TokenizerError;
+pub use hf::HfTokenizerSpec;
 pub use incremental::IncrementalDecoder;
 pub use spec::TokenizerSpec;
 pub use tokenizer::Tokenizer;

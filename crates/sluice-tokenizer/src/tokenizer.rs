@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use crate::bpe::Bpe;
 use crate::chat::{ChatMessage, ChatTemplate};
+use crate::hf::{HfModel, HfTokenizerSpec};
 use crate::partition::{partition, Fragment};
 use crate::pieces::{Pieces, Spelling};
 use crate::special::{SpecialTokens, TokenKind};
@@ -37,12 +38,31 @@ struct Inner {
     chat_template: Option<ChatTemplate>,
 }
 
-/// `tokenizer.ggml.model`: llama.cpp's `LLAMA_VOCAB_TYPE_BPE` or `LLAMA_VOCAB_TYPE_SPM`.
+/// What encodes the text between special tokens: llama.cpp's `LLAMA_VOCAB_TYPE_BPE` or
+/// `LLAMA_VOCAB_TYPE_SPM` for a GGUF vocabulary, or a Hugging Face `tokenizer.json`.
 // Held once per vocabulary, inside the `Arc`: the variants' size difference costs nothing.
 #[allow(clippy::large_enum_variant)]
 enum Model {
     Bpe(Bpe),
     Spm(Spm),
+    Hf(HfModel),
+}
+
+/// What [`Tokenizer::assemble`] builds a tokenizer from, whichever format described it.
+struct Parts {
+    model: Model,
+    /// Token texts by id (no empty ones; their number fits u32).
+    tokens: Vec<String>,
+    /// llama.cpp's token types (GGUF's `tokenizer.ggml.token_type` numbering), or empty.
+    token_types: Vec<i32>,
+    spelling: Spelling,
+    bos_id: Option<u32>,
+    eos_id: Option<u32>,
+    add_bos: bool,
+    add_eos: bool,
+    chat_template: Option<String>,
+    /// End-of-generation ids besides those the texts and `eos_id` give.
+    extra_eog: Vec<u32>,
 }
 
 impl Tokenizer {
@@ -98,14 +118,73 @@ impl Tokenizer {
             ));
         }
 
-        let SpecialTokens { kinds, eog } = SpecialTokens::new(&tokens, &spec.token_types, eos_id)?;
-
         let model = match spelling {
             Spelling::ByteLevel => Model::Bpe(Bpe::new(&spec.pre, &tokens, &spec.merges)?),
             Spelling::SentencePiece => {
                 Model::Spm(Spm::new(&tokens, &spec.scores, spec.add_space_prefix)?)
             }
         };
+        Self::assemble(Parts {
+            model,
+            tokens,
+            token_types: spec.token_types.clone(),
+            spelling,
+            bos_id,
+            eos_id,
+            add_bos: spec.add_bos,
+            add_eos: spec.add_eos,
+            chat_template: spec.chat_template.clone(),
+            extra_eog: Vec::new(),
+        })
+    }
+
+    /// Builds the tokenizer a Hugging Face folder describes (`tokenizer.json` run by the
+    /// `tokenizers` crate), or says why it cannot.
+    pub fn from_hf(spec: &HfTokenizerSpec) -> Result<Self, TokenizerError> {
+        let hf = HfModel::new(spec)?;
+        let parts = Parts {
+            tokens: hf.tokens.clone(),
+            token_types: hf.token_types.clone(),
+            spelling: hf.spelling,
+            bos_id: hf.bos_id,
+            eos_id: hf.eos_id,
+            add_bos: hf.add_bos,
+            add_eos: spec.add_eos,
+            chat_template: spec.chat_template.clone(),
+            extra_eog: spec.eos_ids.clone(),
+            model: Model::Hf(hf),
+        };
+        if parts.add_bos && parts.bos_id.is_none() {
+            return Err(TokenizerError::InvalidSpec(
+                "add_bos_token is set but the BOS token is not in the vocabulary".into(),
+            ));
+        }
+        Self::assemble(parts)
+    }
+
+    /// The parts every format shares: token kinds and end-of-generation ids as llama.cpp
+    /// derives them, the tokens' pieces, and the chat template.
+    fn assemble(parts: Parts) -> Result<Self, TokenizerError> {
+        let Parts {
+            model,
+            tokens,
+            token_types,
+            spelling,
+            bos_id,
+            eos_id,
+            add_bos,
+            add_eos,
+            chat_template,
+            extra_eog,
+        } = parts;
+        let SpecialTokens { kinds, mut eog } = SpecialTokens::new(&tokens, &token_types, eos_id)?;
+        eog.extend(
+            extra_eog
+                .into_iter()
+                .filter(|&id| (id as usize) < tokens.len()),
+        );
+        eog.sort_unstable();
+        eog.dedup();
 
         let mut specials: Vec<u32> = (0u32..)
             .zip(&kinds)
@@ -121,8 +200,7 @@ impl Tokenizer {
                 String::from_utf8_lossy(pieces.get(id)).into_owned()
             })
         };
-        let chat_template = spec
-            .chat_template
+        let chat_template = chat_template
             .as_deref()
             .map(|source| ChatTemplate::new(source, &text_of(bos_id), &text_of(eos_id)))
             .transpose()?;
@@ -136,8 +214,8 @@ impl Tokenizer {
                 eog,
                 bos_id,
                 eos_id,
-                add_bos: spec.add_bos,
-                add_eos: spec.add_eos,
+                add_bos,
+                add_eos,
                 chat_template,
             }),
         })
@@ -173,6 +251,7 @@ impl Tokenizer {
                     match &inner.model {
                         Model::Bpe(bpe) => bpe.encode(piece, &mut ids)?,
                         Model::Spm(spm) => spm.encode(piece, after_special, &mut ids)?,
+                        Model::Hf(hf) => hf.encode(piece, &mut ids)?,
                     }
                     after_special = false;
                 }

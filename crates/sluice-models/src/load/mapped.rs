@@ -1,5 +1,7 @@
 //! Bytes of a memory-mapped file, shared: a tensor view keeps its file mapped for as long as a
 //! layer reads the weights in place, so weights used as stored are never copied into memory.
+//! (A source that must rewrite a tensor, as a checkpoint's q and k rows are reordered for
+//! llama.cpp's rotation, hands out its own bytes the same way.)
 
 use memmap2::Mmap;
 use std::fs::File;
@@ -7,10 +9,10 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-/// A range of a mapped file.
+/// A range of a mapped file, or of bytes a source made.
 #[derive(Clone)]
 pub struct Mapped {
-    map: Arc<Mmap>,
+    map: Arc<dyn AsRef<[u8]> + Send + Sync>,
     range: Range<usize>,
 }
 
@@ -24,15 +26,21 @@ impl Mapped {
         let map = unsafe { Mmap::map(file) }.map_err(|e| {
             std::io::Error::new(e.kind(), format!("mapping {}: {e}", path.display()))
         })?;
-        let len = map.len();
-        Ok(Mapped {
-            map: Arc::new(map),
-            range: 0..len,
-        })
+        Ok(Mapped::new(Arc::new(map)))
+    }
+
+    /// Bytes a source made (a tensor it rewrote).
+    pub(crate) fn owned(bytes: Vec<u8>) -> Self {
+        Mapped::new(Arc::new(bytes))
+    }
+
+    fn new(map: Arc<dyn AsRef<[u8]> + Send + Sync>) -> Self {
+        let len = (*map).as_ref().len();
+        Mapped { map, range: 0..len }
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &self.map[self.range.clone()]
+        &(*self.map).as_ref()[self.range.clone()]
     }
 
     pub fn len(&self) -> usize {

@@ -7,17 +7,20 @@
 //! natively; another format maps its own names onto it in its own file.
 
 mod gguf;
+mod hf;
 mod mapped;
 mod options;
 mod settings;
 
 pub use gguf::GgufSource;
+pub use hf::HfFolder;
 pub use mapped::Mapped;
 pub use options::{BlockFormat, LoadOptions, Quantization, WeightDtype};
 pub use settings::Settings;
 
 use crate::{arch, CausalLm, ModelError};
 use candle_core::quantized::GgmlDType;
+use sluice_core::SamplingDefaults;
 use sluice_tokenizer::Tokenizer;
 use std::path::Path;
 
@@ -57,16 +60,26 @@ pub trait WeightSource {
 
     /// The tokenizer that came with the weights.
     fn tokenizer(&self) -> Result<Tokenizer, ModelError>;
+
+    /// The sampling settings the model's authors recommend, where the format carries them.
+    fn generation_defaults(&self) -> Result<SamplingDefaults, ModelError> {
+        Ok(SamplingDefaults::default())
+    }
 }
 
-/// A model with the tokenizer that came with it.
+/// A model with the tokenizer and the sampling defaults that came with it.
 pub struct LoadedModel {
     pub model: Box<dyn CausalLm>,
     pub tokenizer: Tokenizer,
+    pub generation: SamplingDefaults,
 }
 
-/// Opens the weights at `path` in whatever format they are.
+/// Opens the weights at `path` in whatever format they are: a directory is a Hugging Face
+/// folder, a file a GGUF file.
 pub fn open(path: &Path) -> Result<Box<dyn WeightSource>, ModelError> {
+    if path.is_dir() {
+        return Ok(Box::new(HfFolder::open(path)?));
+    }
     Ok(Box::new(GgufSource::open(path)?))
 }
 
@@ -78,6 +91,7 @@ pub fn load(path: &Path, options: LoadOptions) -> Result<LoadedModel, ModelError
     Ok(LoadedModel {
         model,
         tokenizer: source.tokenizer()?,
+        generation: source.generation_defaults()?,
     })
 }
 

@@ -47,7 +47,7 @@ fn admit<B: Backend>(
 ) -> Result<(InFlight, Knobs), ApiError> {
     let flight = state.admit()?;
     let wanted = params::max_new_tokens(max_tokens, default);
-    let knobs = params::knobs(common, &state.config.limits, wanted, top_n)?;
+    let knobs = params::knobs(common, &state.config, wanted, top_n)?;
     Ok((flight, knobs))
 }
 

@@ -1,19 +1,21 @@
 //! OpenAI's request fields mapped to [`Knobs`] with OpenAI's defaults: temperature 1 (so
 //! sampling unless `temperature` is 0), 16 tokens for completions, the rest of the context for
-//! chat.
+//! chat; as in vLLM, the model's own sampling defaults (`generation_config.json`) come first
+//! for the fields a request leaves unset.
 
 use crate::error::ApiError;
 use crate::validate::{Knobs, MaxNewTokens};
-use crate::Limits;
+use crate::ServerConfig;
 use sluice_protocol::openai::CommonParameters;
 
 pub fn knobs(
     p: &CommonParameters,
-    limits: &Limits,
+    config: &ServerConfig,
     max_new_tokens: MaxNewTokens,
     top_n: u32,
 ) -> Result<Knobs, ApiError> {
-    let temperature = p.temperature.unwrap_or(1.0);
+    let (limits, model) = (&config.limits, &config.sampling_defaults);
+    let temperature = p.temperature.or(model.temperature).unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
         return Err(ApiError::validation(format!(
             "`temperature` must be >= 0 and <= 2. Given: {temperature}"
@@ -29,10 +31,10 @@ pub fn knobs(
     Ok(Knobs {
         sampling: temperature > 0.0,
         temperature,
-        top_k: p.top_k,
-        top_p: p.top_p,
+        top_k: p.top_k.or(model.top_k.map(|k| k as i64)),
+        top_p: p.top_p.or(model.top_p),
         typical_p: None,
-        repetition_penalty: p.repetition_penalty,
+        repetition_penalty: p.repetition_penalty.or(model.repetition_penalty),
         frequency_penalty: p.frequency_penalty,
         presence_penalty: p.presence_penalty,
         seed: p.seed,

@@ -18,7 +18,7 @@ pub async fn run<B: Backend>(
 ) -> Result<GenerateResponse, ApiError> {
     let mut flight = state.admit()?;
     let limits = &state.config.limits;
-    let (knobs, options) = knobs(&parameters, limits, false)?;
+    let (knobs, options) = knobs(&parameters, &state.config, false)?;
     let backend = state.backend.as_ref();
     let req = validate(backend, limits, &inputs, knobs)?;
     let streams = submit_all(backend, &req)?;

@@ -2,7 +2,7 @@
 
 use crate::error::ApiError;
 use crate::validate::{Knobs, MaxNewTokens};
-use crate::Limits;
+use crate::ServerConfig;
 use sluice_protocol::tgi::GenerateParameters;
 
 /// TGI's default `max_new_tokens` when a request gives none.
@@ -16,11 +16,15 @@ pub struct ResponseOptions {
     pub return_full_text: bool,
 }
 
+/// The request's knobs. A request that samples takes the model's sampling defaults
+/// (`generation_config.json`) for what it leaves unset; a greedy one stays greedy, as TGI's
+/// rule is (TGI itself reads no sampling defaults from the model).
 pub fn knobs(
     p: &GenerateParameters,
-    limits: &Limits,
+    config: &ServerConfig,
     streaming: bool,
 ) -> Result<(Knobs, ResponseOptions), ApiError> {
+    let limits = &config.limits;
     if p.temperature.is_some_and(|t| t <= 0.0) {
         return Err(ApiError::validation(
             "`temperature` must be strictly positive",
@@ -56,13 +60,18 @@ pub fn knobs(
             ));
         }
     }
+    let model = if sampling {
+        config.sampling_defaults
+    } else {
+        Default::default()
+    };
     let knobs = Knobs {
         sampling,
-        temperature: p.temperature.unwrap_or(1.0),
-        top_k: p.top_k,
-        top_p: p.top_p,
+        temperature: p.temperature.or(model.temperature).unwrap_or(1.0),
+        top_k: p.top_k.or(model.top_k.map(|k| k as i64)),
+        top_p: p.top_p.or(model.top_p),
         typical_p: p.typical_p,
-        repetition_penalty: p.repetition_penalty,
+        repetition_penalty: p.repetition_penalty.or(model.repetition_penalty),
         frequency_penalty: p.frequency_penalty,
         presence_penalty: None,
         seed: p.seed,

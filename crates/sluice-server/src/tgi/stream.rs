@@ -20,7 +20,7 @@ pub async fn run<B: Backend>(
 ) -> Result<axum::response::Response, ApiError> {
     let mut flight = state.admit()?;
     let limits = &state.config.limits;
-    let (knobs, options) = knobs(&parameters, limits, true)?;
+    let (knobs, options) = knobs(&parameters, &state.config, true)?;
     let backend = state.backend.clone();
     let req = validate(backend.as_ref(), limits, &inputs, knobs)?;
     let rx = submit_all(backend.as_ref(), &req)?.remove(0);

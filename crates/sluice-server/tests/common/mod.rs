@@ -37,6 +37,7 @@ impl Fake {
                 kv_cache_dtype: "f16".into(),
                 context_length: 64,
                 kv_capacity_tokens: 1024,
+                sampling_defaults: Default::default(),
             },
             next_id: AtomicU64::new(1),
             hold,
@@ -136,6 +137,7 @@ pub async fn start(fake: Arc<Fake>, limits: Limits) -> String {
         limits,
         max_batch_prefill_tokens: 512,
         max_batch_total_tokens: 1024,
+        sampling_defaults: Default::default(),
     };
     let app = sluice_server::router(fake, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
