@@ -5,11 +5,12 @@ mod common;
 use common::*;
 use sluice_core::{GenerationRequest, LogprobOptions, SamplingParams, StopCriteria};
 use sluice_engine::{CacheSize, EngineConfig};
+use std::path::Path;
 
 const VOCAB: u32 = 256;
 
-fn alone(cfg: &EngineConfig, prompts: &[Vec<u32>], max_new: usize) -> Vec<Vec<u32>> {
-    let handle = engine(&tiny_model_path(), cfg.clone());
+fn alone(model: &Path, cfg: &EngineConfig, prompts: &[Vec<u32>], max_new: usize) -> Vec<Vec<u32>> {
+    let handle = engine(model, cfg.clone());
     prompts
         .iter()
         .map(|p| {
@@ -23,12 +24,13 @@ fn alone(cfg: &EngineConfig, prompts: &[Vec<u32>], max_new: usize) -> Vec<Vec<u3
 /// All prompts queued before the first step, so which of them share a step does not depend on
 /// thread timing.
 fn together(
+    model: &Path,
     cfg: &EngineConfig,
     prompts: &[Vec<u32>],
     max_new: usize,
 ) -> (Vec<Vec<u32>>, sluice_engine::EngineStats) {
     let reqs = prompts.iter().map(|p| greedy(p.clone(), max_new)).collect();
-    let (outs, stats) = run_all_queued_first(&tiny_model_path(), cfg, reqs);
+    let (outs, stats) = run_all_queued_first(model, cfg, reqs);
     (outs.into_iter().map(|o| o.tokens).collect(), stats)
 }
 
@@ -45,45 +47,52 @@ fn roomy() -> EngineConfig {
 #[test]
 fn sixteen_prompts_together_equal_each_alone() {
     let prompts = token_prompts(16, VOCAB);
-    let want = alone(&roomy(), &prompts, 24);
-    let (got, stats) = together(&roomy(), &prompts, 24);
-    assert_eq!(got, want);
-    assert!(want.iter().all(|t| t.len() == 24));
-    // Every request was in the same batch at some point: 16 * 24 tokens in far fewer steps.
-    assert!(stats.steps < 16 * 24 / 2, "{stats:?}");
-    assert_eq!(
-        stats.kv_blocks_free, stats.kv_blocks_total,
-        "blocks leaked: {stats:?}"
-    );
+    for model in tiny_models() {
+        let want = alone(&model, &roomy(), &prompts, 24);
+        let (got, stats) = together(&model, &roomy(), &prompts, 24);
+        assert_eq!(got, want, "{}", model.display());
+        assert!(want.iter().all(|t| t.len() == 24));
+        // Every request was in the same batch at some point: 16 * 24 tokens in far fewer steps.
+        assert!(stats.steps < 16 * 24 / 2, "{stats:?}");
+        assert_eq!(
+            stats.kv_blocks_free, stats.kv_blocks_total,
+            "blocks leaked: {stats:?}"
+        );
+    }
 }
 
 #[test]
 fn tiny_prefill_budget_chunks_prompts_without_changing_output() {
     let prompts = token_prompts(16, VOCAB);
-    let want = alone(&roomy(), &prompts, 16);
-    let cfg = EngineConfig {
-        max_batch_tokens: 5,
-        ..roomy()
-    };
-    let (got, stats) = together(&cfg, &prompts, 16);
-    assert_eq!(got, want);
-    assert_eq!(stats.kv_blocks_free, stats.kv_blocks_total);
+    for model in tiny_models() {
+        let want = alone(&model, &roomy(), &prompts, 16);
+        let cfg = EngineConfig {
+            max_batch_tokens: 5,
+            ..roomy()
+        };
+        let (got, stats) = together(&model, &cfg, &prompts, 16);
+        assert_eq!(got, want, "{}", model.display());
+        assert_eq!(stats.kv_blocks_free, stats.kv_blocks_total);
+    }
 }
 
 #[test]
 fn preemption_under_a_small_pool_keeps_output() {
     let prompts = token_prompts(16, VOCAB);
-    let want = alone(&roomy(), &prompts, 40);
-    // 12 blocks of 8 tokens: enough for any one request (<= 80 tokens), not for 16 at once.
-    for caching in [false, true] {
+    for (model, caching) in tiny_models()
+        .into_iter()
+        .flat_map(|m| [(m.clone(), false), (m, true)])
+    {
+        let want = alone(&model, &roomy(), &prompts, 40);
+        // 12 blocks of 8 tokens: enough for any one request (<= 80 tokens), not for 16 at once.
         let cfg = EngineConfig {
             block_size: 8,
             cache: CacheSize::Tokens(8 * 12),
             enable_prefix_caching: caching,
             ..roomy()
         };
-        let (got, stats) = together(&cfg, &prompts, 40);
-        assert_eq!(got, want, "prefix caching {caching}");
+        let (got, stats) = together(&model, &cfg, &prompts, 40);
+        assert_eq!(got, want, "{}, prefix caching {caching}", model.display());
         assert!(
             stats.preemptions > 0,
             "the pool was meant to force preemption: {stats:?}"
@@ -107,7 +116,7 @@ fn prefix_cache_hits_do_not_change_output() {
         enable_prefix_caching: false,
         ..roomy()
     };
-    let want = alone(&plain, &prompts, 12);
+    let want = alone(&tiny_model_path(), &plain, &prompts, 12);
     let cached = EngineConfig {
         enable_prefix_caching: true,
         ..roomy()
@@ -138,12 +147,12 @@ fn a_burst_with_one_prefix_computes_it_once() {
             .collect();
         // One unrelated prompt between them, which need not wait.
         prompts.insert(2, token_prompts(1, VOCAB).remove(0));
-        let want = alone(&roomy(), &prompts, 12);
+        let want = alone(&tiny_model_path(), &roomy(), &prompts, 12);
         let cached = EngineConfig {
             enable_prefix_caching: true,
             ..roomy()
         };
-        let (got, stats) = together(&cached, &prompts, 12);
+        let (got, stats) = together(&tiny_model_path(), &cached, &prompts, 12);
         assert_eq!(got, want);
         // Full blocks of 16 shared tokens, for each of the 3 later requests.
         assert_eq!(stats.prefix_cache_hit_blocks, 3 * hits_each, "{stats:?}");

@@ -42,19 +42,12 @@ fn logits(path: &Path) -> Vec<f32> {
     out
 }
 
-fn floats(base: TinyLlama) -> TinyLlama {
-    TinyLlama {
-        matrices: Some(GgmlDType::F32),
-        ..base
-    }
-}
-
 #[test]
 fn a_folder_computes_what_the_gguf_file_of_its_values_computes() {
     for (name, cfg) in [
-        ("llama", floats(TinyLlama::default())),
-        ("qwen2", floats(TinyLlama::qwen2())),
-        ("gemma3", floats(TinyLlama::gemma3())),
+        ("llama", TinyLlama::default().in_f32()),
+        ("qwen2", TinyLlama::qwen2().in_f32()),
+        ("gemma3", TinyLlama::gemma3().in_f32()),
     ] {
         let d = dir(name);
         let gguf = d.join("model.gguf");
@@ -76,7 +69,7 @@ fn a_folder_computes_what_the_gguf_file_of_its_values_computes() {
 
 #[test]
 fn half_precision_folders_stay_close_to_f32() {
-    let cfg = floats(TinyLlama::default());
+    let cfg = TinyLlama::default().in_f32();
     let d = dir("halves");
     write_tiny_hf(&d.join("f32"), &cfg, TinyHf::default()).unwrap();
     let exact = logits(&d.join("f32"));
@@ -106,7 +99,7 @@ fn tokenizer_template_eos_and_sampling_defaults_come_from_the_files() {
     let d = dir("files");
     let cfg = TinyLlama::default();
     write_tiny_llama(&d.join("model.gguf"), &cfg).unwrap();
-    write_tiny_hf(&d.join("hf"), &floats(cfg), TinyHf::default()).unwrap();
+    write_tiny_hf(&d.join("hf"), &cfg.clone().in_f32(), TinyHf::default()).unwrap();
     let gguf = load(&d.join("model.gguf"), LoadOptions::default()).unwrap();
     let hf = load(&d.join("hf"), LoadOptions::default()).unwrap();
     for text in ["the theater is in there", "<|im_start|>user\nhi!<|im_end|>"] {
@@ -147,7 +140,7 @@ fn refused(path: &Path) -> String {
 #[test]
 fn broken_folders_are_refused_with_what_is_wrong() {
     let d = dir("broken");
-    let cfg = floats(TinyLlama::default());
+    let cfg = TinyLlama::default().in_f32();
     let fresh = |name: &str, shards| {
         let path = d.join(name);
         let hf = TinyHf {

@@ -209,11 +209,7 @@ fn run_prompt(path: &std::path::Path, options: LoadOptions) -> (String, Vec<f32>
 fn float_weights_are_held_as_asked_and_quantize_like_a_quantized_file() {
     let d = dir("floats");
     let (f32_file, q4_1_file) = (d.join("f32.gguf"), d.join("q4_1.gguf"));
-    let floats = TinyLlama {
-        matrices: Some(GgmlDType::F32),
-        ..TinyLlama::default()
-    };
-    write_tiny_llama(&f32_file, &floats).unwrap();
+    write_tiny_llama(&f32_file, &TinyLlama::default().in_f32()).unwrap();
     write_tiny_llama(&q4_1_file, &TinyLlama::default()).unwrap();
     let options = |dtype, quantize| LoadOptions { dtype, quantize };
     let (held, quantized_before) = run_prompt(&q4_1_file, LoadOptions::default());

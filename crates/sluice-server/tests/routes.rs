@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use serde_json::{json, Value};
+use sluice_core::SamplingDefaults;
 
 async fn post_sse(url: &str, body: Value) -> Vec<Value> {
     let resp = reqwest::Client::new()
@@ -66,6 +67,39 @@ async fn defaults_truncate_and_sampling_seed() {
     let req = fake.submitted.lock().unwrap()[0].clone();
     assert_eq!(req.prompt_ids, b"6789".map(u32::from));
     assert!(!req.sampling.is_greedy());
+}
+
+/// A model's generation_config.json fills what a request leaves unset: every field on the
+/// OpenAI routes (as vLLM does), and on TGI's only for a request that samples; what the
+/// request gives wins.
+#[tokio::test]
+async fn the_models_sampling_defaults_fill_unset_fields() {
+    let fake = Fake::new(false);
+    let defaults = SamplingDefaults {
+        temperature: Some(0.6),
+        top_p: Some(0.9),
+        top_k: Some(20),
+        repetition_penalty: Some(1.1),
+    };
+    let url = start_with(fake.clone(), limits(), defaults).await;
+    let sent = |i: usize| fake.submitted.lock().unwrap()[i].sampling.clone();
+    let body = json!({"prompt": "hi", "max_tokens": 2});
+    post(&format!("{url}/v1/completions"), body.to_string()).await;
+    let s = sent(0);
+    assert_eq!((s.temperature, s.top_p, s.top_k), (0.6, 0.9, 20));
+    assert_eq!(s.repetition_penalty, 1.1);
+    let body = json!({"prompt": "hi", "max_tokens": 2, "temperature": 0.3, "top_k": 5});
+    post(&format!("{url}/v1/completions"), body.to_string()).await;
+    let s = sent(1);
+    assert_eq!((s.temperature, s.top_p, s.top_k), (0.3, 0.9, 5));
+    let body = json!({"inputs": "hi", "parameters": {"max_new_tokens": 2}});
+    post(&format!("{url}/generate"), body.to_string()).await;
+    let s = sent(2);
+    assert!(s.is_greedy() && s.repetition_penalty == 1.0, "{s:?}");
+    let body = json!({"inputs": "hi", "parameters": {"max_new_tokens": 2, "do_sample": true}});
+    post(&format!("{url}/generate"), body.to_string()).await;
+    let s = sent(3);
+    assert_eq!((s.temperature, s.top_p, s.top_k), (0.6, 0.9, 20));
 }
 
 #[tokio::test]

@@ -88,6 +88,14 @@ impl TinyLlama {
         }
     }
 
+    /// The same model with every matrix in f32: a checkpoint's floats.
+    pub fn in_f32(self) -> Self {
+        TinyLlama {
+            matrices: Some(GgmlDType::F32),
+            ..self
+        }
+    }
+
     fn head_dim(&self) -> usize {
         match self.arch {
             TinyArch::Gemma3 => 128,

@@ -6,7 +6,7 @@ use sluice_core::{
     FinishReason, GenerationRequest, LogprobOptions, RequestId, SamplingParams, StopCriteria,
 };
 use sluice_engine::{fetch, Engine, EngineConfig, EngineEvent, EngineHandle, EngineStats};
-use sluice_testing::{write_tiny_llama, TinyLlama};
+use sluice_testing::{write_tiny_hf, write_tiny_llama, TinyHf, TinyLlama};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -21,6 +21,23 @@ pub fn tiny_model_path() -> PathBuf {
         path
     })
     .clone()
+}
+
+/// The same tiny model's values in f32 as a Hugging Face folder, written once per test binary.
+pub fn tiny_hf_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sluice-tiny-hf-{}", std::process::id()));
+        write_tiny_hf(&dir, &TinyLlama::default().in_f32(), TinyHf::default()).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// The tiny model as a GGUF file and as a Hugging Face folder: the tests of the engine's
+/// bookkeeping run on both weight sources.
+pub fn tiny_models() -> [PathBuf; 2] {
+    [tiny_model_path(), tiny_hf_path()]
 }
 
 /// The default model, fetched into the cache on first use.

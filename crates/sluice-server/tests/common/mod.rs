@@ -7,7 +7,7 @@
 
 use sluice_core::{
     Backend, ChatTurn, EngineStats, EventStream, FinishReason, GenerationError, GenerationRequest,
-    ModelInfo, PromptError, RequestId, TokenEvent,
+    ModelInfo, PromptError, RequestId, SamplingDefaults, TokenEvent,
 };
 use sluice_server::{Limits, ServerConfig};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -133,11 +133,20 @@ pub fn limits() -> Limits {
 
 /// Serves `fake` on an ephemeral port; returns its base URL.
 pub async fn start(fake: Arc<Fake>, limits: Limits) -> String {
+    start_with(fake, limits, Default::default()).await
+}
+
+/// [`start`] with the model's sampling defaults applied to requests that leave them unset.
+pub async fn start_with(
+    fake: Arc<Fake>,
+    limits: Limits,
+    sampling_defaults: SamplingDefaults,
+) -> String {
     let config = ServerConfig {
         limits,
         max_batch_prefill_tokens: 512,
         max_batch_total_tokens: 1024,
-        sampling_defaults: Default::default(),
+        sampling_defaults,
     };
     let app = sluice_server::router(fake, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
