@@ -15,7 +15,7 @@ DL="$THIRD_PARTY/dl"
 SRC_ROOT="$THIRD_PARTY/llama_cpp_python-$VERSION"
 SRC="$SRC_ROOT/vendor/llama.cpp"
 BUILD="$THIRD_PARTY/llama.cpp-build"
-TARGETS=(llama-server llama-bench llama-tokenize)
+TARGETS=(llama-server llama-bench llama-tokenize llama-quantize)
 
 # sha256 of the pinned default sdist; set SDIST_SHA256= to skip the check.
 if [[ "$VERSION" == 0.3.36 ]]; then

@@ -27,6 +27,13 @@ pub trait Element: sealed::Sealed + Copy + Send + Sync + 'static {
     const KIND: ElementKind;
 
     fn to_f32(self) -> f32;
+
+    /// An f32 activation as it multiplies values of this type: llama.cpp (and torch) round
+    /// it to a half-precision weight's own type first (to nearest even); f32 and int8
+    /// weights (weight-only quantization) take it as it is.
+    fn operand(x: f32) -> f32 {
+        x
+    }
 }
 
 impl Element for f32 {
@@ -43,6 +50,10 @@ impl Element for f16 {
     fn to_f32(self) -> f32 {
         f16::to_f32(self)
     }
+
+    fn operand(x: f32) -> f32 {
+        f16::from_f32(x).to_f32()
+    }
 }
 
 impl Element for bf16 {
@@ -50,6 +61,10 @@ impl Element for bf16 {
 
     fn to_f32(self) -> f32 {
         bf16::to_f32(self)
+    }
+
+    fn operand(x: f32) -> f32 {
+        bf16::from_f32(x).to_f32()
     }
 }
 

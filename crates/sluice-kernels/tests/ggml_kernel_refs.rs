@@ -73,6 +73,7 @@ fn products_and_dequantized_rows_equal_ggml() {
                     .map(|t| RowContext {
                         grouped: path == "repacked" && t < rows / 4 * 4,
                         tiled: path == "graph" && rows >= 8,
+                        ..RowContext::default()
                     })
                     .collect();
                 let mut q = SuperBlockRows::default();

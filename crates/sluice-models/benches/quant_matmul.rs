@@ -1,6 +1,8 @@
 //! `cargo bench -p sluice-models --bench quant_matmul`: sluice's quantized matmul against
 //! candle's `QMatMul` on SmolLM2-135M's shapes, per weight format and rows per step, and the
-//! K-quants (Q4_K, Q6_K; Q5_0 runs as Q8_0) on Gemma 3 270M's shapes.
+//! K-quants (Q4_K, Q6_K; Q5_0 runs as Q8_0) on Gemma 3 270M's shapes. Weights held unpacked
+//! (`sluice_kernels::dense`) follow Q8_0: int8 per row (`--quantize eetq`) beside candle's
+//! Q8_0, the nearest format it has, and a checkpoint's f32 and bf16 beside candle's f32.
 //!
 //! Prints GFLOP/s (2·rows·out·in per call, activation quantization included for both) and the
 //! ratio, the median of several timed runs. Then a whole model's step: one product per
@@ -11,6 +13,9 @@
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Device, Module, Tensor};
+use half::bf16;
+use sluice_kernels::dense::{self, DenseMatrix};
+use sluice_kernels::ggml::RowContext;
 use sluice_kernels::quant::kquant::{self, SuperBlockFormat, SuperBlockMatrix, SuperBlockRows};
 use sluice_kernels::quant::{self, PackedMatrix, QuantizedRows, WeightFormat};
 use sluice_kernels::test_data::{median_seconds_per_call as time, uniform};
@@ -138,6 +143,73 @@ fn compare(
     }
 }
 
+/// The dense kernels on one shape: int8 rows beside candle's Q8_0, f32 and bf16 beside
+/// candle's f32, rows of a prompt in tinyBLAS's order as llama.cpp takes them.
+fn dense_rows(skip: &dyn Fn(&str) -> bool, name: &str, n: usize, k: usize) {
+    let values = uniform(1, n * k);
+    let w = Tensor::from_vec(values.clone(), (n, k), &Device::Cpu).unwrap();
+    let contexts = |rows: usize| {
+        let context = RowContext {
+            tiny_blas: rows >= 2,
+            ..RowContext::default()
+        };
+        vec![context; rows]
+    };
+    fn run<E: sluice_kernels::element::Element>(
+        values: &[E],
+        (rows, cols, scales): (usize, usize, Option<&[f32]>),
+        x: &[f32],
+        contexts: &[RowContext],
+        out: &mut [f32],
+    ) {
+        let w = DenseMatrix {
+            values,
+            rows,
+            cols,
+            scales,
+        };
+        dense::matmul(w, x, contexts, out);
+    }
+    if !skip(&format!("Int8 {name}")) {
+        let (q, scales) = dense::quantize_rows_i8(&values, k);
+        let qt = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
+        compare("Int8 (eetq) vs Q8_0", name, qt, n, k, |x, rows, out| {
+            run(
+                &q,
+                (n, k, Some(&scales[..])),
+                x,
+                &contexts(rows),
+                &mut out[..rows * n],
+            );
+        });
+    }
+    if !skip(&format!("F32 {name}")) {
+        let qt = QTensor::quantize(&w, GgmlDType::F32).unwrap();
+        compare("F32", name, qt, n, k, |x, rows, out| {
+            run(
+                &values,
+                (n, k, None),
+                x,
+                &contexts(rows),
+                &mut out[..rows * n],
+            );
+        });
+    }
+    if !skip(&format!("BF16 {name}")) {
+        let halves: Vec<bf16> = values.iter().map(|&v| bf16::from_f32(v)).collect();
+        let qt = QTensor::quantize(&w, GgmlDType::F32).unwrap();
+        compare("BF16 vs f32", name, qt, n, k, |x, rows, out| {
+            run(
+                &halves,
+                (n, k, None),
+                x,
+                &contexts(rows),
+                &mut out[..rows * n],
+            );
+        });
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a filter argument picks formats or shapes by substring,
     // and `model` the model step alone.
@@ -163,6 +235,9 @@ fn main() {
             });
         }
     }
+    for (name, n, k) in SHAPES {
+        dense_rows(&skip, name, n, k);
+    }
     // Rows of a prompt (multiplied as llama.cpp multiplies a prompt alone): repacked Q4_K in
     // groups of 4, Q6_K tiled.
     for (format, dtype) in K_FORMATS {
@@ -175,9 +250,10 @@ fn main() {
             let m = SuperBlockMatrix::new(format, &qt.data().unwrap(), n, k).unwrap();
             compare(&format!("{format:?}"), name, qt, n, k, |x, rows, out| {
                 let contexts = vec![
-                    kquant::RowContext {
+                    RowContext {
                         grouped: rows >= 4,
-                        tiled: rows >= 8
+                        tiled: rows >= 8,
+                        tiny_blas: rows >= 2,
                     };
                     rows
                 ];

@@ -19,14 +19,16 @@
 //! rows llama.cpp would multiply together.
 
 use crate::ForwardBatch;
-use sluice_kernels::ggml::{ubatch_len, UBATCH};
-use sluice_kernels::quant::kquant::RowContext;
+use sluice_kernels::ggml::{ubatch_len, RowContext, UBATCH};
 
 /// Rows llama.cpp's repacked kernels multiply together.
 const GROUP: usize = 4;
 
 /// The fewest rows for which ggml takes its tiled K-quant matmul.
 const TILED_ROWS: usize = 8;
+
+/// The fewest rows for which ggml multiplies float matrices with tinyBLAS.
+const TINY_BLAS_ROWS: usize = 2;
 
 /// Where llama.cpp, running this sequence alone, multiplies position `pos`.
 fn context(pos: usize, prompt_len: usize) -> RowContext {
@@ -35,6 +37,7 @@ fn context(pos: usize, prompt_len: usize) -> RowContext {
     RowContext {
         grouped: pos % UBATCH < rows / GROUP * GROUP,
         tiled: rows >= TILED_ROWS,
+        tiny_blas: rows >= TINY_BLAS_ROWS,
     }
 }
 
@@ -55,7 +58,7 @@ mod tests {
     use super::{context, row_contexts};
     use crate::{BatchSeq, ForwardBatch};
     use sluice_core::BlockId;
-    use sluice_kernels::quant::kquant::RowContext;
+    use sluice_kernels::ggml::RowContext;
 
     fn grouped(pos: usize, prompt_len: usize) -> bool {
         context(pos, prompt_len).grouped
@@ -108,10 +111,11 @@ mod tests {
             logit_rows: vec![3],
         };
         let out = row_contexts(&batch);
-        let both = RowContext {
+        let all = RowContext {
             grouped: true,
             tiled: true,
+            tiny_blas: true,
         };
-        assert_eq!(out, [both, both, both, RowContext::default()]);
+        assert_eq!(out, [all, all, all, RowContext::default()]);
     }
 }

@@ -13,7 +13,8 @@
 use crate::element::Element;
 use half::f16;
 
-/// A value type of the KV cache: f32 or f16 (widened to f32 as [`Element`] widens it).
+/// A value type of the KV cache: f32 or f16 (widened to f32 as [`Element`] widens it, and
+/// multiplied by queries and softmax weights rounded as [`Element::operand`] rounds them).
 pub trait KvElement: Element {
     /// IEEE half precision: loads widen it, and llama.cpp rounds the queries and softmax
     /// weights to it first (and so multiplies a prompt's queries by K with tinyBLAS).
@@ -27,15 +28,6 @@ pub trait KvElement: Element {
 
     /// `values` as f32: themselves, or widened into `buffer`.
     fn widen<'a>(values: &'a [Self], buffer: &'a mut Vec<f32>) -> &'a [f32];
-
-    /// `x` as llama.cpp multiplies it with values of this type: itself, or rounded to f16.
-    fn operand(x: f32) -> f32 {
-        if Self::HALF {
-            Self::from_f32(x).to_f32()
-        } else {
-            x
-        }
-    }
 }
 
 impl KvElement for f32 {

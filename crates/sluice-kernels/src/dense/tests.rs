@@ -2,6 +2,14 @@ use super::*;
 use crate::test_data::uniform;
 use half::{bf16, f16};
 
+/// The two orders give different bits on the same row (so the tests above tell them apart).
+#[test]
+fn the_two_orders_differ() {
+    let w = uniform(3, 64);
+    let x = uniform(4, 64);
+    assert_ne!(dot_tiny_blas(&w, &x).to_bits(), dot_vec(&w, &x).to_bits());
+}
+
 /// `x Wᵀ` in f64, with the sum of the products' magnitudes that bounds f32 rounding.
 fn naive<E: Element>(w: DenseMatrix<'_, E>, x: &[f32]) -> Vec<(f64, f64)> {
     let mut out = Vec::new();
@@ -11,7 +19,7 @@ fn naive<E: Element>(w: DenseMatrix<'_, E>, x: &[f32]) -> Vec<(f64, f64)> {
             let products = row
                 .iter()
                 .zip(xr)
-                .map(|(&a, &b)| f64::from(a.to_f32()) * f64::from(b));
+                .map(|(&a, &b)| f64::from(a.to_f32()) * f64::from(E::operand(b)));
             let (dot, magnitude) = products.fold((0.0, 0.0), |(d, m), p| (d + p, m + p.abs()));
             let scale = f64::from(w.scales.map_or(1.0, |s| s[n]));
             out.push((dot * scale, magnitude * scale));
@@ -20,8 +28,9 @@ fn naive<E: Element>(w: DenseMatrix<'_, E>, x: &[f32]) -> Vec<(f64, f64)> {
     out
 }
 
-/// Runs `matmul` on every ISA this CPU has, and checks they agree bit for bit, that each
-/// row of a batch equals the row alone, and that the sums are within float rounding of f64.
+/// Runs `matmul` on every ISA this CPU has, with rows in either order (alternating), and
+/// checks they agree bit for bit, that each row of a batch equals the row alone in its
+/// context, and that the sums are within float rounding of f64.
 fn check<E: Element>(values: &[E], rows: usize, cols: usize, scales: Option<&[f32]>, x: &[f32]) {
     let w = DenseMatrix {
         values,
@@ -30,17 +39,23 @@ fn check<E: Element>(values: &[E], rows: usize, cols: usize, scales: Option<&[f3
         scales,
     };
     let x_rows = x.len() / cols;
+    let contexts: Vec<RowContext> = (0..x_rows)
+        .map(|t| RowContext {
+            tiny_blas: t % 2 == 0,
+            ..RowContext::default()
+        })
+        .collect();
     let mut scalar = vec![0f32; x_rows * rows];
-    matmul_on(Isa::Scalar, w, x, &mut scalar);
+    matmul_on(Isa::Scalar, w, x, &contexts, &mut scalar);
     if isa() == Isa::Avx2Fma {
         let mut simd = vec![0f32; x_rows * rows];
-        matmul_on(Isa::Avx2Fma, w, x, &mut simd);
+        matmul_on(Isa::Avx2Fma, w, x, &contexts, &mut simd);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&simd), bits(&scalar), "{rows}x{cols}, {x_rows} rows");
     }
     for (t, xr) in x.chunks_exact(cols).enumerate() {
         let mut alone = vec![0f32; rows];
-        matmul(w, xr, &mut alone);
+        matmul(w, xr, &contexts[t..t + 1], &mut alone);
         assert_eq!(alone, scalar[t * rows..(t + 1) * rows], "row {t} alone");
     }
     for (got, (want, magnitude)) in scalar.iter().zip(naive(w, x)) {
@@ -55,9 +70,15 @@ fn check<E: Element>(values: &[E], rows: usize, cols: usize, scales: Option<&[f3
 
 #[test]
 fn every_type_sums_in_one_order_on_every_shape() {
-    // Widths with and without a tail past the last 8; weight rows not a multiple of 4 or of a
-    // task's chunk; one activation row (decode) and several (a prompt).
-    for (rows, cols, x_rows) in [(7, 16, 1), (37, 13, 3), (16, 576, 1), (21, 579, 5)] {
+    // Widths with and without a tail past the last 8 and past the last 32; weight rows not a
+    // multiple of 4 or of a task's chunk; one activation row (decode) and several (a prompt).
+    for (rows, cols, x_rows) in [
+        (7, 16, 1),
+        (37, 13, 3),
+        (16, 576, 1),
+        (21, 579, 5),
+        (9, 40, 2),
+    ] {
         let w = uniform(rows as u64, rows * cols);
         let x = uniform(99, x_rows * cols);
         check(&w, rows, cols, None, &x);

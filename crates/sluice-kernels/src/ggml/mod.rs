@@ -27,6 +27,23 @@ pub fn ubatch_len(pos: usize, prompt_len: usize) -> usize {
     UBATCH.min(prompt_len - pos / UBATCH * UBATCH)
 }
 
+/// Where llama.cpp would have multiplied an activation row, which decides how its kernels
+/// round the row's products: the caller knows (see `sluice_models`' batching rule). The
+/// default is a row alone, as in a decode step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowContext {
+    /// In a group of 4 rows of its batch (`ggml_gemm_q4_K_8x8_q8_K` for repacked Q4_K),
+    /// rather than alone (`ggml_gemv_q4_K_8x8_q8_K`).
+    pub grouped: bool,
+    /// In a batch of 8 rows or more, which ggml multiplies tile by tile for K-quant matrices it
+    /// did not repack (`ggml_compute_forward_mul_mat_tiled`) rather than with
+    /// `ggml_vec_dot_*`.
+    pub tiled: bool,
+    /// In a batch of 2 rows or more, which ggml multiplies by float matrices with tinyBLAS
+    /// (`llamafile_sgemm`) rather than with `ggml_vec_dot_*`.
+    pub tiny_blas: bool,
+}
+
 /// `hsum_float_8` (and tinyBLAS's `hsum`): upper half onto lower, then pairs, then the last two.
 #[inline(always)]
 pub fn hsum_float_8(a: &[f32; LANES]) -> f32 {

@@ -6,6 +6,7 @@ use candle_core::quantized::GgmlDType;
 use half::{bf16, f16};
 use sluice_kernels::dense::{self, DenseMatrix};
 use sluice_kernels::element::Element;
+use sluice_kernels::ggml::RowContext;
 
 /// A matrix's values as the dense kernels read them.
 pub(super) enum DenseWeights {
@@ -124,29 +125,34 @@ impl DenseWeights {
         DenseWeights::I8 { values, scales }
     }
 
-    /// `out = x Wᵀ` for `W` of `rows` rows of `cols`.
-    pub(super) fn matmul(&self, rows: usize, cols: usize, x: &[f32], out: &mut [f32]) {
-        fn run<E: Element>(
-            values: &[E],
-            rows: usize,
-            cols: usize,
-            scales: Option<&[f32]>,
-            x: &[f32],
-            out: &mut [f32],
-        ) {
-            let w = DenseMatrix {
+    /// `out = x Wᵀ` for `W` of `shape` (`[rows, cols]`), each row of `x` summed as llama.cpp
+    /// sums it where `contexts` says (empty: every row alone).
+    pub(super) fn matmul(
+        &self,
+        shape: (usize, usize),
+        x: &[f32],
+        contexts: &[RowContext],
+        out: &mut [f32],
+    ) {
+        fn matrix<E>(values: &[E], (rows, cols): (usize, usize)) -> DenseMatrix<'_, E> {
+            DenseMatrix {
                 values,
                 rows,
                 cols,
-                scales,
-            };
-            dense::matmul(w, x, out);
+                scales: None,
+            }
         }
         match self {
-            DenseWeights::F32(h) => run(h.values(), rows, cols, None, x, out),
-            DenseWeights::F16(h) => run(h.values(), rows, cols, None, x, out),
-            DenseWeights::Bf16(h) => run(h.values(), rows, cols, None, x, out),
-            DenseWeights::I8 { values, scales } => run(values, rows, cols, Some(scales), x, out),
+            DenseWeights::F32(h) => dense::matmul(matrix(h.values(), shape), x, contexts, out),
+            DenseWeights::F16(h) => dense::matmul(matrix(h.values(), shape), x, contexts, out),
+            DenseWeights::Bf16(h) => dense::matmul(matrix(h.values(), shape), x, contexts, out),
+            DenseWeights::I8 { values, scales } => {
+                let w = DenseMatrix {
+                    scales: Some(scales),
+                    ..matrix(values, shape)
+                };
+                dense::matmul(w, x, contexts, out)
+            }
         }
     }
 

@@ -233,7 +233,7 @@ impl Linear {
                 }
                 Weight::Dense(w) => {
                     out.resize(rows * linear.out_dim, 0.0);
-                    w.matmul(linear.out_dim, linear.in_dim, x, out);
+                    w.matmul((linear.out_dim, linear.in_dim), x, contexts, out);
                 }
                 Weight::Candle { matmul, .. } => {
                     let x = Tensor::from_slice(x, (rows, linear.in_dim), &Device::Cpu)?;

@@ -2,6 +2,7 @@
 //! its x86 build uses).
 
 use super::SUPER_BLOCK;
+use crate::ggml::RowContext;
 use crate::quant::activation::{interleave, laid_out_tiles, tile_count, tile_slots, ROW_TILE};
 use rayon::prelude::*;
 
@@ -34,20 +35,6 @@ pub struct SuperBlockRows {
     /// and the sums of the 8 sub-blocks of 32 (Q4_K's mins multiply them) in pairs, formed in
     /// i16 as ggml forms them, `[pair][row][2]`.
     pub(super) sums32_by_tile: Vec<i16>,
-}
-
-/// Where llama.cpp would have multiplied an activation row, which its K-quant kernels round
-/// differently for: the caller knows (see `sluice_models`' batching rule). The default is a
-/// row alone, as in a decode step.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RowContext {
-    /// In a group of 4 rows of its batch (`ggml_gemm_q4_K_8x8_q8_K` for repacked Q4_K),
-    /// rather than alone (`ggml_gemv_q4_K_8x8_q8_K`).
-    pub grouped: bool,
-    /// In a batch of 8 rows or more, which ggml multiplies tile by tile for K-quant matrices it
-    /// did not repack (`ggml_compute_forward_mul_mat_tiled`) rather than with
-    /// `ggml_vec_dot_*`.
-    pub tiled: bool,
 }
 
 impl SuperBlockRows {

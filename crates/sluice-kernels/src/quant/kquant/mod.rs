@@ -19,7 +19,8 @@ mod reference;
 #[cfg(target_arch = "x86_64")]
 mod tile_avx2;
 
-pub use activation::{quantize_rows_k, RowContext, SuperBlockRows};
+pub use crate::ggml::RowContext;
+pub use activation::{quantize_rows_k, SuperBlockRows};
 use reference::Order;
 
 use crate::cpu::{isa, DisjointOut, Isa};

@@ -28,6 +28,7 @@ fn quantized(rows: usize, k: usize, seed: u64) -> (Vec<f32>, SuperBlockRows) {
         .map(|t| RowContext {
             grouped: t % 2 == 0,
             tiled: t % 3 == 1,
+            ..RowContext::default()
         })
         .collect();
     let mut q = SuperBlockRows::default();
@@ -177,6 +178,7 @@ fn extreme_blocks_do_not_saturate() {
                 .map(|t| RowContext {
                     grouped: t % 3 == 0,
                     tiled: t % 3 == 1,
+                    ..RowContext::default()
                 })
                 .collect();
             let mut q = SuperBlockRows::default();
