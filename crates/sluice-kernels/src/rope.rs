@@ -11,13 +11,25 @@ pub enum RopeStyle {
     Halves,
 }
 
-/// cos/sin of `position * base^(-2i/rot_dim)` for every position below `max_positions`,
-/// computed a page of positions at a time when a position of it is first used: a model's
-/// context (32,768 positions of 128 pairs for Gemma 3, 33 MB a table) is mostly never reached.
+/// How a model stretches its rotation past the context it was trained on, as llama.cpp's
+/// rope applies it (`ggml_rope_ext` without YaRN): pair `i`'s angle is divided by
+/// `freq_factors[i]` (Llama 3.1's scaling, llama.cpp's `rope_freqs` tensor) and multiplied by
+/// `freq_scale` (linear scaling: one over its factor).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RopeScaling {
+    pub freq_scale: Option<f32>,
+    pub freq_factors: Option<Vec<f32>>,
+}
+
+/// cos/sin of `position * base^(-2i/rot_dim)` (scaled as [`RopeScaling`] says) for every
+/// position below `max_positions`, computed a page of positions at a time when a position of
+/// it is first used: a model's context (32,768 positions of 128 pairs for Gemma 3, 33 MB a
+/// table) is mostly never reached.
 pub struct RopeTable {
     style: RopeStyle,
     rot_dim: usize,
     theta_scale: f32,
+    scaling: RopeScaling,
     max_positions: usize,
     pages: Vec<OnceLock<Page>>,
 }
@@ -33,10 +45,30 @@ struct Page {
 
 impl RopeTable {
     pub fn new(style: RopeStyle, rot_dim: usize, base: f32, max_positions: usize) -> Self {
+        Self::scaled(style, rot_dim, base, RopeScaling::default(), max_positions)
+    }
+
+    /// [`RopeTable::new`] with `scaling`. Freq factors, if any, are one per pair
+    /// (`rot_dim / 2`); the caller checks.
+    pub fn scaled(
+        style: RopeStyle,
+        rot_dim: usize,
+        base: f32,
+        scaling: RopeScaling,
+        max_positions: usize,
+    ) -> Self {
+        assert!(
+            scaling
+                .freq_factors
+                .as_ref()
+                .is_none_or(|f| f.len() == rot_dim / 2),
+            "one freq factor per rotated pair"
+        );
         RopeTable {
             style,
             rot_dim,
             theta_scale: base.powf(-2.0 / rot_dim as f32),
+            scaling,
             max_positions,
             pages: (0..max_positions.div_ceil(PAGE))
                 .map(|_| OnceLock::new())
@@ -62,14 +94,28 @@ impl RopeTable {
                 // The same f32 recurrence as ggml's rope cache (theta *= base^(-2/d)), so that
                 // angles round as they do in llama.cpp.
                 let mut theta = pos as f32;
-                for _ in 0..half {
-                    page.cos.push(theta.cos());
-                    page.sin.push(theta.sin());
+                for i in 0..half {
+                    let angle = self.scale(theta, i);
+                    page.cos.push(angle.cos());
+                    page.sin.push(angle.sin());
                     theta *= self.theta_scale;
                 }
             }
             page
         })
+    }
+
+    /// Pair `i`'s angle `theta` as the scaling stretches it (ggml's order: the factor's
+    /// division first, then the scale); unscaled tables leave it untouched.
+    fn scale(&self, theta: f32, i: usize) -> f32 {
+        let theta = match &self.scaling.freq_factors {
+            Some(factors) => theta / factors[i],
+            None => theta,
+        };
+        match self.scaling.freq_scale {
+            Some(scale) => scale * theta,
+            None => theta,
+        }
     }
 
     /// [`Self::apply`] to each row of `x` (rows of `width`), row `r` at `positions[r]`: in
@@ -167,6 +213,34 @@ mod tests {
             assert_eq!(x, [(pos as f32).cos(), (pos as f32).sin()], "{pos}");
         }
         assert_eq!(table.max_positions(), max);
+    }
+
+    /// Linear scaling by 2 turns position 2p into position p (scaling by a power of two is
+    /// exact); freq factors of 1 change nothing, and a factor f on a pair divides its angle.
+    #[test]
+    fn scaling_stretches_the_angles() {
+        let plain = RopeTable::new(RopeStyle::Halves, 8, 100.0, 64);
+        let scaling = |freq_scale, freq_factors| RopeScaling {
+            freq_scale,
+            freq_factors,
+        };
+        let stretched =
+            RopeTable::scaled(RopeStyle::Halves, 8, 100.0, scaling(Some(0.5), None), 64);
+        let ones = scaling(None, Some(vec![1.0; 4]));
+        let factored = RopeTable::scaled(RopeStyle::Halves, 8, 100.0, ones, 64);
+        let q0 = [0.3, -1.0, 0.5, 2.0, 1.5, 0.1, -0.7, 0.9];
+        let at = |table: &RopeTable, pos| {
+            let mut q = q0;
+            table.apply(&mut q, 8, pos);
+            q
+        };
+        assert_eq!(at(&stretched, 20), at(&plain, 10));
+        assert_eq!(at(&factored, 13), at(&plain, 13));
+        let first = scaling(None, Some(vec![4.0, 1.0, 1.0, 1.0]));
+        let slowed = RopeTable::scaled(RopeStyle::Interleaved, 8, 100.0, first, 64);
+        let mut x = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        slowed.apply(&mut x, 8, 8);
+        assert_eq!(&x[..2], &[2f32.cos(), 2f32.sin()]);
     }
 
     #[test]

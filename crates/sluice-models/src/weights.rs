@@ -5,13 +5,17 @@
 use crate::layers::{
     widen_floats, Attention, DecoderLayer, GateActivation, GatedMlp, Hold, Linear, RmsNorm,
 };
-use crate::load::{LoadOptions, Quantization, WeightSource};
+use crate::load::{LoadOptions, Quantization, Settings, WeightSource};
 use crate::{ModelConfig, ModelError};
 use candle_core::quantized::ggml_file::qtensor_from_ggml;
 use candle_core::quantized::GgmlDType;
 use candle_core::Device;
 use sluice_kernels::attention::AttentionParams;
 use sluice_kernels::quant::kquant;
+use sluice_kernels::rope::RopeScaling;
+
+/// llama.cpp's per-pair rotary frequency factors (Llama 3.1's scaling).
+pub(crate) const ROPE_FREQS: &str = "rope_freqs.weight";
 
 /// Where an architecture keeps its weights, in llama.cpp's vocabulary (see [`crate::load`]);
 /// `{i}` stands for the layer. A part an architecture lacks is `None`.
@@ -131,6 +135,36 @@ impl Weights<'_> {
             });
         }
         Ok(values)
+    }
+
+    /// The rotary scaling the settings ask for, as llama.cpp applies it: linear
+    /// (`rope.scaling.type = linear`, its factor), and per-pair frequency factors where the
+    /// source has `rope_freqs.weight` (Llama 3.1's scaling). Other kinds are refused.
+    pub(crate) fn rope_scaling(&self, rot_dim: usize) -> Result<RopeScaling, ModelError> {
+        let s = Settings::new(self.source);
+        let kind = s.text_or("rope.scaling.type", "none")?;
+        let freq_scale = match kind.as_str() {
+            "none" | "llama3" => None,
+            "linear" => Some(1.0 / s.f32("rope.scaling.factor")?),
+            other => {
+                return Err(ModelError::Metadata(format!(
+                    "rotary scaling `{other}` is not supported yet (linear and llama3 are)"
+                )))
+            }
+        };
+        let freq_factors = match self.source.has_tensor(ROPE_FREQS) {
+            true => Some(self.vector(ROPE_FREQS, rot_dim / 2)?),
+            false if kind == "llama3" => {
+                return Err(ModelError::Metadata(
+                    "llama3 rotary scaling without its frequency factors".into(),
+                ))
+            }
+            false => None,
+        };
+        Ok(RopeScaling {
+            freq_scale,
+            freq_factors,
+        })
     }
 
     /// An RMS norm's weights (stored as llama.cpp multiplies them), checked to be `width` long.

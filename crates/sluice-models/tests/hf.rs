@@ -248,3 +248,79 @@ fn retype(file: &Path, name: &str) {
         .collect();
     safetensors::serialize_to_file(views, None, file).unwrap();
 }
+
+/// `rope_scaling` is read as llama.cpp reads its own keys: linear scaling computes what the
+/// GGUF file with `rope.scaling.*` computes; llama3 runs on its frequency factors; a kind
+/// sluice lacks is refused by name.
+#[test]
+fn rotary_scaling_is_read_from_the_config() {
+    use candle_core::quantized::gguf_file::Value;
+    let d = dir("rope");
+    let cfg = TinyLlama {
+        metadata: vec![
+            (
+                "llama.rope.scaling.type".into(),
+                Value::String("linear".into()),
+            ),
+            ("llama.rope.scaling.factor".into(), Value::F32(2.0)),
+        ],
+        ..TinyLlama::default().in_f32()
+    };
+    write_tiny_llama(&d.join("linear.gguf"), &cfg).unwrap();
+    write_tiny_llama(&d.join("plain.gguf"), &TinyLlama::default().in_f32()).unwrap();
+    let with_scaling = |name: &str, scaling: serde_json::Value| {
+        let path = d.join(name);
+        write_tiny_hf(&path, &TinyLlama::default().in_f32(), TinyHf::default()).unwrap();
+        let file = path.join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        config["rope_scaling"] = scaling;
+        std::fs::write(file, config.to_string()).unwrap();
+        path
+    };
+    let linear = with_scaling(
+        "linear",
+        serde_json::json!({"type": "linear", "factor": 2.0}),
+    );
+    let scaled = logits(&linear);
+    assert_eq!(scaled, logits(&d.join("linear.gguf")));
+    assert_ne!(scaled, logits(&d.join("plain.gguf")));
+    let llama3 = with_scaling(
+        "llama3",
+        serde_json::json!({"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                           "high_freq_factor": 4.0, "original_max_position_embeddings": 64}),
+    );
+    let slowed = logits(&llama3);
+    assert!(slowed.iter().all(|v| v.is_finite()));
+    assert_ne!(slowed, logits(&d.join("plain.gguf")));
+    let yarn = with_scaling(
+        "yarn",
+        serde_json::json!({"rope_type": "yarn", "factor": 4.0}),
+    );
+    assert!(refused(&yarn).contains("rotary scaling `yarn` is not supported"));
+}
+
+/// A Mistral folder is Llama's wiring with its sliding window on every layer: it computes what
+/// the GGUF file with that window computes, and not what the file without it does.
+#[test]
+fn a_mistral_folder_slides_its_window() {
+    use candle_core::quantized::gguf_file::Value;
+    let d = dir("mistral");
+    let windowed = TinyLlama {
+        metadata: vec![("llama.attention.sliding_window".into(), Value::U32(4))],
+        ..TinyLlama::default().in_f32()
+    };
+    write_tiny_llama(&d.join("windowed.gguf"), &windowed).unwrap();
+    write_tiny_llama(&d.join("plain.gguf"), &TinyLlama::default().in_f32()).unwrap();
+    let folder = d.join("mistral");
+    write_tiny_hf(&folder, &TinyLlama::default().in_f32(), TinyHf::default()).unwrap();
+    let file = folder.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    config["architectures"] = serde_json::json!(["MistralForCausalLM"]);
+    config["sliding_window"] = serde_json::json!(4);
+    std::fs::write(file, config.to_string()).unwrap();
+    let mistral = logits(&folder);
+    assert_eq!(mistral, logits(&d.join("windowed.gguf")));
+    assert_ne!(mistral, logits(&d.join("plain.gguf")));
+}

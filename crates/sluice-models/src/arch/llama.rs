@@ -51,7 +51,14 @@ pub(super) fn build_with(
             weights.decoder_layer(names, i, &cfg, spec)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let rope = RopeTable::new(style, cfg.rope_dim, cfg.rope_theta, cfg.context_length);
+    let scaling = weights.rope_scaling(cfg.rope_dim)?;
+    let rope = RopeTable::scaled(
+        style,
+        cfg.rope_dim,
+        cfg.rope_theta,
+        scaling,
+        cfg.context_length,
+    );
     let ends = Ends {
         embed_scale: None,
         layer_rope: vec![0; layers.len()],

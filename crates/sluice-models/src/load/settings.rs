@@ -53,6 +53,15 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// The setting's text if present, else `default`.
+    pub fn text_or(&self, key: &str, default: &str) -> Result<String, ModelError> {
+        match self.source.setting(key)? {
+            None => Ok(default.to_string()),
+            Some(Setting::Text(text)) => Ok(text),
+            Some(_) => Err(self.invalid(key, "not text")),
+        }
+    }
+
     /// The sliding window (`attention.sliding_window`), if the model has one.
     pub fn window(&self) -> Result<Option<usize>, ModelError> {
         Ok(match self.has("attention.sliding_window")? {

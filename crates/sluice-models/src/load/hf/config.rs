@@ -134,6 +134,49 @@ impl HfConfig {
     }
 }
 
+impl HfConfig {
+    /// Llama 3.1's rotary frequency factors, as llama.cpp's converter computes them into its
+    /// `rope_freqs` tensor from `rope_scaling` (`rope_type` llama3), in f32 as it does; `None`
+    /// for other models.
+    pub(super) fn llama3_rope_factors(&self) -> Option<Vec<f32>> {
+        let j = &self.json;
+        let scaling = &j["rope_scaling"];
+        let kind = scaling["rope_type"].as_str().or(scaling["type"].as_str())?;
+        if !kind.eq_ignore_ascii_case("llama3") {
+            return None;
+        }
+        let number = |v: &Value, default: f64| v.as_f64().unwrap_or(default) as f32;
+        let base = number(&j["rope_theta"], 10_000.0);
+        let dim = match j["head_dim"].as_u64() {
+            Some(d) => d as usize,
+            None => {
+                let heads = j["num_attention_heads"].as_u64().unwrap_or(1).max(1);
+                (j["hidden_size"].as_u64().unwrap_or(0) / heads) as usize
+            }
+        };
+        let factor = number(&scaling["factor"], 8.0);
+        let low = number(&scaling["low_freq_factor"], 1.0);
+        let high = number(&scaling["high_freq_factor"], 4.0);
+        let old_context = number(&scaling["original_max_position_embeddings"], 8192.0);
+        let (low_wavelen, high_wavelen) = (old_context / low, old_context / high);
+        let factors = (0..dim / 2)
+            .map(|i| {
+                let freq = 1.0 / base.powf((2 * i) as f32 / dim as f32);
+                let wavelen = 2.0 * std::f32::consts::PI / freq;
+                if wavelen < high_wavelen {
+                    1.0
+                } else if wavelen > low_wavelen {
+                    factor
+                } else {
+                    let smooth = (old_context / wavelen - low) / (high - low);
+                    1.0 / ((1.0 - smooth) / factor + smooth)
+                }
+            })
+            .collect();
+        Some(factors)
+    }
+}
+
 /// A JSON value as a setting: `null` or absent is no setting.
 fn setting(key: &str, value: &Value) -> Result<Option<Setting>, ModelError> {
     Ok(Some(match value {
@@ -159,4 +202,35 @@ pub(super) fn read_json(path: &Path) -> Result<Value, ModelError> {
     })?;
     serde_json::from_str(&text)
         .map_err(|e| ModelError::Checkpoint(format!("{} is not valid JSON: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Llama 3.1 8B's settings: 64 pairs of 128, base 500,000, factor 8 over 8,192 positions.
+    /// Pairs whose wavelength is under 8192 / 4 keep their frequency, those over 8192 / 1
+    /// are slowed 8 times, the ones between smoothly.
+    #[test]
+    fn llama3_factors_follow_llama_cpps_converter() {
+        let config = HfConfig {
+            json: serde_json::json!({
+                "rope_theta": 500000.0,
+                "head_dim": 128,
+                "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                 "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
+            }),
+            arch: HfArch::Llama,
+        };
+        let factors = config.llama3_rope_factors().unwrap();
+        assert_eq!(factors.len(), 64);
+        assert_eq!(factors.iter().filter(|&&f| f == 1.0).count(), 29);
+        assert_eq!(*factors.last().unwrap(), 8.0);
+        assert!(factors.windows(2).all(|w| w[0] <= w[1]));
+        let plain = HfConfig {
+            json: serde_json::json!({"rope_scaling": null}),
+            arch: HfArch::Llama,
+        };
+        assert_eq!(plain.llama3_rope_factors(), None);
+    }
 }

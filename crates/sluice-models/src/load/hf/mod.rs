@@ -10,6 +10,7 @@ mod tokenizer;
 
 use super::{Mapped, Setting, TensorView, WeightSource};
 use crate::layers::widen_floats;
+use crate::weights::ROPE_FREQS;
 use crate::ModelError;
 use candle_core::quantized::GgmlDType;
 use config::HfConfig;
@@ -75,6 +76,9 @@ impl WeightSource for HfFolder {
         if name == "output.weight" && self.tied() {
             return false;
         }
+        if name == ROPE_FREQS {
+            return self.config.llama3_rope_factors().is_some();
+        }
         checkpoint_name(self.config.arch, name, self.heads())
             .is_some_and(|(hf, _)| self.shards.tensors.contains_key(&hf))
     }
@@ -84,6 +88,15 @@ impl WeightSource for HfFolder {
             name: name.to_string(),
             reason,
         };
+        if let (ROPE_FREQS, Some(factors)) = (name, self.config.llama3_rope_factors()) {
+            // What llama.cpp's converter adds for Llama 3.1: the checkpoint has no such tensor.
+            let bytes = factors.iter().flat_map(|f| f.to_le_bytes()).collect();
+            return Ok(TensorView {
+                dtype: GgmlDType::F32,
+                shape: vec![factors.len()],
+                data: Mapped::owned(bytes),
+            });
+        }
         let (hf, rewrite) = checkpoint_name(self.config.arch, name, self.heads())
             .ok_or_else(|| tensor_error("not in this architecture's checkpoints".into()))?;
         let entry = self
