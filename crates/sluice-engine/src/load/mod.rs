@@ -8,6 +8,7 @@ use crate::{Engine, EngineConfig, EngineError};
 use sluice_models::{load, ModelError};
 use sluice_tokenizer::Tokenizer;
 use std::path::PathBuf;
+use std::time::Instant;
 
 pub use sluice_models::load::{LoadOptions, Quantization, WeightDtype};
 pub use sluice_models::KvDtype;
@@ -41,10 +42,15 @@ impl Engine {
     /// on first use), with `cfg`'s cache and limits.
     pub fn load(model_id: &str, cfg: &EngineConfig) -> Result<Engine, LoadError> {
         let path = fetch::resolve_model(model_id)?;
+        let started = Instant::now();
+        if let Some(quantize) = cfg.load.quantize {
+            tracing::info!(model = %path.display(), "quantizing the weights to {quantize} at load");
+        }
         let loaded = load::load(&path, cfg.load).map_err(|error| LoadError::Model {
             path: path.clone(),
             error,
         })?;
+        let load_seconds = started.elapsed().as_secs_f64();
         let bytes_per_token = loaded.model.kv_layout(1, 1, cfg.kv_dtype).bytes_per_token();
         let tokens = match cfg.cache {
             CacheSize::Tokens(tokens) => tokens,
@@ -64,10 +70,19 @@ impl Engine {
             dtype = %info.dtype,
             kv_cache_dtype = %info.kv_cache_dtype,
             kv_capacity_tokens = info.kv_capacity_tokens,
+            load_seconds = format!("{load_seconds:.2}"),
+            resident_mib = resident_mib().map_or("unknown".into(), |m| m.to_string()),
             "model loaded"
         );
         Ok(engine)
     }
+}
+
+/// The process's resident memory in MiB (Linux's `/proc/self/statm`), for the load's log line.
+fn resident_mib() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096 / (1 << 20))
 }
 
 /// Only the tokenizer of the model `model_id` names, without its weights.
