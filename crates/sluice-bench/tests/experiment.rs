@@ -243,6 +243,7 @@ fn shipped_experiment_files_parse_and_expand() {
     }
     let want = [
         ("cpu-sluice-vs-llama-server.toml", 2),
+        ("hf-folder.toml", 5),
         ("llama-server.toml", 2),
         ("replicas.toml", 2),
         ("sluice-kv-cache-dtype.toml", 2),

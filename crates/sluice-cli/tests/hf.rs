@@ -58,3 +58,35 @@ fn serve_holds_a_folders_weights_as_asked() {
         server.assert_no_kv_leak();
     }
 }
+
+#[test]
+fn replicas_each_hold_the_folder_as_asked() {
+    let folder = tiny_folder("replicas");
+    let port = free_port();
+    let mut server = Server::start_replicas(
+        port,
+        &[
+            "--model-id",
+            &folder,
+            "--quantize",
+            "q4_1",
+            "--replicas",
+            "2",
+        ],
+    );
+    let info: Value = serde_json::from_str(&get_text(&format!("{}/info", server.url))).unwrap();
+    let replicas = info["replicas"].as_array().expect("a router's /info");
+    assert_eq!(replicas.len(), 2, "{info}");
+    for replica in replicas {
+        let url = replica["url"].as_str().unwrap();
+        let own: Value = serde_json::from_str(&get_text(&format!("{url}/info"))).unwrap();
+        assert_eq!(own["quantize"], "q4_1", "{own}");
+    }
+    let body = json!({"inputs": "the cat", "parameters": {"max_new_tokens": 3}});
+    let (status, reply) = post(&format!("{}/generate", server.url), body.to_string());
+    assert_eq!(status, 200, "{reply}");
+    server.signal("TERM");
+    assert!(server
+        .wait_exit(std::time::Duration::from_secs(60))
+        .success());
+}

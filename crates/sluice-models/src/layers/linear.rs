@@ -124,31 +124,39 @@ impl Linear {
             return Ok(Linear::held(weight, in_dim, out_dim, type_name(stored)));
         }
         let floats = || widen_floats(stored, bytes).expect("a float type");
-        let (weight, held) = match hold {
-            Hold::AsStored => (DenseWeights::as_stored(stored, weight.data.clone()), stored),
-            Hold::Float(dtype) if dtype.ggml() == stored => {
-                (DenseWeights::as_stored(stored, weight.data.clone()), stored)
-            }
-            Hold::Float(dtype) => (Some(DenseWeights::from_f32(floats(), dtype)), dtype.ggml()),
+        let as_stored = || {
+            let dense = DenseWeights::as_stored(stored, weight.data.clone()).expect("a float type");
+            Ok(Linear::held(
+                Weight::Dense(dense),
+                in_dim,
+                out_dim,
+                type_name(stored),
+            ))
+        };
+        // A converted copy replaces the stored bytes, which need not stay resident.
+        let converted = |held: Weight, held_as: String| {
+            weight.data.release();
+            Ok(Linear::held(held, in_dim, out_dim, held_as))
+        };
+        match hold {
+            Hold::AsStored => as_stored(),
+            Hold::Float(dtype) if dtype.ggml() == stored => as_stored(),
+            Hold::Float(dtype) => converted(
+                Weight::Dense(DenseWeights::from_f32(floats(), dtype)),
+                type_name(dtype.ggml()),
+            ),
             Hold::Block(target) => {
                 let tensor = Tensor::from_vec(floats(), (out_dim, in_dim), &Device::Cpu)?;
                 let quantized = QTensor::quantize(&tensor, target)?;
-                let weight =
+                let blocks =
                     blocks(target, &quantized.data()?, out_dim, in_dim).map_err(tensor_error)?;
-                return Ok(Linear::held(weight, in_dim, out_dim, type_name(target)));
+                converted(blocks, type_name(target))
             }
-            Hold::Int8 => {
-                let weight = Weight::Dense(DenseWeights::int8(&floats(), in_dim));
-                return Ok(Linear::held(weight, in_dim, out_dim, "int8".into()));
-            }
-        };
-        let dense = weight.expect("a float type");
-        Ok(Linear::held(
-            Weight::Dense(dense),
-            in_dim,
-            out_dim,
-            type_name(held),
-        ))
+            Hold::Int8 => converted(
+                Weight::Dense(DenseWeights::int8(&floats(), in_dim)),
+                "int8".into(),
+            ),
+        }
     }
 
     fn held(weight: Weight, in_dim: usize, out_dim: usize, held: String) -> Self {

@@ -3,7 +3,7 @@
 //! (A source that must rewrite a tensor, as a checkpoint's q and k rows are reordered for
 //! llama.cpp's rotation, hands out its own bytes the same way.)
 
-use memmap2::Mmap;
+use memmap2::{Mmap, UncheckedAdvice};
 use std::fs::File;
 use std::ops::Range;
 use std::path::Path;
@@ -12,8 +12,22 @@ use std::sync::Arc;
 /// A range of a mapped file, or of bytes a source made.
 #[derive(Clone)]
 pub struct Mapped {
-    map: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    map: Arc<Backing>,
     range: Range<usize>,
+}
+
+enum Backing {
+    File(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::File(map) => map,
+            Backing::Owned(bytes) => bytes,
+        }
+    }
 }
 
 impl Mapped {
@@ -26,21 +40,46 @@ impl Mapped {
         let map = unsafe { Mmap::map(file) }.map_err(|e| {
             std::io::Error::new(e.kind(), format!("mapping {}: {e}", path.display()))
         })?;
-        Ok(Mapped::new(Arc::new(map)))
+        Ok(Mapped::new(Backing::File(map)))
     }
 
     /// Bytes a source made (a tensor it rewrote).
     pub(crate) fn owned(bytes: Vec<u8>) -> Self {
-        Mapped::new(Arc::new(bytes))
+        Mapped::new(Backing::Owned(bytes))
     }
 
-    fn new(map: Arc<dyn AsRef<[u8]> + Send + Sync>) -> Self {
-        let len = (*map).as_ref().len();
-        Mapped { map, range: 0..len }
+    fn new(backing: Backing) -> Self {
+        let len = backing.bytes().len();
+        Mapped {
+            map: Arc::new(backing),
+            range: 0..len,
+        }
     }
 
     pub fn bytes(&self) -> &[u8] {
-        &(*self.map).as_ref()[self.range.clone()]
+        &self.map.bytes()[self.range.clone()]
+    }
+
+    /// Says that a layer has copied these bytes out (converted them to the type it holds), so
+    /// the file's pages under them need not stay in this process's memory: without this, a
+    /// file kept mapped for one tensor read in place would keep every page the load read
+    /// resident beside its converted copy. Only whole pages inside the range are let go.
+    pub fn release(&self) {
+        let Backing::File(map) = &*self.map else {
+            return;
+        };
+        let page = page_size();
+        let start = self.range.start.div_ceil(page) * page;
+        let end = self.range.end / page * page;
+        if start < end {
+            // SAFETY: the mapping is read-only and private to no writer, so MADV_DONTNEED only
+            // drops the pages from this process; a later read of them faults them back in from
+            // the file, the same bytes (the file is not rewritten while mapped, as `file` says).
+            // Failing to advise costs memory, never correctness, so the error is ignored.
+            let _ = unsafe {
+                map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+            };
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -60,4 +99,10 @@ impl Mapped {
             range: start..end,
         })
     }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf reads a constant of the system.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).unwrap_or(4096)
 }

@@ -124,6 +124,8 @@ impl WeightSource for HfFolder {
                     interleave_rows(entry.data.bytes(), heads, row_bytes).ok_or_else(|| {
                         tensor_error(format!("rows {:?} are not {heads} heads", entry.shape))
                     })?;
+                // Layers read the rewritten copy; the checkpoint's pages need not stay.
+                entry.data.release();
                 Ok(view(dtype, Mapped::owned(rows)))
             }
             Rewrite::AddOne => {
@@ -132,6 +134,7 @@ impl WeightSource for HfFolder {
                     .iter()
                     .flat_map(|v| (v + 1.0).to_le_bytes())
                     .collect();
+                entry.data.release();
                 Ok(view(GgmlDType::F32, Mapped::owned(bytes)))
             }
         }
