@@ -1,26 +1,26 @@
-//! The AVX2 + FMA forms of `dense`'s two orders, for up to [`WEIGHT_ROWS`] weight rows at once,
-//! so the rows' chains of fused multiply-adds run side by side and the activations are loaded
-//! once for all of them. The same operations per value as the scalar forms, so the results
+//! The AVX2 + FMA forms of `dense`'s two orders, for up to [`WEIGHT_ROWS`] weight rows at once
+//! (and in tinyBLAS's order up to [`X_TILE`] activation rows), so the chains of fused
+//! multiply-adds run side by side and each value is loaded once for all of them. The same operations per value as the scalar forms, so the results
 //! are equal bit for bit (tested in `dense/tests.rs`).
 
-use super::{finish_vec_dot, DenseMatrix, Order, WEIGHT_ROWS};
+use super::{finish_vec_dot, DenseMatrix, Order, WEIGHT_ROWS, X_TILE};
 use crate::element::{load8, Element};
 use crate::ggml::LANES;
 use crate::simd::{hsum8_by_lane, transpose8};
 use std::arch::x86_64::*;
 
-/// `out[i] = W[ns.start + i] · x` in `order`, unscaled.
+/// `out[j][i] = W[ns.start + i] · xs[j]` in `order`, unscaled.
 ///
 /// # Safety
 /// The CPU must have AVX2, FMA and F16C; `ns` holds at most [`WEIGHT_ROWS`] rows of `w`, and
-/// `x.len() == w.cols`.
+/// `xs` is 1 to [`X_TILE`] rows of `w.cols` (one in `ggml_vec_dot`'s order).
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn dot_rows<E: Element>(
     w: DenseMatrix<'_, E>,
     ns: std::ops::Range<usize>,
-    x: &[f32],
+    xs: &[f32],
     order: Order,
-    out: &mut [f32; WEIGHT_ROWS],
+    out: &mut [[f32; WEIGHT_ROWS]; X_TILE],
 ) {
     let cols = w.cols;
     // Rows past `ns` repeat its last row: computed, never stored.
@@ -29,49 +29,60 @@ pub(super) unsafe fn dot_rows<E: Element>(
             .as_ptr()
             .add((ns.start + i.min(ns.len() - 1)) * cols)
     });
-    match order {
-        Order::TinyBlas => tiny_blas(rows, x, ns.len(), out),
-        Order::VecDot => {
+    let x = |j: usize| xs.as_ptr().add(j * cols);
+    match (order, xs.len() / cols) {
+        (Order::TinyBlas, 3) => tiny_blas::<E, 3>(rows, [x(0), x(1), x(2)], cols, ns.len(), out),
+        (Order::TinyBlas, 2) => tiny_blas::<E, 2>(rows, [x(0), x(1)], cols, ns.len(), out),
+        (Order::TinyBlas, _) => tiny_blas::<E, 1>(rows, [x(0)], cols, ns.len(), out),
+        (Order::VecDot, _) => {
             for pair in (0..ns.len()).step_by(2) {
                 let two = [rows[pair], rows[(pair + 1).min(ns.len() - 1)]];
-                let sums = vec_dot_pair(two, x);
-                out[pair] = sums[0];
+                let sums = vec_dot_pair(two, xs);
+                out[0][pair] = sums[0];
                 if pair + 1 < ns.len() {
-                    out[pair + 1] = sums[1];
+                    out[0][pair + 1] = sums[1];
                 }
             }
         }
     }
 }
 
-/// tinyBLAS's order: one 8-lane accumulator per row, reduced as `hsum_float_8`; values past
-/// the last whole group of 8 added after, in order.
+/// tinyBLAS's order for [`WEIGHT_ROWS`] weight rows against `XR` activation rows: one 8-lane
+/// accumulator per pair, each loaded weight multiplied into all `XR` of them, reduced as
+/// `hsum_float_8`; values past the last whole group of 8 added after, in order. `n` weight
+/// rows are stored.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn tiny_blas<E: Element>(
+unsafe fn tiny_blas<E: Element, const XR: usize>(
     rows: [*const E; WEIGHT_ROWS],
-    x: &[f32],
+    xs: [*const f32; XR],
+    cols: usize,
     n: usize,
-    out: &mut [f32; WEIGHT_ROWS],
+    out: &mut [[f32; WEIGHT_ROWS]; X_TILE],
 ) {
-    let whole = x.len() / LANES * LANES;
-    let mut acc = [_mm256_setzero_ps(); WEIGHT_ROWS];
+    let whole = cols / LANES * LANES;
+    let mut acc = [[_mm256_setzero_ps(); WEIGHT_ROWS]; XR];
     for k in (0..whole).step_by(LANES) {
-        let xv = _mm256_loadu_ps(x.as_ptr().add(k));
-        for (a, row) in acc.iter_mut().zip(rows) {
-            *a = _mm256_fmadd_ps(load8(row.add(k)), xv, *a);
+        let xv: [__m256; XR] = std::array::from_fn(|j| _mm256_loadu_ps(xs[j].add(k)));
+        for (i, row) in rows.iter().enumerate() {
+            let wv = load8(row.add(k));
+            for (a, xv) in acc.iter_mut().zip(xv) {
+                a[i] = _mm256_fmadd_ps(wv, xv, a[i]);
+            }
         }
     }
-    // Lane i of the sum is row i's hsum_float_8.
-    let mut padded = [_mm256_setzero_ps(); LANES];
-    padded[..WEIGHT_ROWS].copy_from_slice(&acc);
-    let mut sums = [0f32; LANES];
-    _mm256_storeu_ps(sums.as_mut_ptr(), hsum8_by_lane(transpose8(padded)));
-    for (i, (o, row)) in out.iter_mut().zip(rows).enumerate().take(n) {
-        let mut sum = sums[i];
-        for (k, &xv) in x.iter().enumerate().skip(whole) {
-            sum = (*row.add(k)).to_f32().mul_add(xv, sum);
+    for ((acc, x), out) in acc.iter().zip(xs).zip(out.iter_mut()) {
+        // Lane i of the sum is row i's hsum_float_8.
+        let mut padded = [_mm256_setzero_ps(); LANES];
+        padded[..WEIGHT_ROWS].copy_from_slice(acc);
+        let mut sums = [0f32; LANES];
+        _mm256_storeu_ps(sums.as_mut_ptr(), hsum8_by_lane(transpose8(padded)));
+        for (i, (o, row)) in out.iter_mut().zip(rows).enumerate().take(n) {
+            let mut sum = sums[i];
+            for k in whole..cols {
+                sum = (*row.add(k)).to_f32().mul_add(*x.add(k), sum);
+            }
+            *o = sum;
         }
-        *o = sum;
     }
 }
 
@@ -82,15 +93,17 @@ unsafe fn tiny_blas<E: Element>(
 unsafe fn vec_dot_pair<E: Element>(rows: [*const E; 2], x: &[f32]) -> [f32; 2] {
     const STEP: usize = 4 * LANES;
     let whole = x.len() / STEP * STEP;
-    let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+    // Two named accumulator sets (not an array of them), which LLVM keeps in registers.
+    let (mut acc0, mut acc1) = ([_mm256_setzero_ps(); 4], [_mm256_setzero_ps(); 4]);
     for k in (0..whole).step_by(STEP) {
         for j in 0..4 {
-            let xv = _mm256_loadu_ps(x.as_ptr().add(k + j * LANES));
-            for (a, row) in acc.iter_mut().zip(rows) {
-                a[j] = _mm256_fmadd_ps(load8(row.add(k + j * LANES)), xv, a[j]);
-            }
+            let at = k + j * LANES;
+            let xv = _mm256_loadu_ps(x.as_ptr().add(at));
+            acc0[j] = _mm256_fmadd_ps(load8(rows[0].add(at)), xv, acc0[j]);
+            acc1[j] = _mm256_fmadd_ps(load8(rows[1].add(at)), xv, acc1[j]);
         }
     }
+    let acc = [acc0, acc1];
     let mut out = [0f32; 2];
     for (i, (a, row)) in acc.iter().zip(rows).enumerate() {
         let mut lanes = [[0f32; LANES]; 4];

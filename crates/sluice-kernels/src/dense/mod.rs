@@ -16,7 +16,7 @@
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 
-use crate::cpu::{isa, DisjointOut, Isa};
+use crate::cpu::{isa, weight_rows_per_task, DisjointOut, Isa};
 use crate::element::{Element, ElementKind};
 use crate::ggml::{hsum_float_8, reduce_f32x8x4, RowContext, LANES};
 use rayon::prelude::*;
@@ -51,12 +51,17 @@ impl Order {
     }
 }
 
-/// Weight rows per parallel task: a few dozen KiB of f32 weights, and enough tasks on the
-/// smallest matrices (576 rows) to balance two threads or more.
+/// Weight rows per parallel task when activation rows pass them: a few dozen KiB of f32
+/// weights, and enough tasks on the smallest matrices (576 rows) to balance two threads or
+/// more.
 const ROW_CHUNK: usize = 16;
 
 /// Weight rows multiplied together by one kernel call (one accumulator set each).
 pub(crate) const WEIGHT_ROWS: usize = 4;
+
+/// Activation rows multiplied together in tinyBLAS's order: with [`WEIGHT_ROWS`] weight rows,
+/// twelve accumulators, and each weight loaded (and widened) once for all of them.
+pub(crate) const X_TILE: usize = 3;
 
 /// `out[t, n] = W[n] · x[t]` (times `scales[n]` if any): `x` is `[x_rows, cols]`, `out`
 /// `[x_rows, w.rows]`, both row-major. `contexts` says, per row of `x`, where llama.cpp would
@@ -97,6 +102,9 @@ fn matmul_on<E: Element>(
         contexts.is_empty() || contexts.len() == x_rows,
         "one context per row"
     );
+    if x_rows == 0 {
+        return;
+    }
     let order = |t: usize| Order::of::<E>(contexts.get(t).copied().unwrap_or_default(), w.cols);
     let rounded: Vec<f32>;
     let x = match E::KIND {
@@ -106,65 +114,91 @@ fn matmul_on<E: Element>(
         }
         ElementKind::F32 | ElementKind::I8 => x,
     };
+    let chunk_rows = weight_rows_per_task(w.rows, x_rows <= X_TILE, ROW_CHUNK, WEIGHT_ROWS);
     if x_rows == 1 {
         // A decode step of one sequence: each task's columns are a chunk of the one row.
-        out.par_chunks_mut(ROW_CHUNK)
+        out.par_chunks_mut(chunk_rows)
             .enumerate()
             .for_each(|(chunk, out)| {
                 for (g, out) in out.chunks_mut(WEIGHT_ROWS).enumerate() {
-                    let n0 = chunk * ROW_CHUNK + g * WEIGHT_ROWS;
+                    let n0 = chunk * chunk_rows + g * WEIGHT_ROWS;
                     let sums = dot_rows(isa, w, n0..n0 + out.len(), x, order(0));
-                    out.copy_from_slice(&sums[..out.len()]);
+                    out.copy_from_slice(&sums[0][..out.len()]);
                 }
             });
         return;
     }
+    // Runs of rows in one order: up to X_TILE rows in tinyBLAS's order together, a row in
+    // `ggml_vec_dot`'s alone.
+    let mut runs = Vec::new();
+    let mut t = 0;
+    while t < x_rows {
+        let len = match order(t) {
+            Order::TinyBlas => (t..x_rows.min(t + X_TILE))
+                .take_while(|&u| order(u) == Order::TinyBlas)
+                .count(),
+            Order::VecDot => 1,
+        };
+        runs.push((t..t + len, order(t)));
+        t += len;
+    }
     let writer = DisjointOut::new(out);
-    (0..w.rows.div_ceil(ROW_CHUNK))
+    (0..w.rows.div_ceil(chunk_rows))
         .into_par_iter()
         .for_each(|chunk| {
-            let ns = chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(w.rows);
-            for (t, x_row) in x.chunks_exact(w.cols).enumerate() {
+            let ns = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(w.rows);
+            for (ts, order) in &runs {
+                let xs = &x[ts.start * w.cols..ts.end * w.cols];
                 for n0 in ns.clone().step_by(WEIGHT_ROWS) {
                     let n_end = (n0 + WEIGHT_ROWS).min(ns.end);
-                    let sums = dot_rows(isa, w, n0..n_end, x_row, order(t));
-                    // SAFETY: only the task that owns weight rows `ns` writes their columns.
-                    unsafe { writer.write_all(t * w.rows + n0, &sums[..n_end - n0]) };
+                    let sums = dot_rows(isa, w, n0..n_end, xs, *order);
+                    for (t, sums) in ts.clone().zip(sums) {
+                        // SAFETY: only the task that owns weight rows `ns` writes their columns.
+                        unsafe { writer.write_all(t * w.rows + n0, &sums[..n_end - n0]) };
+                    }
                 }
             }
         });
 }
 
-/// `W[n] · x` for the weight rows `ns` (at most [`WEIGHT_ROWS`]) and one activation row
-/// (already rounded to the weights' operand type), in `order`, scaled; lanes past `ns` are
-/// unspecified.
+/// `W[n] · x` for the weight rows `ns` (at most [`WEIGHT_ROWS`]) and each activation row `x`
+/// of `xs` (rows of `w.cols`, already rounded to the weights' operand type; at most
+/// [`X_TILE`], and one unless in tinyBLAS's order), in `order`, scaled: `sums[j][i]` is row
+/// `ns.start + i` times row `j` of `xs`; entries past `ns` and `xs` are unspecified.
 fn dot_rows<E: Element>(
     isa: Isa,
     w: DenseMatrix<'_, E>,
     ns: std::ops::Range<usize>,
-    x: &[f32],
+    xs: &[f32],
     order: Order,
-) -> [f32; WEIGHT_ROWS] {
-    assert!(ns.len() <= WEIGHT_ROWS && ns.end <= w.rows && x.len() == w.cols);
-    let mut sums = [0f32; WEIGHT_ROWS];
+) -> [[f32; WEIGHT_ROWS]; X_TILE] {
+    assert!(ns.len() <= WEIGHT_ROWS && ns.end <= w.rows);
+    let x_rows = xs.len() / w.cols;
+    assert!(x_rows * w.cols == xs.len() && (1..=X_TILE).contains(&x_rows));
+    assert!(x_rows == 1 || order == Order::TinyBlas);
+    let mut sums = [[0f32; WEIGHT_ROWS]; X_TILE];
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa()` found AVX2, FMA and F16C; the rows are inside `w` and `x` is one
-        // row of its width (asserted).
-        Isa::Avx2Fma => unsafe { avx2::dot_rows(w, ns.clone(), x, order, &mut sums) },
+        // SAFETY: `isa()` found AVX2, FMA and F16C; the rows are inside `w`, and `xs` are rows
+        // of its width, as many as the kernels take (asserted).
+        Isa::Avx2Fma => unsafe { avx2::dot_rows(w, ns.clone(), xs, order, &mut sums) },
         _ => {
-            for (sum, n) in sums.iter_mut().zip(ns.clone()) {
-                let row = &w.values[n * w.cols..(n + 1) * w.cols];
-                *sum = match order {
-                    Order::TinyBlas => dot_tiny_blas(row, x),
-                    Order::VecDot => dot_vec(row, x),
-                };
+            for (sums, x) in sums.iter_mut().zip(xs.chunks_exact(w.cols)) {
+                for (sum, n) in sums.iter_mut().zip(ns.clone()) {
+                    let row = &w.values[n * w.cols..(n + 1) * w.cols];
+                    *sum = match order {
+                        Order::TinyBlas => dot_tiny_blas(row, x),
+                        Order::VecDot => dot_vec(row, x),
+                    };
+                }
             }
         }
     }
     if let Some(scales) = w.scales {
-        for (sum, n) in sums.iter_mut().zip(ns) {
-            *sum *= scales[n];
+        for sums in &mut sums[..x_rows] {
+            for (sum, n) in sums.iter_mut().zip(ns.clone()) {
+                *sum *= scales[n];
+            }
         }
     }
     sums

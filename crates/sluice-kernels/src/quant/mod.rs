@@ -19,7 +19,7 @@ mod packed;
 mod q5;
 mod reference;
 
-use crate::cpu::{isa, DisjointOut, Isa};
+use crate::cpu::{isa, weight_rows_per_task, DisjointOut, Isa};
 use activation::runs_as_tile;
 use activation::ROW_TILE;
 pub use activation::{quantize_rows, QuantizedRows};
@@ -81,16 +81,8 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
         return;
     }
     let n_out = w.rows;
-    // One tile of activation rows reads each weight once, so cache reuse does not need small
-    // chunks; a few tasks per thread then keep the dispatch cost below the work.
-    let chunk_rows = if rows <= TILE {
-        n_out
-            .div_ceil(4 * rayon::current_num_threads())
-            .next_multiple_of(ROW_GROUP)
-            .max(ROW_CHUNK)
-    } else {
-        ROW_CHUNK
-    };
+    // One tile of activation rows reads each weight once: the weights stream.
+    let chunk_rows = weight_rows_per_task(n_out, rows <= TILE, ROW_CHUNK, ROW_GROUP);
     if rows == 1 {
         // A decode step of one sequence: the output is one row, so each task's columns are a
         // chunk of it. A weight group at a time, its rows side by side.
