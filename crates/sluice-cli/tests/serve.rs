@@ -197,31 +197,7 @@ fn python_openai_and_huggingface_clients_work_unchanged() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let scripts = root.join("scripts/client-compat");
     let venv = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("client-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        let made = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .unwrap();
-        assert!(made.success(), "python3 -m venv failed");
-    }
-    let installed = Command::new(&python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-        ])
-        .arg(scripts.join("requirements.txt"))
-        .status()
-        .unwrap();
-    assert!(
-        installed.success(),
-        "pip install of the client libraries failed"
-    );
+    let python = sluice_testing::python_venv(&venv, &scripts.join("requirements.txt"));
     let server = Server::start(&[]);
     let out = Command::new(&python)
         .arg(scripts.join("check_clients.py"))

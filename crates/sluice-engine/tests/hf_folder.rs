@@ -4,78 +4,24 @@
 //! llama.cpp on the same weights dequantized to F32 and BF16, and `transformers`' tokenizer.
 
 mod common;
+use common::references::*;
 use common::*;
-use serde::Deserialize;
 use sluice_engine::{CacheSize, EngineConfig, LoadOptions, Quantization, WeightDtype};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
-
-#[derive(Deserialize)]
-struct GreedyRefs {
-    n_predict: usize,
-    cases: Vec<GreedyCase>,
-}
-
-#[derive(Deserialize)]
-struct GreedyCase {
-    prompt: String,
-    prompt_ids: Vec<u32>,
-    tokens: Vec<u32>,
-    top2_logprobs: Vec<[f32; 2]>,
-}
-
-#[derive(Deserialize)]
-struct TokenizerRefs {
-    cases: Vec<TokenizerCase>,
-}
-
-#[derive(Deserialize)]
-struct TokenizerCase {
-    text: String,
-    ids: Vec<u32>,
-}
-
-fn data<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
-}
 
 /// A Python with scripts/hf/requirements.txt, in a virtual environment made once.
 fn python() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON
         .get_or_init(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-            let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hf-venv");
-            let python = venv.join("bin/python");
-            if !python.exists() {
-                let made = Command::new("python3")
-                    .args(["-m", "venv"])
-                    .arg(&venv)
-                    .status();
-                assert!(made.unwrap().success(), "python3 -m venv failed");
-            }
-            let installed = Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(root.join("scripts/hf/requirements.txt"))
-                .status()
-                .unwrap();
-            assert!(
-                installed.success(),
-                "pip install of scripts/hf/requirements.txt failed"
-            );
-            python
+            let requirements =
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/hf/requirements.txt");
+            sluice_testing::python_venv(
+                &Path::new(env!("CARGO_TARGET_TMPDIR")).join("hf-venv"),
+                &requirements,
+            )
         })
         .clone()
 }
@@ -175,7 +121,7 @@ fn assert_matches(outs: &[Output], refs: &GreedyRefs, tolerance: f32, what: &str
 /// the same output as one file.
 #[test]
 fn an_f32_folder_matches_llama_cpp_on_the_same_weights() {
-    let refs: GreedyRefs = data("hf_greedy_refs_f32.json");
+    let refs: GreedyRefs = reference("hf_greedy_refs_f32.json");
     let one = greedy_outputs(&folder("float32", 1), LoadOptions::default(), &refs);
     assert_matches(&one, &refs, 1e-5, "f32");
     let two = greedy_outputs(&folder("float32", 2), LoadOptions::default(), &refs);
@@ -186,7 +132,7 @@ fn an_f32_folder_matches_llama_cpp_on_the_same_weights() {
 /// (issue 17 asks 5e-2), the activations rounded to bf16 as llama.cpp rounds them.
 #[test]
 fn a_bf16_folder_matches_llama_cpp_on_the_same_weights() {
-    let refs: GreedyRefs = data("hf_greedy_refs_bf16.json");
+    let refs: GreedyRefs = reference("hf_greedy_refs_bf16.json");
     let outs = greedy_outputs(&folder("bfloat16", 1), LoadOptions::default(), &refs);
     assert_matches(&outs, &refs, 1e-5, "bf16");
     // --dtype bfloat16 on the f32 folder holds the same weights the bf16 folder stores.
@@ -205,7 +151,7 @@ fn a_bf16_folder_matches_llama_cpp_on_the_same_weights() {
 /// float precision (the same kernels on the same blocks).
 #[test]
 fn quantizing_the_f32_folder_to_q4_1_gives_the_gguf_file_back() {
-    let refs: GreedyRefs = data("greedy_refs.json");
+    let refs: GreedyRefs = reference("greedy_refs.json");
     let q4_1 = LoadOptions {
         dtype: None,
         quantize: Some("q4_1".parse::<Quantization>().unwrap()),
@@ -229,7 +175,7 @@ fn quantizing_the_f32_folder_to_q4_1_gives_the_gguf_file_back() {
 /// positions or more.
 #[test]
 fn eetq_keeps_the_f32_models_choices() {
-    let refs: GreedyRefs = data("hf_greedy_refs_f32.json");
+    let refs: GreedyRefs = reference("hf_greedy_refs_f32.json");
     let sequences: Vec<Vec<u32>> = refs
         .cases
         .iter()
@@ -299,7 +245,7 @@ fn argmaxes(model: &Path, load: LoadOptions, sequences: &[Vec<u32>]) -> Vec<Vec<
 /// and the ids of the GGUF file's tokenizer.
 #[test]
 fn the_folders_tokenizer_matches_transformers_and_the_gguf_file() {
-    let refs: TokenizerRefs = data("hf_tokenizer_refs.json");
+    let refs: TokenizerRefs = reference("hf_tokenizer_refs.json");
     assert!(refs.cases.len() >= 30);
     let hf = tokenizer(&folder("float32", 1));
     let gguf = tokenizer(&real_model_path());

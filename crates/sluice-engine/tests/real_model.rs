@@ -3,43 +3,10 @@
 //! scripts/llama-cpp/make_references.py. The models are fetched on first use.
 
 mod common;
+use common::references::*;
 use common::*;
-use serde::Deserialize;
 use sluice_engine::{CacheSize, EngineConfig, KvDtype};
 use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
-
-#[derive(Deserialize)]
-struct GreedyRefs {
-    n_predict: usize,
-    cases: Vec<GreedyCase>,
-}
-
-#[derive(Deserialize)]
-struct GreedyCase {
-    prompt: String,
-    prompt_ids: Vec<u32>,
-    tokens: Vec<u32>,
-    /// llama.cpp's two best logprobs at each step; the first is its chosen token's.
-    top2_logprobs: Vec<[f32; 2]>,
-}
-
-#[derive(Deserialize)]
-struct TokenizerRefs {
-    cases: Vec<TokenizerCase>,
-}
-
-#[derive(Deserialize)]
-struct TokenizerCase {
-    text: String,
-    ids: Vec<u32>,
-}
-
-fn data(name: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/data")
-        .join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
 
 fn config() -> EngineConfig {
     // The defaults (blocks of 16, steps of 512 tokens, prefix caching, an f32 cache) but a
@@ -61,7 +28,7 @@ fn assert_tokenizer_matches(
     min_cases: usize,
     decoded: impl Fn(&str) -> String,
 ) {
-    let refs: TokenizerRefs = serde_json::from_str(&data(refs_file)).unwrap();
+    let refs: TokenizerRefs = reference(refs_file);
     assert!(refs.cases.len() >= min_cases);
     for case in &refs.cases {
         assert_eq!(
@@ -160,7 +127,7 @@ fn assert_greedy_matches(
     min_cases: usize,
     kv_dtype: KvDtype,
 ) {
-    let refs: GreedyRefs = serde_json::from_str(&data(refs_file)).unwrap();
+    let refs: GreedyRefs = reference(refs_file);
     assert!(refs.cases.len() >= min_cases);
     let handle = engine(
         model,
@@ -246,7 +213,7 @@ fn assert_batched_chunked_and_preempted_equal_alone(
     refs_file: &str,
     kv_dtype: KvDtype,
 ) {
-    let refs: GreedyRefs = serde_json::from_str(&data(refs_file)).unwrap();
+    let refs: GreedyRefs = reference(refs_file);
     let prompts: Vec<Vec<u32>> = refs
         .cases
         .iter()

@@ -4,10 +4,10 @@
 //! sampling defaults come from its files; and broken folders are refused with errors that
 //! name what is wrong.
 
+mod common;
 use candle_core::quantized::GgmlDType;
-use sluice_core::BlockId;
+use common::*;
 use sluice_models::load::{load, LoadOptions};
-use sluice_models::{BatchSeq, ForwardBatch, KvDtype, KvStore};
 use sluice_testing::{write_tiny_hf, write_tiny_llama, TinyHf, TinyLlama};
 use std::path::{Path, PathBuf};
 
@@ -23,19 +23,16 @@ fn dir(name: &str) -> PathBuf {
 fn logits(path: &Path) -> Vec<f32> {
     let loaded = load(path, LoadOptions::default()).unwrap();
     let model = loaded.model.as_ref();
-    let mut kv = KvStore::new(model.kv_layout(3, 4, KvDtype::F32));
-    let step = |rows: std::ops::Range<usize>| ForwardBatch {
-        tokens: rows.clone().map(|p| 3 + 5 * p as u32).collect(),
-        positions: rows.clone().collect(),
-        slots: rows.clone().collect(),
-        seqs: vec![BatchSeq {
-            first_row: 0,
-            rows: rows.len(),
-            context_len: rows.end,
-            prompt_len: 9,
-            block_table: vec![BlockId(0), BlockId(1), BlockId(2)],
-        }],
-        logit_rows: (0..rows.len()).collect(),
+    let mut kv = store(model, 3);
+    let step = |rows: std::ops::Range<usize>| {
+        let tokens = rows.clone().map(|p| 3 + 5 * p as u32).collect();
+        one_sequence(
+            tokens,
+            rows.clone(),
+            9,
+            &[0, 1, 2],
+            (0..rows.len()).collect(),
+        )
     };
     let mut out = model.forward(&step(0..5), &mut kv).unwrap();
     out.extend(model.forward(&step(5..9), &mut kv).unwrap());

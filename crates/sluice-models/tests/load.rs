@@ -1,17 +1,12 @@
 //! Loading GGUF files through their source: the tiny model round-trips through the loader, and files the engine
 //! cannot run are refused with errors that say why.
 
+mod common;
 use candle_core::quantized::gguf_file::{self, Value};
 use candle_core::quantized::GgmlDType;
-use sluice_core::BlockId;
+use common::*;
 use sluice_models::load::{load, LoadOptions, Quantization, WeightDtype};
-use sluice_models::{BatchSeq, ForwardBatch, KvDtype, KvStore};
 use sluice_testing::{write_tiny_llama, TinyLlama};
-
-/// A host K/V store for `model` of `num_blocks` blocks of 4 slots.
-fn store(model: &dyn sluice_models::CausalLm, num_blocks: usize) -> KvStore {
-    KvStore::new(model.kv_layout(num_blocks, 4, KvDtype::F32))
-}
 
 fn dir(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("sluice-models-{name}-{}", std::process::id()));
@@ -70,19 +65,7 @@ fn tiny_model_runs_a_batch_and_rejects_a_bad_one() {
     );
     assert_eq!(loaded.model.weight_type(), "q4_1");
     let mut kv = store(loaded.model.as_ref(), 4);
-    let batch = ForwardBatch {
-        tokens: vec![1, 2, 3],
-        positions: vec![0, 1, 2],
-        slots: vec![4, 5, 6],
-        seqs: vec![BatchSeq {
-            first_row: 0,
-            rows: 3,
-            context_len: 3,
-            prompt_len: 3,
-            block_table: vec![BlockId(1)],
-        }],
-        logit_rows: vec![2],
-    };
+    let batch = one_sequence(vec![1, 2, 3], 0..3, 3, &[1], vec![2]);
     let logits = loaded.model.forward(&batch, &mut kv).unwrap();
     assert_eq!(logits.len(), mc.vocab_size);
     assert!(logits.iter().all(|v| v.is_finite()));
@@ -103,18 +86,9 @@ fn tiny_gemma3_runs_and_chunks_give_the_same_logits() {
     let loaded = load(&path, Default::default()).unwrap();
     let mc = loaded.model.config();
     assert_eq!((mc.architecture.as_str(), mc.head_dim), ("gemma3", 128));
-    let step = |rows: std::ops::Range<usize>| ForwardBatch {
-        tokens: rows.clone().map(|p| 1 + p as u32).collect(),
-        positions: rows.clone().collect(),
-        slots: rows.clone().collect(),
-        seqs: vec![BatchSeq {
-            first_row: 0,
-            rows: rows.len(),
-            context_len: rows.end,
-            prompt_len: 9,
-            block_table: vec![BlockId(0), BlockId(1), BlockId(2)],
-        }],
-        logit_rows: vec![rows.len() - 1],
+    let step = |rows: std::ops::Range<usize>| {
+        let tokens = rows.clone().map(|p| 1 + p as u32).collect();
+        one_sequence(tokens, rows.clone(), 9, &[0, 1, 2], vec![rows.len() - 1])
     };
     let mut kv = store(loaded.model.as_ref(), 3);
     let alone = loaded.model.forward(&step(0..9), &mut kv).unwrap();
@@ -184,19 +158,7 @@ fn unsupported_settings_and_bad_shapes_are_refused() {
 /// Logits of the last of 5 prompt tokens, and the type the layers' weights are held as.
 fn run_prompt(path: &std::path::Path, options: LoadOptions) -> (String, Vec<f32>) {
     let loaded = load(path, options).unwrap();
-    let batch = ForwardBatch {
-        tokens: vec![3, 1, 4, 1, 5],
-        positions: (0..5).collect(),
-        slots: (0..5).collect(),
-        seqs: vec![BatchSeq {
-            first_row: 0,
-            rows: 5,
-            context_len: 5,
-            prompt_len: 5,
-            block_table: vec![BlockId(0), BlockId(1)],
-        }],
-        logit_rows: vec![4],
-    };
+    let batch = one_sequence(vec![3, 1, 4, 1, 5], 0..5, 5, &[0, 1], vec![4]);
     let mut kv = store(loaded.model.as_ref(), 2);
     let logits = loaded.model.forward(&batch, &mut kv).unwrap();
     (loaded.model.weight_type(), logits)

@@ -239,7 +239,10 @@ fn halves_order(values: &[f32], heads: usize, cols: usize) -> Vec<f32> {
     out
 }
 
-/// The `transformers` name of a llama.cpp tensor.
+/// The `transformers` name of a llama.cpp tensor. Written out here again, not taken from
+/// the loader's table (`sluice_models::load::hf::names`), on purpose: the tests' folders are
+/// an independent statement of how `transformers` names things, so a wrong name in the
+/// loader fails them instead of agreeing with itself.
 fn checkpoint_name(arch: TinyArch, name: &str) -> String {
     let whole = match name {
         "token_embd.weight" => Some("model.embed_tokens.weight"),

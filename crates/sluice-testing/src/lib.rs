@@ -1,4 +1,5 @@
-//! Test fixtures: tiny random-weight models that the tests write for themselves.
+//! Test fixtures: tiny random-weight models that the tests write for themselves, and a Python
+//! for the tests that drive Python libraries.
 //! May import candle, safetensors and tokenizers; a dev-dependency only, never imported by a
 //! crate's library.
 //!
@@ -10,10 +11,12 @@
 
 mod gguf;
 mod hf;
+mod python;
 mod weights;
 
 pub use gguf::write_tiny_llama;
 pub use hf::{write_tiny_hf, TinyHf};
+pub use python::python_venv;
 
 use candle_core::quantized::gguf_file::Value;
 use candle_core::quantized::GgmlDType;

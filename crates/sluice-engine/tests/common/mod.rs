@@ -2,6 +2,8 @@
 //! running a set of prompts to completion.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod references;
+
 use sluice_core::{
     FinishReason, GenerationRequest, LogprobOptions, RequestId, SamplingParams, StopCriteria,
 };
