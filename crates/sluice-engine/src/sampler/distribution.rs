@@ -148,6 +148,17 @@ pub fn draw<R: Rng + ?Sized>(candidates: &[Candidate], rng: &mut R) -> Option<u3
     last_weighted(candidates, max)
 }
 
+/// Where `id` is among `candidates` and its probability in their renormalised distribution;
+/// `None` when it is not among them (its probability is zero).
+pub fn probability_of(candidates: &[Candidate], id: u32) -> Option<(usize, f64)> {
+    let index = candidates.iter().position(|c| c.id == id)?;
+    let max = max_logit(candidates);
+    Some((
+        index,
+        weight(&candidates[index], max) / total_weight(candidates, max),
+    ))
+}
+
 fn last_weighted(candidates: &[Candidate], max: f32) -> Option<u32> {
     candidates
         .iter()

@@ -18,11 +18,11 @@ mod typical;
 mod tests;
 
 use rand::rngs::StdRng;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use sluice_core::SamplingParams;
 
 pub use distribution::{
-    apply_temperature, argmax, collect_candidates, draw, log_softmax_at, Candidate,
+    apply_temperature, argmax, collect_candidates, draw, log_softmax_at, probability_of, Candidate,
 };
 pub use penalties::{apply_penalties, TokenCounts};
 pub use top_k::top_k_filter;
@@ -79,7 +79,22 @@ impl Sampler {
     /// `-inf` rather than a panic: the model's output is data, and one bad row must not take
     /// down the batch.
     pub fn sample(&mut self, logits: &[f32]) -> Sampled {
-        let token = self.choose(logits);
+        let token = self.choose(logits, None);
+        Sampled {
+            token,
+            logprob: log_softmax_at(logits, token),
+        }
+    }
+
+    /// Checks a proposal that the next token is `proposed` (speculative decoding), choosing
+    /// the next token so that it is distributed exactly as [`Self::sample`]'s: greedy takes
+    /// the argmax, as always; sampling takes `proposed` with its probability `p` under the
+    /// final distribution (after penalties, temperature and filters), and otherwise draws from
+    /// that distribution without it. Any other token `x` then comes out with probability
+    /// `(1 - p) · p(x) / (1 - p) = p(x)`: the rule of speculative sampling for a proposal that
+    /// is one token for certain, as prompt lookup's and a greedy draft's are.
+    pub fn verify(&mut self, logits: &[f32], proposed: u32) -> Sampled {
+        let token = self.choose(logits, Some(proposed));
         Sampled {
             token,
             logprob: log_softmax_at(logits, token),
@@ -93,7 +108,7 @@ impl Sampler {
         }
     }
 
-    fn choose(&mut self, raw: &[f32]) -> u32 {
+    fn choose(&mut self, raw: &[f32], proposed: Option<u32>) -> u32 {
         // Penalties only touch seen tokens: with none seen, the raw logits serve as they are.
         let logits = if self.counts.is_empty() {
             raw
@@ -111,6 +126,12 @@ impl Sampler {
         top_k_filter(&mut self.candidates, self.params.top_k);
         top_p_filter(&mut self.candidates, self.params.top_p);
         typical_filter(&mut self.candidates, self.params.typical_p);
+        if let Some((index, p)) = proposed.and_then(|t| probability_of(&self.candidates, t)) {
+            if self.rng.random::<f64>() < p {
+                return self.candidates[index].id;
+            }
+            self.candidates.swap_remove(index);
+        }
         // No candidate means no token has any probability; argmax then picks deterministically.
         draw(&self.candidates, &mut self.rng).unwrap_or_else(|| argmax(logits))
     }

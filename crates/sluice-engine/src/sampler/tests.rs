@@ -252,3 +252,165 @@ fn nothing_possible_yields_token_zero_with_zero_probability() {
         assert_eq!((s.token, s.logprob), (0, f32::NEG_INFINITY));
     }
 }
+
+/// The distribution `sample` draws from after `prompt` and the output `accepted`, computed
+/// with the pipeline's own stages.
+fn final_distribution(
+    params: &SamplingParams,
+    logits: &[f32],
+    prompt: &[u32],
+    accepted: &[u32],
+) -> Vec<f64> {
+    use super::{
+        apply_penalties, apply_temperature, collect_candidates, top_k_filter, top_p_filter,
+        typical_filter, Candidate, TokenCounts,
+    };
+    let mut counts = if params.repetition_penalty != 1.0 {
+        TokenCounts::from_prompt(prompt)
+    } else {
+        TokenCounts::default()
+    };
+    for &t in accepted {
+        counts.record(t);
+    }
+    let mut penalised = logits.to_vec();
+    apply_penalties(&mut penalised, &counts, params);
+    let mut c: Vec<Candidate> = Vec::new();
+    collect_candidates(&penalised, &mut c);
+    apply_temperature(&mut c, params.temperature);
+    top_k_filter(&mut c, params.top_k);
+    top_p_filter(&mut c, params.top_p);
+    typical_filter(&mut c, params.typical_p);
+    let mut p = vec![0f64; logits.len()];
+    let max = c
+        .iter()
+        .map(|c| f64::from(c.logit))
+        .fold(f64::MIN, f64::max);
+    let total: f64 = c.iter().map(|c| (f64::from(c.logit) - max).exp()).sum();
+    for c in &c {
+        p[c.id as usize] = (f64::from(c.logit) - max).exp() / total;
+    }
+    p
+}
+
+/// Pearson's χ² of `observed` counts against `expected` probabilities, and its degrees of
+/// freedom; a token drawn that should be impossible is a failure by itself.
+fn chi_square(observed: &[usize], expected: &[f64]) -> (f64, usize) {
+    let draws: usize = observed.iter().sum();
+    let mut statistic = 0.0;
+    let mut categories = 0;
+    for (&o, &p) in observed.iter().zip(expected) {
+        if p == 0.0 {
+            assert_eq!(o, 0, "an impossible token was drawn");
+            continue;
+        }
+        let e = p * draws as f64;
+        statistic += (o as f64 - e).powi(2) / e;
+        categories += 1;
+    }
+    (statistic, categories - 1)
+}
+
+/// The χ² distribution's 0.999 quantile for 1 to 12 degrees of freedom: a correct sampler
+/// exceeds it in one run of a thousand.
+const CHI_SQUARE_999: [f64; 12] = [
+    10.828, 13.816, 16.266, 18.467, 20.515, 22.458, 24.322, 26.124, 27.877, 29.588, 31.264, 32.909,
+];
+
+/// Speculative sampling keeps the distribution: for every sampling setting and proposals of
+/// high, middling and zero probability, the tokens `verify` returns pass a χ² test against
+/// the distribution `sample` draws from (40,000 seeded draws each, at the 0.999 level), while
+/// the common mistake (on rejection, drawing from the whole distribution again) fails it.
+#[test]
+fn checking_a_proposal_keeps_the_sampling_distribution() {
+    let logits = [2.0f32, 1.5, 1.0, 0.5, 0.0, -0.5, -1.0, 1.2, 0.3, -2.0];
+    let (prompt, accepted) = ([0u32, 1], [0u32, 2, 2]);
+    let random = |temperature| SamplingParams {
+        temperature,
+        seed: 7,
+        ..SamplingParams::greedy()
+    };
+    let cases = [
+        ("temperature", random(0.7)),
+        (
+            "top-k",
+            SamplingParams {
+                top_k: 4,
+                ..random(1.0)
+            },
+        ),
+        (
+            "top-p",
+            SamplingParams {
+                top_p: 0.8,
+                ..random(1.3)
+            },
+        ),
+        (
+            "typical-p",
+            SamplingParams {
+                typical_p: 0.9,
+                ..random(1.0)
+            },
+        ),
+        (
+            "penalties",
+            SamplingParams {
+                repetition_penalty: 1.3,
+                frequency_penalty: 0.4,
+                presence_penalty: 0.2,
+                ..random(1.0)
+            },
+        ),
+    ];
+    const DRAWS: usize = 40_000;
+    for (name, params) in cases {
+        let expected = final_distribution(&params, &logits, &prompt, &accepted);
+        for proposed in [0u32, 3, 9] {
+            let mut sampler = Sampler::new(params.clone(), &prompt);
+            for &t in &accepted {
+                sampler.accept(t);
+            }
+            let mut observed = vec![0usize; logits.len()];
+            for _ in 0..DRAWS {
+                observed[sampler.verify(&logits, proposed).token as usize] += 1;
+            }
+            let (statistic, df) = chi_square(&observed, &expected);
+            assert!(
+                statistic < CHI_SQUARE_999[df - 1],
+                "{name}, proposing {proposed}: χ² = {statistic:.1} over {df} degrees of freedom"
+            );
+        }
+    }
+    // The mistake: a rejected proposal drawn again from the whole distribution over-weights it.
+    let params = random(1.0);
+    let expected = final_distribution(&params, &logits, &[], &[]);
+    let mut sampler = Sampler::new(params, &[]);
+    let mut rng = StdRng::seed_from_u64(3);
+    let mut observed = vec![0usize; logits.len()];
+    for _ in 0..DRAWS {
+        let token = if rng.random::<f64>() < expected[0] {
+            0
+        } else {
+            sampler.sample(&logits).token
+        };
+        observed[token as usize] += 1;
+    }
+    let (statistic, df) = chi_square(&observed, &expected);
+    assert!(statistic > CHI_SQUARE_999[df - 1], "χ² = {statistic:.1}");
+}
+
+/// Greedy checking takes the proposal exactly when it is the argmax, penalties included.
+#[test]
+fn greedy_checking_takes_the_argmax() {
+    let logits = [0.5f32, 3.0, 1.0];
+    let mut sampler = Sampler::new(SamplingParams::greedy(), &[]);
+    assert_eq!(sampler.verify(&logits, 1).token, 1);
+    assert_eq!(sampler.verify(&logits, 2).token, 1);
+    let params = SamplingParams {
+        repetition_penalty: 4.0,
+        ..SamplingParams::greedy()
+    };
+    let mut sampler = Sampler::new(params, &[1]);
+    assert_eq!(sampler.verify(&logits, 1).token, 2, "3 / 4 < 1");
+}
