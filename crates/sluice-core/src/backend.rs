@@ -31,6 +31,10 @@ pub struct ModelInfo {
     pub kv_capacity_tokens: usize,
     /// The sampling settings the model comes with, for requests that leave them unset.
     pub sampling_defaults: SamplingDefaults,
+    /// The most tokens speculative decoding proposes per sequence and step (0: off), and
+    /// where they come from.
+    pub speculate: usize,
+    pub speculation_method: Option<String>,
 }
 
 /// Why a text could not become a prompt. The server answers each with 422 and its message.

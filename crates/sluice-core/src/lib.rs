@@ -16,4 +16,4 @@ pub use event::{FinishReason, GenerationError, TokenEvent};
 pub use ids::{BlockId, RequestId, SeqId};
 pub use params::{SamplingDefaults, SamplingParams, StopCriteria};
 pub use request::{GenerationRequest, LogprobOptions};
-pub use stats::EngineStats;
+pub use stats::{EngineStats, SpeculationStats};

@@ -17,6 +17,19 @@ pub struct EngineStats {
     /// Wall time of steps that contained prefill rows, and of pure decode steps.
     pub prefill_seconds: f64,
     pub decode_seconds: f64,
+    /// Speculative decoding's counts, when it is on.
+    pub speculation: Option<SpeculationStats>,
+}
+
+/// What speculative decoding proposed and what the model accepted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpeculationStats {
+    /// Where proposals come from (`ngram`, `draft`).
+    pub method: String,
+    pub proposed_tokens: u64,
+    pub accepted_tokens: u64,
+    /// Checked chains of proposals by how many of their tokens were accepted (the index).
+    pub accepted_lengths: Vec<u64>,
 }
 
 impl EngineStats {

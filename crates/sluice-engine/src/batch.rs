@@ -10,7 +10,8 @@ use std::collections::HashMap;
 /// What one logits row of the step is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogitRow {
-    /// The sequence's next token is sampled from it.
+    /// The sequence's next token is chosen from it. A sequence with proposals has one such
+    /// row per proposal and one more, in order: row `i` checks proposal `i`.
     Sample(SeqId),
     /// It scores prompt token `target` (the request asked for prompt logprobs).
     Prompt { seq: SeqId, target: u32 },
@@ -20,9 +21,11 @@ pub struct BuiltBatch {
     pub forward: ForwardBatch,
     /// One entry per logits row, in row order.
     pub rows: Vec<LogitRow>,
-    /// Prompt (or recomputed) tokens in this step, and decode tokens (one per decoding sequence).
+    /// Prompt (or recomputed) tokens in this step, decode tokens (one per decoding sequence)
+    /// and the proposals checked beside them.
     pub prefill_tokens: usize,
     pub decode_tokens: usize,
+    pub proposed_tokens: usize,
 }
 
 pub fn build_batch(
@@ -35,6 +38,7 @@ pub fn build_batch(
         rows: Vec::new(),
         prefill_tokens: 0,
         decode_tokens: 0,
+        proposed_tokens: 0,
     };
     let f = &mut out.forward;
     for &(id, n) in &plan.items {
@@ -49,7 +53,12 @@ pub fn build_batch(
                     target: seq.tokens[pos + 1],
                 });
             }
-            f.tokens.push(seq.tokens[pos]);
+            // The last token and each proposal: its logits choose the token after it.
+            if pos + 1 >= seq.tokens.len() {
+                f.logit_rows.push(f.tokens.len());
+                out.rows.push(LogitRow::Sample(id));
+            }
+            f.tokens.push(seq.token_at(pos));
             f.positions.push(pos);
             // The scheduler grew the table to `end`, so every slot exists.
             f.slots.push(blocks.slot(id, pos).unwrap_or(usize::MAX));
@@ -61,14 +70,12 @@ pub fn build_batch(
             prompt_len: seq.prompt_len,
             block_table: blocks.block_table(id).unwrap_or_default(),
         });
-        if end == seq.tokens.len() {
-            f.logit_rows.push(first_row + n - 1);
-            out.rows.push(LogitRow::Sample(id));
-        }
-        if n == 1 && seq.computed >= seq.prompt_len {
+        let proposed = end.saturating_sub(seq.tokens.len());
+        out.proposed_tokens += proposed;
+        if n - proposed == 1 && seq.computed >= seq.prompt_len {
             out.decode_tokens += 1;
         } else {
-            out.prefill_tokens += n;
+            out.prefill_tokens += n - proposed;
         }
     }
     out

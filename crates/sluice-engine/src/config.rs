@@ -18,6 +18,27 @@ pub struct EngineConfig {
     pub kv_dtype: KvDtype,
     /// How the model's weights are held (`--dtype`, `--quantize`).
     pub load: LoadOptions,
+    pub speculation: Speculation,
+}
+
+/// Speculative decoding's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Speculation {
+    /// The most tokens proposed per sequence and step (`--speculate N`; 0: off).
+    pub max_tokens: usize,
+    /// Whether fewer tokens are proposed where they would not pay (the default), or always
+    /// as many as found (for measuring what the back-off saves, and for tests whose
+    /// proposals must not depend on timing).
+    pub back_off: bool,
+}
+
+impl Default for Speculation {
+    fn default() -> Self {
+        Speculation {
+            max_tokens: 0,
+            back_off: true,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -30,6 +51,7 @@ impl Default for EngineConfig {
             enable_prefix_caching: true,
             kv_dtype: KvDtype::F32,
             load: LoadOptions::default(),
+            speculation: Speculation::default(),
         }
     }
 }

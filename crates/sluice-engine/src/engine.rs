@@ -4,6 +4,7 @@
 use crate::batch::{build_batch, LogitRow};
 use crate::sampler::{log_softmax_at, top_logprobs};
 use crate::sequence::{EngineEvent, Progress, Sequence};
+use crate::speculate::{Acceptance, ProposalMethod, Speculator};
 use crate::{EngineConfig, Schedule, Scheduler};
 use sluice_core::{EngineStats, GenerationError, GenerationRequest, ModelInfo, SeqId};
 use sluice_kv::{BlockManager, KvConfig, KvError};
@@ -32,6 +33,8 @@ pub struct Engine {
     seqs: HashMap<SeqId, Sequence>,
     stats: EngineStats,
     pool: rayon::ThreadPool,
+    /// Speculative decoding, when `--speculate` asks for it.
+    speculator: Option<Speculator>,
 }
 
 impl Engine {
@@ -66,6 +69,9 @@ impl Engine {
             context_length: mc.context_length,
             kv_capacity_tokens: blocks.capacity_tokens(),
             sampling_defaults: generation,
+            speculate: cfg.speculation.max_tokens,
+            speculation_method: (cfg.speculation.max_tokens > 0)
+                .then(|| ProposalMethod::NGram.name().into()),
         };
         Ok(Engine {
             model,
@@ -77,6 +83,8 @@ impl Engine {
             seqs: HashMap::new(),
             stats: EngineStats::default(),
             pool: rayon::ThreadPoolBuilder::new().build()?,
+            speculator: (cfg.speculation.max_tokens > 0)
+                .then(|| Speculator::new(cfg.speculation, ProposalMethod::NGram)),
         })
     }
 
@@ -95,7 +103,11 @@ impl Engine {
 
     /// Queues a request; problems that make it impossible are reported on `events` at once.
     pub fn submit(&mut self, req: GenerationRequest, events: UnboundedSender<EngineEvent>) {
-        let seq = Sequence::new(req, events);
+        let acceptance = self
+            .speculator
+            .as_ref()
+            .map_or(Acceptance::new(0.0), Speculator::initial_acceptance);
+        let seq = Sequence::new(req, acceptance, events);
         let context_length = self.model.config().context_length;
         let vocab_size = self.model.config().vocab_size;
         let outside = seq.tokens.iter().find(|&&t| t as usize >= vocab_size);
@@ -140,6 +152,7 @@ impl Engine {
             kv_capacity_tokens: self.blocks.capacity_tokens(),
             kv_sequences: self.blocks.num_sequences(),
             prefix_cache_hit_blocks: self.blocks.prefix_cache_hits(),
+            speculation: self.speculator.as_ref().map(|s| s.stats().clone()),
             ..self.stats.clone()
         }
     }
@@ -148,6 +161,7 @@ impl Engine {
     /// Returns whether any work was done.
     pub fn step(&mut self) -> bool {
         self.drop_disconnected();
+        self.propose();
         let plan = self.scheduler.schedule(&mut self.seqs, &mut self.blocks);
         self.reject(&plan);
         if plan.items.is_empty() {
@@ -155,13 +169,14 @@ impl Engine {
         }
         let started = Instant::now();
         let batch = build_batch(&plan, &self.seqs, &self.blocks);
+        let mut accepted = 0;
         let (model, kv) = (&self.model, self.kv.as_mut());
         let forward = self.pool.install(|| model.forward(&batch.forward, kv));
         let computed = started.elapsed();
         match forward {
             Ok(logits) => {
                 self.commit(&plan);
-                self.sample_and_emit(&batch.rows, &logits);
+                accepted = self.sample_and_emit(&batch.rows, &logits);
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -169,9 +184,14 @@ impl Engine {
             }
         }
         let seconds = started.elapsed().as_secs_f64();
+        if let Some(speculator) = &mut self.speculator {
+            speculator.record_step(batch.forward.len(), computed.as_secs_f64());
+        }
         tracing::debug!(
             prefill_tokens = batch.prefill_tokens,
             decode_tokens = batch.decode_tokens,
+            proposed_tokens = batch.proposed_tokens,
+            accepted_tokens = accepted,
             waiting = self.scheduler.num_waiting(),
             forward_ms = computed.as_secs_f64() * 1e3,
             step_ms = seconds * 1e3,
@@ -207,38 +227,112 @@ impl Engine {
         self.stats.preemptions += plan.preempted.len() as u64;
     }
 
+    /// Proposes the tokens each decoding sequence checks this step (see `speculate`); the
+    /// scheduler counts them against the step's budget.
+    fn propose(&mut self) {
+        let Some(speculator) = &self.speculator else {
+            return;
+        };
+        let decodes = self.seqs.values().filter(|s| s.is_decoding()).count();
+        for seq in self.seqs.values_mut() {
+            seq.draft = if seq.is_decoding() {
+                speculator.propose(&seq.tokens, seq.room_after_next(), seq.acceptance, decodes)
+            } else {
+                Vec::new()
+            };
+        }
+    }
+
     /// The scheduled tokens now have K/V in the cache; full blocks join the prefix cache.
+    /// Proposals are not in the cache until they are accepted (`choose_and_emit`).
     fn commit(&mut self, plan: &Schedule) {
         for &(id, n) in &plan.items {
             if let Some(seq) = self.seqs.get_mut(&id) {
-                seq.computed += n;
+                seq.computed = (seq.computed + n).min(seq.tokens.len());
                 self.blocks.commit_tokens(id, &seq.tokens, seq.computed);
             }
         }
     }
 
-    fn sample_and_emit(&mut self, rows: &[LogitRow], logits: &[f32]) {
+    /// Chooses every sequence's next tokens from its rows and emits them; returns how many
+    /// proposals were accepted.
+    fn sample_and_emit(&mut self, rows: &[LogitRow], logits: &[f32]) -> usize {
         let vocab = self.model.config().vocab_size;
-        for (row, logits) in rows.iter().zip(logits.chunks_exact(vocab)) {
-            match *row {
+        let mut accepted = 0;
+        let mut i = 0;
+        while i < rows.len() {
+            match rows[i] {
                 LogitRow::Prompt { seq: id, target } => {
                     if let Some(seq) = self.seqs.get_mut(&id) {
-                        seq.record_prompt_logprob(log_softmax_at(logits, target));
+                        let row = &logits[i * vocab..(i + 1) * vocab];
+                        seq.record_prompt_logprob(log_softmax_at(row, target));
                     }
+                    i += 1;
                 }
                 LogitRow::Sample(id) => {
-                    let Some(seq) = self.seqs.get_mut(&id) else {
-                        continue;
-                    };
-                    let choice = seq.sampler.sample(logits);
-                    let top = top_logprobs(logits, seq.logprobs.top_n);
-                    match seq.push_token(choice.token, choice.logprob, top, &self.tokenizer) {
-                        Progress::Continue => {}
-                        Progress::Finished(_) | Progress::Disconnected => self.release(id),
-                    }
+                    let n = rows[i..]
+                        .iter()
+                        .take_while(|&&r| r == LogitRow::Sample(id))
+                        .count();
+                    accepted += self.choose_and_emit(id, &logits[i * vocab..(i + n) * vocab]);
+                    i += n;
                 }
             }
         }
+        accepted
+    }
+
+    /// Chooses sequence `id`'s next tokens from its `logits` rows (one per proposal checked,
+    /// and one more), in order: a proposal the choice takes is kept and the next row checks the
+    /// next one; the first choice that differs ends the chain, and the last row chooses
+    /// freely. The accepted proposals' K/V join the cache; the rejected ones' blocks go back.
+    /// Returns how many proposals were accepted.
+    fn choose_and_emit(&mut self, id: SeqId, logits: &[f32]) -> usize {
+        let vocab = self.model.config().vocab_size;
+        let Some(seq) = self.seqs.get_mut(&id) else {
+            return 0;
+        };
+        let draft = std::mem::take(&mut seq.draft);
+        let checked = logits.len() / vocab - 1;
+        let mut accepted = 0;
+        let mut done = false;
+        for (i, row) in logits.chunks_exact(vocab).enumerate() {
+            let proposal = draft.get(i).copied().filter(|_| i < checked);
+            let choice = match proposal {
+                Some(token) => seq.sampler.verify(row, token),
+                None => seq.sampler.sample(row),
+            };
+            let top = top_logprobs(row, seq.logprobs.top_n);
+            let progress = seq.push_token(choice.token, choice.logprob, top, &self.tokenizer);
+            let kept = proposal == Some(choice.token);
+            accepted += usize::from(kept);
+            if progress != Progress::Continue {
+                done = true;
+                break;
+            }
+            if !kept {
+                break;
+            }
+        }
+        if checked > 0 {
+            if let Some(speculator) = &mut self.speculator {
+                speculator.record_check(checked, accepted);
+            }
+            seq.acceptance.record(checked, accepted);
+        }
+        if done {
+            self.release(id);
+            return accepted;
+        }
+        seq.computed += accepted;
+        if checked > 0 {
+            // Blocks past the accepted tokens held only rejected proposals.
+            if let Err(e) = self.blocks.truncate(id, seq.computed) {
+                tracing::error!(%e, "giving back rejected proposals' blocks");
+            }
+            self.blocks.commit_tokens(id, &seq.tokens, seq.computed);
+        }
+        accepted
     }
 
     fn fail_all(&mut self, plan: &Schedule, error: GenerationError) {

@@ -15,10 +15,11 @@ pub mod load;
 pub mod sampler;
 mod scheduler;
 mod sequence;
+mod speculate;
 pub mod stop;
 
 pub use backend::LocalBackend;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, Speculation};
 pub use engine::{Engine, EngineError};
 pub use handle::EngineHandle;
 pub use load::{fetch, CacheSize, KvDtype, LoadError, LoadOptions, Quantization, WeightDtype};

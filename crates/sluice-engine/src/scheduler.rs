@@ -1,7 +1,8 @@
 //! Which sequences run in the next step, and how many of their tokens.
 //!
 //! Continuous batching with chunked prefill under one token budget per step, as vLLM does:
-//! running sequences first (a decode costs one token, an unfinished prefill takes a chunk),
+//! running sequences first (a decode costs one token and one per token proposed to follow it,
+//! an unfinished prefill takes a chunk),
 //! then waiting ones in arrival order while budget, blocks and the running limit allow (a
 //! request whose prompt starts with blocks that a running sequence is still computing waits
 //! for them, see [`Scheduler::prefix_in_progress`]). When a running sequence cannot grow, the
@@ -35,9 +36,16 @@ pub trait Schedulable {
     /// Preempted: it drops its lease (the blocks go back) and is recomputed from the start.
     fn preempt(&mut self);
 
-    /// Tokens still to be run through the model before the next token can be sampled.
+    /// Tokens proposed to follow [`Self::tokens`] this step (speculative decoding): each is
+    /// computed as one more row, checked against the model's choice.
+    fn proposed(&self) -> usize {
+        0
+    }
+
+    /// Rows to run through the model before the next tokens can be chosen: the tokens not in
+    /// the cache yet and the proposals.
     fn pending(&self) -> usize {
-        self.tokens().len() - self.computed()
+        self.tokens().len() + self.proposed() - self.computed()
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::sampler::Sampler;
 use crate::scheduler::Schedulable;
+use crate::speculate::Acceptance;
 use crate::stop::StopMatcher;
 use sluice_core::{
     FinishReason, GenerationError, GenerationRequest, LogprobOptions, SeqId, StopCriteria,
@@ -36,6 +37,10 @@ pub struct Sequence {
     pub stop: StopCriteria,
     pub sampler: Sampler,
     pub logprobs: LogprobOptions,
+    /// Tokens proposed to follow `tokens`, checked in this step (speculative decoding).
+    pub draft: Vec<u32>,
+    /// How often this sequence's proposals have been accepted.
+    pub acceptance: Acceptance,
     /// Logprobs of prompt tokens `1..` as prefill computes them, while the request wants them
     /// and the first token has not taken them away yet.
     prompt_logprobs: Option<Vec<f32>>,
@@ -54,7 +59,11 @@ pub enum Progress {
 }
 
 impl Sequence {
-    pub fn new(req: GenerationRequest, events: UnboundedSender<EngineEvent>) -> Self {
+    pub fn new(
+        req: GenerationRequest,
+        acceptance: Acceptance,
+        events: UnboundedSender<EngineEvent>,
+    ) -> Self {
         Sequence {
             id: SeqId::of(req.id),
             prompt_len: req.prompt_ids.len(),
@@ -63,6 +72,8 @@ impl Sequence {
             logprobs: req.logprobs,
             prompt_logprobs: req.logprobs.prompt.then(Vec::new),
             tokens: req.prompt_ids,
+            draft: Vec::new(),
+            acceptance,
             computed: 0,
             state: SequenceState::Waiting,
             stop: req.stop,
@@ -73,6 +84,29 @@ impl Sequence {
 
     pub fn generated(&self) -> usize {
         self.tokens.len() - self.prompt_len
+    }
+
+    /// The token at `position`: one of [`Self::tokens`], or past them, a proposal.
+    pub fn token_at(&self, position: usize) -> u32 {
+        self.tokens
+            .get(position)
+            .copied()
+            .unwrap_or_else(|| self.draft[position - self.tokens.len()])
+    }
+
+    /// Whether its next step is a decode: it runs, its every token but the last (a generated
+    /// one) is in the cache.
+    pub fn is_decoding(&self) -> bool {
+        matches!(self.state, SequenceState::Running(_))
+            && self.computed + 1 == self.tokens.len()
+            && self.computed >= self.prompt_len
+    }
+
+    /// Tokens it may still generate after the next one: the most worth proposing.
+    pub fn room_after_next(&self) -> usize {
+        self.stop
+            .max_new_tokens
+            .saturating_sub(self.generated() + 1)
     }
 
     /// Tokens the sequence can ever hold in the cache (used to reject what can never fit).
@@ -173,6 +207,10 @@ impl Schedulable for Sequence {
         Sequence::max_context(self)
     }
 
+    fn proposed(&self) -> usize {
+        self.draft.len()
+    }
+
     /// The next prefill must produce logits for prompt positions, so it must not skip them
     /// through the prefix cache.
     fn needs_prompt_logprobs(&self) -> bool {
@@ -188,6 +226,7 @@ impl Schedulable for Sequence {
     /// recomputed from its tokens.
     fn preempt(&mut self) {
         self.computed = 0;
+        self.draft.clear();
         self.state = SequenceState::Waiting;
     }
 }
