@@ -2,8 +2,18 @@
 
 use clap::Args;
 use sluice_engine::{
-    fetch, CacheSize, Engine, EngineConfig, KvDtype, LoadOptions, Quantization, WeightDtype,
+    fetch, CacheSize, Engine, EngineConfig, KvDtype, LoadOptions, Quantization, Speculation,
+    WeightDtype,
 };
+
+/// How `--speculate` decides how many tokens to propose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SpeculateBackoff {
+    /// Fewer where they would not pay, from the steps' own cost and the acceptance rate.
+    Measured,
+    /// Always as many as found.
+    Off,
+}
 
 #[derive(Args, Clone, Debug)]
 pub struct EngineArgs {
@@ -45,6 +55,17 @@ pub struct EngineArgs {
     /// Requests running at once in the engine; more wait in its queue.
     #[arg(long, env = "MAX_RUNNING_REQUESTS", default_value_t = 128)]
     pub max_running_requests: usize,
+    /// Speculative decoding: propose up to N next tokens per sequence and step by prompt
+    /// lookup (n-grams of its own prompt and output, as TGI does without Medusa heads), and
+    /// check them all in one step. Output is unchanged; fewer tokens are proposed where they
+    /// would not pay, none when the batch is compute-bound (docs/speculation.md). 0: off.
+    #[arg(long, env = "SPECULATE", default_value_t = 0)]
+    pub speculate: usize,
+    /// Whether --speculate proposes fewer tokens where they would not pay (`measured`: from
+    /// the steps' own cost and the proposals' acceptance), or always as many as it finds
+    /// (`off`, to measure what backing off saves).
+    #[arg(long, env = "SPECULATE_BACKOFF", value_enum, default_value_t = SpeculateBackoff::Measured)]
+    pub speculate_backoff: SpeculateBackoff,
 }
 
 impl EngineArgs {
@@ -76,6 +97,10 @@ impl EngineArgs {
             load: LoadOptions {
                 dtype: self.dtype,
                 quantize: self.quantize,
+            },
+            speculation: Speculation {
+                max_tokens: self.speculate,
+                back_off: self.speculate_backoff == SpeculateBackoff::Measured,
             },
         };
         Ok(Engine::load(&self.model_id, &cfg)?)

@@ -157,6 +157,12 @@ pub struct Info {
     /// The number type of the KV cache's values (`--kv-cache-dtype`).
     pub kv_cache_dtype: String,
     pub kv_cache_capacity_tokens: usize,
+    /// The most tokens speculative decoding proposes per sequence and step (0: off), and
+    /// where they come from (`ngram`).
+    #[serde(default)]
+    pub speculate: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speculation_method: Option<String>,
     /// What `parameters.watermark` does here.
     pub watermark: String,
 }

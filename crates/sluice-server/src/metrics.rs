@@ -3,12 +3,12 @@
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
-use sluice_core::{EngineStats, ModelInfo};
+use sluice_core::{EngineStats, ModelInfo, SpeculationStats};
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
@@ -16,6 +16,20 @@ use std::sync::Mutex;
 pub struct RequestLabels {
     pub route: String,
     pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MethodLabels {
+    method: String,
+}
+
+/// Speculative decoding's counters, by where the proposals come from.
+struct SpeculationMetrics {
+    proposed: Family<MethodLabels, Counter>,
+    accepted: Family<MethodLabels, Counter>,
+    accepted_length: Family<MethodLabels, Histogram, LengthBuckets>,
+    /// Checked chains by accepted length already observed into `accepted_length`.
+    observed_lengths: Mutex<Vec<u64>>,
 }
 
 pub struct Metrics {
@@ -35,6 +49,7 @@ pub struct Metrics {
     kv_sequences: Gauge,
     preemptions: Counter,
     prefix_cache_hits: Counter,
+    speculation: SpeculationMetrics,
     /// One scrape at a time: `catch_up` reads a counter and then adds to it, so two concurrent
     /// scrapes would both add the same gap.
     scrape: Mutex<()>,
@@ -62,6 +77,7 @@ impl Metrics {
             kv_sequences: Gauge::default(),
             preemptions: Counter::default(),
             prefix_cache_hits: Counter::default(),
+            speculation: SpeculationMetrics::new(model.speculate),
             scrape: Mutex::new(()),
             registry: Registry::default(),
         };
@@ -153,6 +169,7 @@ impl Metrics {
             "KV-cache blocks reused from the prefix cache",
             m.prefix_cache_hits.clone(),
         );
+        m.speculation.register(r);
         Metrics { registry, ..m }
     }
 
@@ -166,10 +183,80 @@ impl Metrics {
         self.kv_sequences.set(stats.kv_sequences as i64);
         catch_up(&self.preemptions, stats.preemptions);
         catch_up(&self.prefix_cache_hits, stats.prefix_cache_hit_blocks);
+        if let Some(speculation) = &stats.speculation {
+            self.speculation.catch_up(speculation);
+        }
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// One histogram bucket per accepted length, so the histogram counts each length exactly.
+#[derive(Clone, Debug)]
+struct LengthBuckets(Vec<f64>);
+
+impl MetricConstructor<Histogram> for LengthBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(self.0.iter().copied())
+    }
+}
+
+impl SpeculationMetrics {
+    /// Counters for proposal chains of up to `max_tokens` tokens.
+    fn new(max_tokens: usize) -> Self {
+        let bounds: Vec<f64> = (0..=max_tokens).map(|n| n as f64).collect();
+        SpeculationMetrics {
+            proposed: Family::default(),
+            accepted: Family::default(),
+            accepted_length: Family::new_with_constructor(LengthBuckets(bounds)),
+            observed_lengths: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "speculative_proposed_tokens",
+            "Tokens proposed by speculative decoding and checked by the model",
+            self.proposed.clone(),
+        );
+        r.register(
+            "speculative_accepted_tokens",
+            "Proposed tokens the model accepted",
+            self.accepted.clone(),
+        );
+        r.register(
+            "speculative_accepted_length",
+            "Tokens accepted of each checked chain of proposals",
+            self.accepted_length.clone(),
+        );
+    }
+
+    /// Moves the counters up to the engine's totals.
+    fn catch_up(&self, stats: &SpeculationStats) {
+        let labels = MethodLabels {
+            method: stats.method.clone(),
+        };
+        catch_up(&self.proposed.get_or_create(&labels), stats.proposed_tokens);
+        catch_up(&self.accepted.get_or_create(&labels), stats.accepted_tokens);
+        let histogram = self.accepted_length.get_or_create(&labels);
+        let mut observed = self
+            .observed_lengths
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        observed.resize(stats.accepted_lengths.len(), 0);
+        for (length, (&total, seen)) in stats
+            .accepted_lengths
+            .iter()
+            .zip(observed.iter_mut())
+            .enumerate()
+        {
+            for _ in *seen..total {
+                histogram.observe(length as f64);
+            }
+            *seen = total;
+        }
     }
 }
 
@@ -197,11 +284,20 @@ mod tests {
             context_length: 8,
             kv_capacity_tokens: 8,
             sampling_defaults: Default::default(),
+            speculate: 2,
+            speculation_method: Some("ngram".into()),
         };
         let metrics = Metrics::new(&model);
         let stats = EngineStats {
             preemptions: 1000,
             prefix_cache_hit_blocks: 7,
+            speculation: Some(SpeculationStats {
+                method: "ngram".into(),
+                proposed_tokens: 10,
+                accepted_tokens: 8,
+                // One chain with none accepted, two with one, three with two.
+                accepted_lengths: vec![1, 2, 3],
+            }),
             ..EngineStats::default()
         };
         std::thread::scope(|s| {
@@ -219,5 +315,14 @@ mod tests {
             text.contains(r#"sluice_model_info{model_id="m",architecture="llama",weights="q4_1",device="cpu",dtype="f32",kv_cache_dtype="f16"} 1"#),
             "{text}"
         );
+        for line in [
+            r#"sluice_speculative_proposed_tokens_total{method="ngram"} 10"#,
+            r#"sluice_speculative_accepted_tokens_total{method="ngram"} 8"#,
+            r#"sluice_speculative_accepted_length_count{method="ngram"} 6"#,
+            r#"sluice_speculative_accepted_length_bucket{le="0.0",method="ngram"} 1"#,
+            r#"sluice_speculative_accepted_length_bucket{le="1.0",method="ngram"} 3"#,
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

@@ -74,6 +74,8 @@ pub async fn info<B: Backend>(State(state): State<AppState<B>>) -> Json<Info> {
         quantize: model.quantization.clone(),
         kv_cache_dtype: model.kv_cache_dtype.clone(),
         kv_cache_capacity_tokens: model.kv_capacity_tokens,
+        speculate: model.speculate,
+        speculation_method: model.speculation_method.clone(),
         watermark: "accepted and ignored: sluice does not watermark its output".into(),
     })
 }

@@ -38,6 +38,8 @@ impl Fake {
                 context_length: 64,
                 kv_capacity_tokens: 1024,
                 sampling_defaults: Default::default(),
+                speculate: 0,
+                speculation_method: None,
             },
             next_id: AtomicU64::new(1),
             hold,
