@@ -5,7 +5,7 @@
 mod common;
 use common::references::*;
 use common::*;
-use sluice_engine::{CacheSize, EngineConfig, KvDtype};
+use sluice_engine::{CacheSize, EngineConfig, KvDtype, Speculation};
 use sluice_tokenizer::{IncrementalDecoder, Tokenizer};
 
 fn config() -> EngineConfig {
@@ -86,6 +86,50 @@ fn greedy_tokens_match_llama_cpp() {
     assert_greedy_matches(&real_model_path(), "greedy_refs.json", 10, KvDtype::F32);
 }
 
+/// As [`greedy_tokens_match_llama_cpp`] with `--speculate 1`, `2` and `8` (every proposal
+/// checked, none held back): a proposal's row is computed as llama.cpp computes that token
+/// alone, so the text and logprobs stay llama.cpp's however many tokens are accepted.
+#[test]
+fn speculation_keeps_greedy_tokens_of_llama_cpp() {
+    for (refs, kv_dtype, max_tokens) in [
+        ("greedy_refs.json", KvDtype::F32, 1),
+        ("greedy_refs.json", KvDtype::F32, 2),
+        ("greedy_refs.json", KvDtype::F32, 8),
+        ("greedy_refs_f16kv.json", KvDtype::F16, 2),
+    ] {
+        let cfg = EngineConfig {
+            kv_dtype,
+            speculation: Speculation {
+                max_tokens,
+                back_off: false,
+            },
+            ..config()
+        };
+        let s = assert_greedy_matches_with(&real_model_path(), refs, 10, cfg);
+        let spec = s.speculation.expect("speculation stats");
+        assert!(
+            spec.accepted_tokens > 0 && spec.accepted_tokens < spec.proposed_tokens,
+            "{refs} --speculate {max_tokens}: {spec:?}"
+        );
+    }
+}
+
+/// Gemma 3's K-quant rows with `--speculate 2`: proposals checked at every position, windowed
+/// layers included.
+#[test]
+fn gemma_speculation_keeps_greedy_tokens_of_llama_cpp() {
+    let cfg = EngineConfig {
+        speculation: Speculation {
+            max_tokens: 2,
+            back_off: false,
+        },
+        ..config()
+    };
+    let s = assert_greedy_matches_with(&gemma_path(), "gemma_greedy_refs.json", 10, cfg);
+    let spec = s.speculation.expect("speculation stats");
+    assert!(spec.accepted_tokens > 0 && spec.accepted_tokens < spec.proposed_tokens);
+}
+
 /// As [`greedy_tokens_match_llama_cpp`], over an f16 KV cache (`--kv-cache-dtype f16`) against
 /// llama.cpp's f16 cache (flash attention off), whose rounding changes the text of half these
 /// prompts: the cache's values, the queries and the softmax weights rounded to f16, and a
@@ -127,15 +171,23 @@ fn assert_greedy_matches(
     min_cases: usize,
     kv_dtype: KvDtype,
 ) {
+    let cfg = EngineConfig {
+        kv_dtype,
+        ..config()
+    };
+    assert_greedy_matches_with(model, refs_file, min_cases, cfg);
+}
+
+/// [`assert_greedy_matches`] with an engine configured as `cfg`; gives the engine's stats.
+fn assert_greedy_matches_with(
+    model: &std::path::Path,
+    refs_file: &str,
+    min_cases: usize,
+    cfg: EngineConfig,
+) -> sluice_engine::EngineStats {
     let refs: GreedyRefs = reference(refs_file);
     assert!(refs.cases.len() >= min_cases);
-    let handle = engine(
-        model,
-        EngineConfig {
-            kv_dtype,
-            ..config()
-        },
-    );
+    let handle = engine(model, cfg);
     let tok = tokenizer(model);
     let reqs = refs
         .cases
@@ -162,6 +214,7 @@ fn assert_greedy_matches(
     }
     let s = stats(&handle);
     assert_eq!(s.kv_blocks_free, s.kv_blocks_total);
+    s
 }
 
 #[test]
@@ -170,6 +223,22 @@ fn real_model_batched_chunked_and_preempted_equal_alone() {
         &real_model_path(),
         "greedy_refs.json",
         KvDtype::F32,
+        Speculation::default(),
+    );
+}
+
+/// With `--speculate 2` in the crowded run: proposals counted in the 24-row budget, checked beside
+/// prompt chunks, and dropped with their sequence when it is preempted.
+#[test]
+fn speculation_batched_chunked_and_preempted_equal_alone() {
+    assert_batched_chunked_and_preempted_equal_alone(
+        &real_model_path(),
+        "greedy_refs.json",
+        KvDtype::F32,
+        Speculation {
+            max_tokens: 2,
+            back_off: false,
+        },
     );
 }
 
@@ -181,6 +250,7 @@ fn f16_kv_cache_batched_chunked_and_preempted_equal_alone() {
         &real_model_path(),
         "greedy_refs_f16kv.json",
         KvDtype::F16,
+        Speculation::default(),
     );
 }
 
@@ -192,6 +262,7 @@ fn gemma_batched_chunked_and_preempted_equal_alone() {
         &gemma_path(),
         "gemma_greedy_refs.json",
         KvDtype::F32,
+        Speculation::default(),
     );
 }
 
@@ -202,6 +273,7 @@ fn gemma_f16_kv_cache_batched_chunked_and_preempted_equal_alone() {
         &gemma_path(),
         "gemma_greedy_refs_f16kv.json",
         KvDtype::F16,
+        Speculation::default(),
     );
 }
 
@@ -212,6 +284,7 @@ fn assert_batched_chunked_and_preempted_equal_alone(
     model: &std::path::Path,
     refs_file: &str,
     kv_dtype: KvDtype,
+    speculation: Speculation,
 ) {
     let refs: GreedyRefs = reference(refs_file);
     let prompts: Vec<Vec<u32>> = refs
@@ -244,6 +317,7 @@ fn assert_batched_chunked_and_preempted_equal_alone(
         cache: CacheSize::Tokens(16 * (prompt_blocks + 2)),
         max_batch_tokens: 24,
         kv_dtype,
+        speculation,
         ..config()
     };
     // All queued before the first step, so that the pool runs short however the threads run.
