@@ -56,8 +56,8 @@ pub struct EngineArgs {
     #[arg(long, env = "MAX_RUNNING_REQUESTS", default_value_t = 128)]
     pub max_running_requests: usize,
     /// Speculative decoding: propose up to N next tokens per sequence and step by prompt
-    /// lookup (n-grams of its own prompt and output, as TGI does without Medusa heads), and
-    /// check them all in one step. Output is unchanged; fewer tokens are proposed where they
+    /// lookup (n-grams of its own prompt and output, as TGI does without Medusa heads) or
+    /// with --draft-model, and check them all in one step. Output is unchanged; fewer tokens are proposed where they
     /// would not pay, none when the batch is compute-bound (docs/speculation.md). 0: off.
     #[arg(long, env = "SPECULATE", default_value_t = 0)]
     pub speculate: usize,
@@ -66,6 +66,11 @@ pub struct EngineArgs {
     /// (`off`, to measure what backing off saves).
     #[arg(long, env = "SPECULATE_BACKOFF", value_enum, default_value_t = SpeculateBackoff::Measured)]
     pub speculate_backoff: SpeculateBackoff,
+    /// A smaller model with the same vocabulary (a path or alias) that proposes the
+    /// --speculate tokens instead of prompt lookup (llama-server's --model-draft). Its cache
+    /// holds as many tokens as the model's.
+    #[arg(long, env = "DRAFT_MODEL")]
+    pub draft_model: Option<String>,
 }
 
 impl EngineArgs {
@@ -102,6 +107,7 @@ impl EngineArgs {
                 max_tokens: self.speculate,
                 back_off: self.speculate_backoff == SpeculateBackoff::Measured,
             },
+            draft_model: self.draft_model.clone(),
         };
         Ok(Engine::load(&self.model_id, &cfg)?)
     }

@@ -260,6 +260,47 @@ fn bad_generate_inputs_give_one_line_errors() {
             ],
             "beyond the model's context length 1024",
         ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--draft-model",
+                &model,
+            ],
+            "--draft-model needs --speculate N",
+        ),
+        (
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--speculate",
+                "2",
+                "--draft-model",
+                "no-such-draft",
+            ],
+            "unknown model `no-such-draft`",
+        ),
+        (
+            // Gemma 3's 262,144 tokens are not the tiny model's.
+            vec![
+                "generate",
+                "--model-id",
+                &model,
+                "--prompt",
+                "x",
+                "--speculate",
+                "2",
+                "--draft-model",
+                "gemma3-270m",
+            ],
+            "draft model gemma3-270m: the draft model's vocabulary differs from the model's",
+        ),
     ];
     for (args, needle) in cases {
         assert_one_line_error(&sluice(&args, &[]), needle);
@@ -338,6 +379,24 @@ fn default_model_is_fetched_and_answers_greedily() {
     let text = String::from_utf8(out.stdout).unwrap();
     // llama.cpp's greedy continuation starts the same way (tests/data/greedy_refs.json).
     assert!(text.starts_with(" Paris.\n\nThe"), "{text:?}");
+    // Speculation, by prompt lookup and by the model drafting for itself, changes nothing.
+    for draft in [&[][..], &["--draft-model", "smollm2-135m"]] {
+        let mut args = vec![
+            "generate",
+            "--prompt",
+            "The capital of France is",
+            "--max-new-tokens",
+            "32",
+            "--temperature",
+            "0",
+            "--speculate",
+            "2",
+        ];
+        args.extend(draft);
+        let out = sluice(&args, &[]);
+        assert_success(&out);
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), text, "{args:?}");
+    }
     let fetched = sluice(&["fetch"], &[]);
     assert!(fetched.status.success());
     assert!(String::from_utf8_lossy(&fetched.stdout)

@@ -19,6 +19,9 @@ pub struct EngineConfig {
     /// How the model's weights are held (`--dtype`, `--quantize`).
     pub load: LoadOptions,
     pub speculation: Speculation,
+    /// The model that proposes tokens (`--draft-model`, a path or alias); prompt lookup when
+    /// `None`. Needs `speculation.max_tokens > 0`.
+    pub draft_model: Option<String>,
 }
 
 /// Speculative decoding's settings.
@@ -52,6 +55,7 @@ impl Default for EngineConfig {
             kv_dtype: KvDtype::F32,
             load: LoadOptions::default(),
             speculation: Speculation::default(),
+            draft_model: None,
         }
     }
 }

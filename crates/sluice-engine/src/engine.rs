@@ -4,7 +4,7 @@
 use crate::batch::{build_batch, LogitRow};
 use crate::sampler::{log_softmax_at, top_logprobs};
 use crate::sequence::{EngineEvent, Progress, Sequence};
-use crate::speculate::{Acceptance, ProposalMethod, Speculator};
+use crate::speculate::{Acceptance, ProposalRequest, Proposer, Speculator};
 use crate::{EngineConfig, Schedule, Scheduler};
 use sluice_core::{EngineStats, GenerationError, GenerationRequest, ModelInfo, SeqId};
 use sluice_kv::{BlockManager, KvConfig, KvError};
@@ -39,12 +39,14 @@ pub struct Engine {
 
 impl Engine {
     /// The engine around `loaded` (`model_id` is what the user named it), with a cache of
-    /// `num_blocks` blocks; see [`Engine::load`].
+    /// `num_blocks` blocks, speculating with `proposer` when `cfg` asks for speculation; see
+    /// [`Engine::load`].
     pub(crate) fn new(
         loaded: LoadedModel,
         model_id: &str,
         num_blocks: usize,
         cfg: &EngineConfig,
+        proposer: Proposer,
     ) -> Result<Self, EngineError> {
         let kv_cfg = KvConfig {
             num_blocks,
@@ -59,6 +61,8 @@ impl Engine {
         } = loaded;
         let kv = model.new_kv_memory(model.kv_layout(num_blocks, cfg.block_size, cfg.kv_dtype));
         let mc = model.config();
+        let speculator =
+            (cfg.speculation.max_tokens > 0).then(|| Speculator::new(cfg.speculation, proposer));
         let info = ModelInfo {
             model_id: model_id.to_string(),
             architecture: mc.architecture.clone(),
@@ -70,8 +74,7 @@ impl Engine {
             kv_capacity_tokens: blocks.capacity_tokens(),
             sampling_defaults: generation,
             speculate: cfg.speculation.max_tokens,
-            speculation_method: (cfg.speculation.max_tokens > 0)
-                .then(|| ProposalMethod::NGram.name().into()),
+            speculation_method: speculator.as_ref().map(|s| s.stats().method.clone()),
         };
         Ok(Engine {
             model,
@@ -83,8 +86,7 @@ impl Engine {
             seqs: HashMap::new(),
             stats: EngineStats::default(),
             pool: rayon::ThreadPoolBuilder::new().build()?,
-            speculator: (cfg.speculation.max_tokens > 0)
-                .then(|| Speculator::new(cfg.speculation, ProposalMethod::NGram)),
+            speculator,
         })
     }
 
@@ -141,6 +143,9 @@ impl Engine {
     fn release(&mut self, id: SeqId) {
         self.scheduler.remove(id);
         self.seqs.remove(&id);
+        if let Some(speculator) = &mut self.speculator {
+            speculator.forget(id);
+        }
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -230,16 +235,31 @@ impl Engine {
     /// Proposes the tokens each decoding sequence checks this step (see `speculate`); the
     /// scheduler counts them against the step's budget.
     fn propose(&mut self) {
-        let Some(speculator) = &self.speculator else {
+        let Some(speculator) = &mut self.speculator else {
             return;
         };
-        let decodes = self.seqs.values().filter(|s| s.is_decoding()).count();
+        let requests: Vec<ProposalRequest> = self
+            .seqs
+            .values()
+            .filter(|s| s.is_decoding())
+            .map(|s| ProposalRequest {
+                seq: s.id,
+                tokens: &s.tokens,
+                prompt_len: s.prompt_len,
+                room: s.room_after_next(),
+                acceptance: s.acceptance,
+            })
+            .collect();
+        let decodes = requests.len();
+        let proposals = self.pool.install(|| speculator.propose(&requests, decodes));
+        let ids: Vec<SeqId> = requests.iter().map(|r| r.seq).collect();
         for seq in self.seqs.values_mut() {
-            seq.draft = if seq.is_decoding() {
-                speculator.propose(&seq.tokens, seq.room_after_next(), seq.acceptance, decodes)
-            } else {
-                Vec::new()
-            };
+            seq.draft.clear();
+        }
+        for (id, draft) in ids.into_iter().zip(proposals) {
+            if let Some(seq) = self.seqs.get_mut(&id) {
+                seq.draft = draft;
+            }
         }
     }
 

@@ -6,7 +6,9 @@
 mod common;
 use common::references::*;
 use common::*;
-use sluice_engine::{CacheSize, EngineConfig, LoadOptions, Quantization, WeightDtype};
+use sluice_engine::{
+    CacheSize, EngineConfig, EngineStats, LoadOptions, Quantization, Speculation, WeightDtype,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, OnceLock};
@@ -65,13 +67,23 @@ fn config(load: LoadOptions) -> EngineConfig {
 
 /// Every case run together in one batch, greedy, `n` tokens each.
 fn greedy_outputs(model: &Path, load: LoadOptions, refs: &GreedyRefs) -> Vec<Output> {
-    let handle = engine(model, config(load));
+    greedy_outputs_with(model, config(load), refs).0
+}
+
+/// [`greedy_outputs`] with an engine configured as `cfg`, and the engine's stats after.
+fn greedy_outputs_with(
+    model: &Path,
+    cfg: EngineConfig,
+    refs: &GreedyRefs,
+) -> (Vec<Output>, EngineStats) {
+    let handle = engine(model, cfg);
     let reqs = refs
         .cases
         .iter()
         .map(|c| greedy(c.prompt_ids.clone(), refs.n_predict))
         .collect();
-    run_all(&handle, reqs)
+    let outs = run_all(&handle, reqs);
+    (outs, stats(&handle))
 }
 
 /// Where two logits tie within this, the argmax may fall either way (issue 3's rule).
@@ -126,6 +138,48 @@ fn an_f32_folder_matches_llama_cpp_on_the_same_weights() {
     assert_matches(&one, &refs, 1e-5, "f32");
     let two = greedy_outputs(&folder("float32", 2), LoadOptions::default(), &refs);
     assert_eq!(one, two, "two shards");
+}
+
+/// The real draft pair: the default model's Q4_1 file drafting for the same model's f32
+/// weights (`--speculate N --draft-model smollm2-135m`). Greedy output stays the f32 model's
+/// own, token for token, logprobs within 1e-5; the draft is right often, not always.
+#[test]
+fn a_quantized_draft_keeps_the_f32_folders_output() {
+    let refs: GreedyRefs = reference("hf_greedy_refs_f32.json");
+    let model = folder("float32", 1);
+    let plain = greedy_outputs(&model, LoadOptions::default(), &refs);
+    for max_tokens in [2, 8] {
+        let cfg = EngineConfig {
+            speculation: Speculation {
+                max_tokens,
+                back_off: false,
+            },
+            draft_model: Some(real_model_path().to_str().unwrap().to_string()),
+            ..config(LoadOptions::default())
+        };
+        let (outs, stats) = greedy_outputs_with(&model, cfg, &refs);
+        for (case, (want, got)) in refs.cases.iter().zip(plain.iter().zip(&outs)) {
+            assert_eq!(
+                want.tokens, got.tokens,
+                "--speculate {max_tokens}: {:?}",
+                case.prompt
+            );
+            for (a, b) in want.logprobs.iter().zip(&got.logprobs) {
+                assert!(
+                    (a - b).abs() <= 1e-5,
+                    "--speculate {max_tokens}: {a} vs {b}"
+                );
+            }
+        }
+        let spec = stats.speculation.expect("speculation stats");
+        assert_eq!(spec.method, "draft");
+        assert!(
+            spec.accepted_tokens > 0 && spec.accepted_tokens < spec.proposed_tokens,
+            "--speculate {max_tokens}: {spec:?}"
+        );
+        println!("--speculate {max_tokens} with the Q4_1 draft: {spec:?}");
+        assert_eq!(stats.kv_blocks_free, stats.kv_blocks_total);
+    }
 }
 
 /// bf16 weights give llama.cpp's greedy tokens on its BF16 file, logprobs within 1e-5

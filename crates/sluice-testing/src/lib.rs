@@ -49,6 +49,10 @@ pub struct TinyLlama {
     /// GGUF metadata written over (or after) the model's own, to make files the loader
     /// refuses.
     pub metadata: Vec<(String, Value)>,
+    /// An output matrix of its own instead of the tied embedding: the embedding plus uniform
+    /// noise of this amplitude. The tied model repeats its last token for ever; with noise
+    /// it sometimes does not, so it can draft for the tied model and be both right and wrong.
+    pub output_noise: Option<f32>,
 }
 
 impl Default for TinyLlama {
@@ -64,6 +68,7 @@ impl Default for TinyLlama {
             arch: TinyArch::Llama,
             matrices: None,
             metadata: Vec::new(),
+            output_noise: None,
         }
     }
 }

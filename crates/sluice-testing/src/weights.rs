@@ -95,8 +95,15 @@ pub(crate) fn tensors(cfg: &TinyLlama, vocab: usize) -> Vec<TinyTensor> {
             TinyArch::Llama => {}
         }
     }
+    if let Some(noise) = cfg.output_noise {
+        specs.push((
+            "output.weight".into(),
+            vec![vocab, h],
+            (GgmlDType::Q8_0, noise, 0.0),
+        ));
+    }
     let mut rng = cfg.seed;
-    specs
+    let mut tensors: Vec<TinyTensor> = specs
         .into_iter()
         .map(|(name, shape, (dtype, scale, offset))| {
             let values = (0..shape.iter().product::<usize>())
@@ -113,7 +120,16 @@ pub(crate) fn tensors(cfg: &TinyLlama, vocab: usize) -> Vec<TinyTensor> {
                 gguf_type,
             }
         })
-        .collect()
+        .collect();
+    if cfg.output_noise.is_some() {
+        // Noise drawn above, on top of the embedding it would otherwise be tied to.
+        let (embedding, output) = (&tensors[0], tensors.len() - 1);
+        let embedding = embedding.values.clone();
+        for (o, e) in tensors[output].values.iter_mut().zip(embedding) {
+            *o += e;
+        }
+    }
+    tensors
 }
 
 /// Uniform in [-1, 1) from a 64-bit LCG: tests need repeatable variety, not quality.

@@ -4,8 +4,9 @@
 
 pub mod fetch;
 
+use crate::speculate::{DraftError, DraftModel, Proposer};
 use crate::{Engine, EngineConfig, EngineError};
-use sluice_models::{load, ModelError};
+use sluice_models::{load, LoadedModel, ModelError};
 use sluice_tokenizer::Tokenizer;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,6 +26,10 @@ pub enum LoadError {
     EmptyCache { bytes_per_token: usize },
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("--draft-model needs --speculate N with N > 0: how many tokens the draft proposes")]
+    DraftWithoutSpeculation,
+    #[error("draft model {path}: {error}")]
+    Draft { path: String, error: DraftError },
 }
 
 /// How large the KV cache is.
@@ -41,6 +46,9 @@ impl Engine {
     /// The engine for the model `model_id` names (a path, or an alias fetched into the cache
     /// on first use), with `cfg`'s cache and limits.
     pub fn load(model_id: &str, cfg: &EngineConfig) -> Result<Engine, LoadError> {
+        if cfg.draft_model.is_some() && cfg.speculation.max_tokens == 0 {
+            return Err(LoadError::DraftWithoutSpeculation);
+        }
         let path = fetch::resolve_model(model_id)?;
         let started = Instant::now();
         if let Some(quantize) = cfg.load.quantize {
@@ -60,7 +68,13 @@ impl Engine {
         if num_blocks == 0 {
             return Err(LoadError::EmptyCache { bytes_per_token });
         }
-        let engine = Engine::new(loaded, model_id, num_blocks, cfg)?;
+        let proposer = match &cfg.draft_model {
+            Some(draft_id) => {
+                Proposer::Draft(Box::new(load_draft(draft_id, &loaded, num_blocks, cfg)?))
+            }
+            None => Proposer::NGram,
+        };
+        let engine = Engine::new(loaded, model_id, num_blocks, cfg, proposer)?;
         let info = engine.info();
         tracing::info!(
             model = %path.display(),
@@ -76,6 +90,40 @@ impl Engine {
         );
         Ok(engine)
     }
+}
+
+/// The draft model `draft_id` names, for `target`, with a cache of as many blocks as the
+/// target's. Its weights are held as its file stores them (`--dtype` and `--quantize` are the
+/// target's).
+fn load_draft(
+    draft_id: &str,
+    target: &LoadedModel,
+    num_blocks: usize,
+    cfg: &EngineConfig,
+) -> Result<DraftModel, LoadError> {
+    let path = fetch::resolve_model(draft_id)?;
+    let draft = load::load(&path, Default::default()).map_err(|error| LoadError::Model {
+        path: path.clone(),
+        error,
+    })?;
+    tracing::info!(
+        draft = %path.display(),
+        weights = %draft.model.weight_type(),
+        "draft model loaded"
+    );
+    DraftModel::new(
+        draft.model,
+        &draft.tokenizer,
+        &target.tokenizer,
+        target.model.config().vocab_size,
+        num_blocks,
+        cfg.block_size,
+        cfg.kv_dtype,
+    )
+    .map_err(|error| LoadError::Draft {
+        path: draft_id.to_string(),
+        error,
+    })
 }
 
 /// The process's resident memory in MiB (Linux's `/proc/self/statm`), for the load's log line.

@@ -9,26 +9,41 @@
 //! at position `p` gives the logits a plain decode at `p` would have given, bit for bit.
 
 mod backoff;
+mod draft;
 mod ngram;
 
 use crate::Speculation;
 pub use backoff::{Acceptance, StepCost};
-use sluice_core::SpeculationStats;
+pub use draft::{DraftError, DraftModel};
+use sluice_core::{SeqId, SpeculationStats};
 
 /// Where proposals come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProposalMethod {
+pub enum Proposer {
     /// Prompt lookup in the sequence's own tokens ([`ngram`]).
     NGram,
+    /// A smaller model with the same vocabulary ([`draft`]).
+    Draft(Box<DraftModel>),
 }
 
-impl ProposalMethod {
+impl Proposer {
     /// Its name in `/info`, the metrics and the logs.
-    pub fn name(self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
-            ProposalMethod::NGram => "ngram",
+            Proposer::NGram => "ngram",
+            Proposer::Draft(_) => "draft",
         }
     }
+}
+
+/// A decoding sequence that may have tokens proposed this step.
+pub struct ProposalRequest<'a> {
+    pub seq: SeqId,
+    /// All its tokens; the last one is the next the model computes.
+    pub tokens: &'a [u32],
+    pub prompt_len: usize,
+    /// The most tokens worth proposing: what it may still generate after its next token.
+    pub room: usize,
+    pub acceptance: Acceptance,
 }
 
 /// The engine's speculation: its setting, what it has learnt of the steps' cost and of how
@@ -36,7 +51,7 @@ impl ProposalMethod {
 pub struct Speculator {
     /// The most tokens proposed for a sequence in one step (`--speculate N`).
     max_tokens: usize,
-    method: ProposalMethod,
+    proposer: Proposer,
     /// What steps cost, when the engine backs off where proposals would not pay.
     cost: Option<StepCost>,
     /// The acceptance rate over every check so far: where a new sequence's starts.
@@ -45,15 +60,16 @@ pub struct Speculator {
 }
 
 impl Speculator {
-    pub fn new(setting: Speculation, method: ProposalMethod) -> Self {
+    pub fn new(setting: Speculation, proposer: Proposer) -> Self {
         let max_tokens = setting.max_tokens;
+        let method = proposer.name().to_string();
         Speculator {
             max_tokens,
-            method,
+            proposer,
             cost: setting.back_off.then(StepCost::default),
             overall: Acceptance::new(0.5),
             stats: SpeculationStats {
-                method: method.name().to_string(),
+                method,
                 accepted_lengths: vec![0; max_tokens + 1],
                 ..SpeculationStats::default()
             },
@@ -65,23 +81,34 @@ impl Speculator {
         self.overall
     }
 
-    /// Tokens to check after `tokens` this step: at most `room` (what the sequence may still
-    /// generate past its next token), and only as many as pay at its `acceptance` rate in a
-    /// step of `decodes` decoding sequences.
-    pub fn propose(
-        &self,
-        tokens: &[u32],
-        room: usize,
-        acceptance: Acceptance,
-        decodes: usize,
-    ) -> Vec<u32> {
-        let most = self.max_tokens.min(room);
-        let worth = match &self.cost {
-            Some(cost) => cost.tokens_worth_proposing(most, acceptance.rate(), decodes),
-            None => most,
-        };
-        match self.method {
-            ProposalMethod::NGram => ngram::propose(tokens, worth),
+    /// The tokens each request's sequence checks this step, in request order: at most its
+    /// `room`, and only as many as pay at its acceptance rate in a step of `decodes` decoding
+    /// sequences.
+    pub fn propose(&mut self, requests: &[ProposalRequest], decodes: usize) -> Vec<Vec<u32>> {
+        let want: Vec<usize> = requests
+            .iter()
+            .map(|r| {
+                let most = self.max_tokens.min(r.room);
+                match &self.cost {
+                    Some(cost) => cost.tokens_worth_proposing(most, r.acceptance.rate(), decodes),
+                    None => most,
+                }
+            })
+            .collect();
+        match &mut self.proposer {
+            Proposer::NGram => requests
+                .iter()
+                .zip(&want)
+                .map(|(r, &n)| ngram::propose(r.tokens, n))
+                .collect(),
+            Proposer::Draft(draft) => draft.propose(requests, &want),
+        }
+    }
+
+    /// Sequence `seq` is gone: whatever the proposer keeps for it goes too.
+    pub fn forget(&mut self, seq: SeqId) {
+        if let Proposer::Draft(draft) = &mut self.proposer {
+            draft.forget(seq);
         }
     }
 

@@ -36,6 +36,27 @@ pub fn tiny_hf_path() -> PathBuf {
     .clone()
 }
 
+/// Another tiny model with the same vocabulary (other weights, one layer, a noisy output
+/// matrix): a draft model for the tiny model that is right only part of the time, written
+/// once per test binary.
+pub fn tiny_draft_path() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("sluice-tiny-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("tiny-draft.gguf");
+        let draft = TinyLlama {
+            layers: 1,
+            seed: 8,
+            output_noise: Some(1.5),
+            ..TinyLlama::default()
+        };
+        write_tiny_llama(&path, &draft).unwrap();
+        path
+    })
+    .clone()
+}
+
 /// The tiny model as a GGUF file and as a Hugging Face folder: the tests of the engine's
 /// bookkeeping run on both weight sources.
 pub fn tiny_models() -> [PathBuf; 2] {
