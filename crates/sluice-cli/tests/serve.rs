@@ -53,6 +53,63 @@ fn tgi_and_openai_routes_give_the_same_greedy_text() {
     server.assert_no_kv_leak();
 }
 
+/// `--speculate 2` as a TGI user turns it on: the same greedy text, token for token in TGI's
+/// `details` and stream (one entry per generated token, however many a step accepted),
+/// `/info` showing the setting and `/metrics` the proposals checked and accepted.
+#[test]
+fn speculation_is_visible_and_changes_no_output() {
+    // A passage the answer repeats: where prompt lookup pays.
+    let prompt = "Copy the list exactly.\nList: red, green, blue, yellow, red, green, blue, yellow, red, green, blue, yellow.\nCopy: red, green,";
+    let body = json!({"inputs": prompt, "parameters": {"max_new_tokens": 24, "details": true, "decoder_input_details": false}});
+    let generate = |server: &Server| {
+        let (status, generated) = post(&format!("{}/generate", server.url), body.to_string());
+        assert_eq!(status, 200, "{generated}");
+        generated
+    };
+    let plain = generate(&Server::start(&[]));
+    let server = Server::start(&["--speculate", "2"]);
+    let url = &server.url;
+    let speculated = generate(&server);
+    assert_eq!(speculated["generated_text"], plain["generated_text"]);
+    assert_eq!(speculated["details"]["tokens"], plain["details"]["tokens"]);
+    assert_eq!(speculated["details"]["generated_tokens"], 24);
+    assert_eq!(
+        speculated["details"]["tokens"].as_array().unwrap().len(),
+        24
+    );
+    let mut events = Events::open(&format!("{url}/generate_stream"), body.clone());
+    let mut streamed = Vec::new();
+    while let Some(event) = events.next_data() {
+        streamed.push(event["token"].clone());
+    }
+    assert_eq!(Value::Array(streamed), plain["details"]["tokens"]);
+
+    let info: Value = serde_json::from_str(&get_text(&format!("{url}/info"))).unwrap();
+    assert_eq!(info["speculate"], 2, "{info}");
+    assert_eq!(info["speculation_method"], "ngram", "{info}");
+    let metrics = server.metrics();
+    let counter = |name: &str| -> f64 {
+        let line = format!("sluice_{name}_total{{method=\"ngram\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&line))
+            .unwrap_or_else(|| panic!("{line} not in:\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    let (proposed, accepted) = (
+        counter("speculative_proposed_tokens"),
+        counter("speculative_accepted_tokens"),
+    );
+    assert!(accepted > 0.0 && accepted <= proposed, "{metrics}");
+    // One bucket per accepted length, 0 to 2.
+    assert!(
+        metrics.contains("sluice_speculative_accepted_length_bucket{le=\"2.0\",method=\"ngram\"}"),
+        "{metrics}"
+    );
+    server.assert_no_kv_leak();
+}
+
 #[test]
 fn bad_input_and_departed_clients_leave_the_server_healthy_and_leak_nothing() {
     let server = Server::start(&["--max-input-tokens", "64", "--max-total-tokens", "128"]);
