@@ -93,7 +93,7 @@ fn model_step() {
         bytes / 1_000_000
     );
     println!("|---|---:|---:|---:|");
-    for rows in [1, 2, 4, 8] {
+    for rows in [1, 2, 3, 4, 8] {
         let inputs = [576, 1536].map(|k| uniform(3, rows * k));
         let mut q = QuantizedRows::default();
         let mut out = vec![0f32; rows * 49152];

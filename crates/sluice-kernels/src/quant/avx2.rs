@@ -1,99 +1,48 @@
 //! AVX2 + FMA kernels, chosen at run time when the CPU has both. Each computes exactly what
-//! `reference::dot` computes (llama.cpp's AVX2 arithmetic), for a tile of activation rows at
-//! once: a weight block is loaded and unpacked once and multiplied by every row of the tile,
-//! which is what makes a batched step cheaper than its rows one by one. Tiles of 8 rows also
-//! take their 8 block scales (and Q4_1's mins) as one vector each. A single activation row (a
-//! decode step) runs against a group of 4 weight rows instead ([`dot_group`]).
+//! `reference::dot` computes (llama.cpp's AVX2 arithmetic), for several activation rows at
+//! once, so a weight block is loaded and unpacked once for all of them, which is what makes a
+//! batched step cheaper than its rows one by one. Up to [`TILE`] rows (a decode step, a
+//! sequence checking speculative proposals, a prompt's last few rows) run against a group of 4
+//! weight rows at a time ([`dot_group_rows`]); tiles of 8 rows transposed, their 8 block
+//! scales (and Q4_1's mins) one vector each ([`dot_tile`], [`dot_tile_block`]).
 
 use super::{PackedMatrix, QuantizedRows, WeightFormat, BLOCK, ROW_GROUP, ROW_TILE};
 use crate::simd::{hsum8_by_lane, transpose8};
 use std::arch::x86_64::*;
 
-/// Activation rows per tile: four accumulators plus the unpacked weights fit the 16 registers.
+/// The most activation rows [`dot_group_rows`] takes: its 4·[`TILE`] accumulators about fill
+/// the 16 registers.
 pub(super) const TILE: usize = 4;
 
-// The formats as const generic parameters, so each tile loop is compiled per format.
+// The formats as const generic parameters, so each loop is compiled per format.
 const Q4_1: u8 = 0;
 const Q4_0: u8 = 1;
 const Q8_0: u8 = 2;
 
-/// `out[i] = W[n] · x[t0 + i]` for every `i < out.len()`: 1 to [`TILE`] rows, or a tile of
-/// [`ROW_TILE`] with `t0` a multiple of it, which may be the padded last tile (its rows past
-/// `x.rows()` are unspecified).
+/// `out[i] = W[n] · x[t0 + i]` for a tile of [`ROW_TILE`] rows, `t0` a multiple of it; the
+/// tile may be the padded last one (its rows past `x.rows()` are unspecified).
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `n < w.rows`, `t0 + out.len() <= x.rows()` (or a tile as
-/// above), and `x.cols == w.cols`.
+/// The CPU must have AVX2 and FMA; `n < w.rows`, `t0` a tile's first row, and
+/// `x.cols == w.cols`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn dot_rows(
+pub(super) unsafe fn dot_tile(
     w: &PackedMatrix,
     n: usize,
     x: &QuantizedRows,
     t0: usize,
-    out: &mut [f32],
+    out: &mut [f32; ROW_TILE],
 ) {
-    match (w.format, out.len()) {
-        (_, ROW_TILE) => _mm256_storeu_ps(out.as_mut_ptr(), tile8_of(w, n, x, t0)),
-        (WeightFormat::Q4_1, 4) => tile::<4, Q4_1>(w, n, x, t0, out),
-        (WeightFormat::Q4_1, 3) => tile::<3, Q4_1>(w, n, x, t0, out),
-        (WeightFormat::Q4_1, 2) => tile::<2, Q4_1>(w, n, x, t0, out),
-        (WeightFormat::Q4_1, 1) => tile::<1, Q4_1>(w, n, x, t0, out),
-        (WeightFormat::Q4_0, 4) => tile::<4, Q4_0>(w, n, x, t0, out),
-        (WeightFormat::Q4_0, 3) => tile::<3, Q4_0>(w, n, x, t0, out),
-        (WeightFormat::Q4_0, 2) => tile::<2, Q4_0>(w, n, x, t0, out),
-        (WeightFormat::Q4_0, 1) => tile::<1, Q4_0>(w, n, x, t0, out),
-        (WeightFormat::Q8_0, 4) => tile::<4, Q8_0>(w, n, x, t0, out),
-        (WeightFormat::Q8_0, 3) => tile::<3, Q8_0>(w, n, x, t0, out),
-        (WeightFormat::Q8_0, 2) => tile::<2, Q8_0>(w, n, x, t0, out),
-        (WeightFormat::Q8_0, 1) => tile::<1, Q8_0>(w, n, x, t0, out),
-        (_, rows) => unreachable!("no kernel for a tile of {rows} rows"),
-    }
+    _mm256_storeu_ps(out.as_mut_ptr(), tile8_of(w, n, x, t0));
 }
 
-/// [`dot_rows`] for `T` rows (1 to [`TILE`]) and format `F`, one row's accumulator each.
-///
-/// # Safety
-/// The CPU must have AVX2 and FMA; `w.format` is `F`, `n < w.rows`,
-/// `t0 + T <= x.rows()`, `out.len() >= T` and `x.cols == w.cols`: the weights and activations
-/// are read through raw pointers within those bounds.
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn tile<const T: usize, const F: u8>(
-    w: &PackedMatrix,
-    n: usize,
-    x: &QuantizedRows,
-    t0: usize,
-    out: &mut [f32],
-) {
-    let (wr, x_q) = (WeightRow::of(w, n), x.qs.as_ptr().add(t0 * x.cols));
-    let kb = wr.kb;
-    let (x_d, x_s) = (x.d.as_ptr().add(t0 * kb), x.s.as_ptr().add(t0 * kb));
-    let mut acc = [_mm256_setzero_ps(); T];
-    let mut mins = [0f32; T];
-    for b in 0..kb {
-        let q = weight_bytes::<F>(wr.q.add(b * wr.q_step));
-        let d = *wr.d.add(b * ROW_GROUP);
-        for t in 0..T {
-            let xb = t * kb + b;
-            let xv = _mm256_loadu_si256(x_q.add(xb * BLOCK).cast());
-            let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(q, xv));
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * *x_d.add(xb)), lanes, acc[t]);
-            if F == Q4_1 {
-                mins[t] = (*wr.m.add(b * ROW_GROUP)).mul_add(*x_s.add(xb), mins[t]);
-            }
-        }
-    }
-    for t in 0..T {
-        out[t] = hsum(acc[t]) + mins[t];
-    }
-}
-
-/// [`tile`] for 8 rows starting at a multiple of 8, computed transposed: vector lane `t` is
-/// activation row `t`, and accumulator `l` holds every row's lane `l` of [`tile`]'s
-/// accumulator (values `4l..4l+4` of each block). So one block's scales `d_w · d_x` for the 8
-/// rows are one vector that every multiply-add uses as it is, where [`tile`] would broadcast
-/// each row's scale (a lane-crossing permute per row and block, about a quarter of the time);
-/// the weights' 4 values `4l..4l+4` are broadcast instead, within 128-bit halves. The
+/// `W[n] · x[t0 + t]` in lane `t`, for the 8 rows of a tile starting at a multiple of 8,
+/// computed transposed: vector lane `t` is activation row `t`, and accumulator `l` holds every
+/// row's lane `l` of `reference::dot`'s accumulator (values `4l..4l+4` of each block). So one
+/// block's scales `d_w · d_x` for the 8 rows are one vector that every multiply-add uses as it
+/// is, where a row-per-accumulator kernel would broadcast each row's scale (a lane-crossing
+/// permute per row and block, about a quarter of the time); the weights' 4 values
+/// `4l..4l+4` are broadcast instead, within 128-bit halves. The
 /// activations come laid out for this (`QuantizedRows::qs_by_tile`). The end sums the 8
 /// accumulators in `hsum`'s order, all 8 rows at once. Lane `t` of the result is row `t0 + t`.
 ///
@@ -162,13 +111,13 @@ unsafe fn tile8_of(w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize) -> 
     }
 }
 
-/// `out[i][j] = W[n0 + j] · x[t0 + i]`: a tile of 8 activation rows (as [`dot_rows`] takes it,
+/// `out[i][j] = W[n0 + j] · x[t0 + i]`: a tile of 8 activation rows (as [`dot_tile`] takes it,
 /// padded or not) against 8 weight rows. Each [`tile8`] result is a column of `out`; they are
 /// transposed in registers so that each activation row's 8 results can be stored together,
 /// rather than as 8 scattered stores per weight row.
 ///
 /// # Safety
-/// As [`dot_rows`] with a tile of [`ROW_TILE`] rows, and `n0 + 8 <= w.rows`.
+/// As [`dot_tile`], and `n0 + 8 <= w.rows`.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn dot_tile_block(
     w: &PackedMatrix,
@@ -236,55 +185,71 @@ impl WeightRow {
     }
 }
 
-/// `out[r] = W[n0 + r] · x[0]` for the [`ROW_GROUP`] weight rows of the group that starts at
-/// row `n0` (padding rows included), each computed as [`tile`] computes it alone: the group's
-/// blocks lie together, and each row keeps its own accumulator, so the rows' chains of
-/// multiply-adds run side by side.
+/// `out[t][r] = W[n0 + r] · x[t0 + t]` for `rows` activation rows (1 to [`TILE`]) and the
+/// [`ROW_GROUP`] weight rows of the group that starts at row `n0` (padding rows included),
+/// each computed as `reference::dot` computes it alone: the group's blocks lie together, each weight
+/// block is unpacked once for every activation row, each activation block is loaded once for
+/// the group's rows, and each (weight row, activation row) pair keeps its own accumulator, so
+/// the pairs' chains of multiply-adds run side by side. A decode step is one activation row;
+/// a sequence checking speculative proposals, or a short prompt, a few.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA; `n0` a multiple of [`ROW_GROUP`] below `w.rows`,
-/// `x.rows() >= 1` and `x.cols == w.cols`.
+/// `t0 + rows <= x.rows()` and `x.cols == w.cols`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn dot_group(
+pub(super) unsafe fn dot_group_rows(
     w: &PackedMatrix,
     n0: usize,
     x: &QuantizedRows,
-    out: &mut [f32; ROW_GROUP],
+    t0: usize,
+    rows: usize,
+    out: &mut [[f32; ROW_GROUP]; TILE],
 ) {
+    macro_rules! by_rows {
+        ($f:ident) => {
+            match rows {
+                1 => group_rows::<1, $f>(w, n0, x, t0, out),
+                2 => group_rows::<2, $f>(w, n0, x, t0, out),
+                3 => group_rows::<3, $f>(w, n0, x, t0, out),
+                4 => group_rows::<4, $f>(w, n0, x, t0, out),
+                _ => unreachable!("no group kernel for {rows} activation rows"),
+            }
+        };
+    }
     match w.format {
-        WeightFormat::Q4_1 => group::<Q4_1>(w, n0, x, out),
-        WeightFormat::Q4_0 => group::<Q4_0>(w, n0, x, out),
-        WeightFormat::Q8_0 => group::<Q8_0>(w, n0, x, out),
+        WeightFormat::Q4_1 => by_rows!(Q4_1),
+        WeightFormat::Q4_0 => by_rows!(Q4_0),
+        WeightFormat::Q8_0 => by_rows!(Q8_0),
     }
 }
 
-/// How many blocks ahead of the one being multiplied [`group`] asks for the weights (1 KiB of
-/// Q4 values). A decode step reads every weight once, in short runs (a task's rows of one
+/// How many blocks ahead of the one being multiplied [`group_rows`] asks for the weights (1 KiB
+/// of Q4 values). A decode step reads every weight once, in short runs (a task's rows of one
 /// matrix); the hardware prefetcher alone does not run far enough ahead in them. Measured on
 /// `sluice generate`, 256 tokens, 2 threads: +14–19% decode (16 and 32 blocks alike).
 const PREFETCH_BLOCKS: usize = 16;
 
-/// [`dot_group`] for format `F`.
+/// [`dot_group_rows`] for `T` activation rows and format `F`.
 ///
 /// # Safety
-/// As [`dot_group`], with `w.format` being `F`.
+/// As [`dot_group_rows`], with `w.format` being `F` and `rows` being `T`.
 #[target_feature(enable = "avx2,fma")]
 #[inline]
-unsafe fn group<const F: u8>(
+unsafe fn group_rows<const T: usize, const F: u8>(
     w: &PackedMatrix,
     n0: usize,
     x: &QuantizedRows,
-    out: &mut [f32; ROW_GROUP],
+    t0: usize,
+    out: &mut [[f32; ROW_GROUP]; TILE],
 ) {
     let wr = WeightRow::of(w, n0);
     let kb = wr.kb;
     let vb = w.format.value_bytes();
-    let (x_q, x_d, x_s) = (x.qs.as_ptr(), x.d.as_ptr(), x.s.as_ptr());
-    let mut acc = [_mm256_setzero_ps(); ROW_GROUP];
-    let mut mins = _mm_setzero_ps();
+    let x_q = x.qs.as_ptr().add(t0 * x.cols);
+    let (x_d, x_s) = (x.d.as_ptr().add(t0 * kb), x.s.as_ptr().add(t0 * kb));
+    let mut acc = [[_mm256_setzero_ps(); ROW_GROUP]; T];
+    let mut mins = [_mm_setzero_ps(); T];
     for b in 0..kb {
-        let xv = _mm256_loadu_si256(x_q.add(b * BLOCK).cast());
-        let x_scale = _mm256_set1_ps(*x_d.add(b));
         let (d, q) = (wr.d.add(b * ROW_GROUP), wr.q.add(b * wr.q_step));
         // `wrapping_add`: past the matrix's end a prefetch is a harmless hint.
         let ahead = b + PREFETCH_BLOCKS;
@@ -297,22 +262,33 @@ unsafe fn group<const F: u8>(
         if F == Q4_1 {
             _mm_prefetch::<_MM_HINT_T0>(wr.m.wrapping_add(ahead * ROW_GROUP).cast());
         }
-        for (r, a) in acc.iter_mut().enumerate() {
-            let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(weight_bytes::<F>(q.add(r * vb)), xv));
-            // d_w · d_x, as `tile` forms it (a product's bits do not depend on the order).
-            let scale = _mm256_mul_ps(_mm256_broadcast_ss(&*d.add(r)), x_scale);
-            *a = _mm256_fmadd_ps(scale, lanes, *a);
+        for r in 0..ROW_GROUP {
+            let wq = weight_bytes::<F>(q.add(r * vb));
+            let w_scale = _mm256_broadcast_ss(&*d.add(r));
+            for (t, acc) in acc.iter_mut().enumerate() {
+                // The activations are loaded where they are used (from L1), which leaves the
+                // registers to the 4·T accumulators.
+                let xv = _mm256_loadu_si256(x_q.add((t * kb + b) * BLOCK).cast());
+                let lanes = _mm256_cvtepi32_ps(lane_sums::<F>(wq, xv));
+                // d_w · d_x (a product's bits do not depend on the order).
+                let scale = _mm256_mul_ps(w_scale, _mm256_broadcast_ss(&*x_d.add(t * kb + b)));
+                acc[r] = _mm256_fmadd_ps(scale, lanes, acc[r]);
+            }
         }
         if F == Q4_1 {
-            // Each lane is one row's `m · s` chain, fused as `tile` fuses it.
+            // Each lane is one weight row's `m · s` chain, fused as `reference::dot` fuses it.
             let m = _mm_loadu_ps(wr.m.add(b * ROW_GROUP));
-            mins = _mm_fmadd_ps(m, _mm_set1_ps(*x_s.add(b)), mins);
+            for (t, mins) in mins.iter_mut().enumerate() {
+                *mins = _mm_fmadd_ps(m, _mm_set1_ps(*x_s.add(t * kb + b)), *mins);
+            }
         }
     }
-    let mut m = [0f32; ROW_GROUP];
-    _mm_storeu_ps(m.as_mut_ptr(), mins);
-    for r in 0..ROW_GROUP {
-        out[r] = hsum(acc[r]) + m[r];
+    for t in 0..T {
+        let mut m = [0f32; ROW_GROUP];
+        _mm_storeu_ps(m.as_mut_ptr(), mins[t]);
+        for r in 0..ROW_GROUP {
+            out[t][r] = hsum(acc[t][r]) + m[r];
+        }
     }
 }
 

@@ -83,20 +83,6 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
     let n_out = w.rows;
     // One tile of activation rows reads each weight once: the weights stream.
     let chunk_rows = weight_rows_per_task(n_out, rows <= TILE, ROW_CHUNK, ROW_GROUP);
-    if rows == 1 {
-        // A decode step of one sequence: the output is one row, so each task's columns are a
-        // chunk of it. A weight group at a time, its rows side by side.
-        out.par_chunks_mut(chunk_rows)
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                let mut group = [0f32; ROW_GROUP];
-                for (g, out) in out.chunks_mut(ROW_GROUP).enumerate() {
-                    dot_group(isa, w, chunk * chunk_rows + g * ROW_GROUP, x, &mut group);
-                    out.copy_from_slice(&group[..out.len()]);
-                }
-            });
-        return;
-    }
     let out = DisjointOut::new(out);
     (0..n_out.div_ceil(chunk_rows))
         .into_par_iter()
@@ -104,24 +90,36 @@ fn matmul_on(isa: Isa, w: &PackedMatrix, x: &QuantizedRows, out: &mut [f32]) {
             let ns = chunk * chunk_rows..((chunk + 1) * chunk_rows).min(n_out);
             let mut tile = [0f32; ROW_TILE];
             let mut block = [[0f32; ROW_TILE]; ROW_TILE];
+            let mut group = [[0f32; ROW_GROUP]; TILE];
             for t0 in (0..rows).step_by(ROW_TILE) {
                 let len = ROW_TILE.min(rows - t0);
-                let kernel_rows = if runs_as_tile(len) { ROW_TILE } else { len };
-                let mut first = ns.start;
-                if kernel_rows == ROW_TILE {
-                    // 8 weight rows at a time, so each activation row's results are stored
-                    // together.
-                    while first + ROW_TILE <= ns.end {
-                        dot_tile_block(isa, w, first, x, t0, &mut block);
-                        for (i, values) in block[..len].iter().enumerate() {
-                            // SAFETY: only this task owns columns first..first + 8.
-                            unsafe { out.write_all((t0 + i) * n_out + first, values) };
+                if !runs_as_tile(len) {
+                    // A decode step, a few rows of one sequence, or a prompt's last few rows:
+                    // a weight group at a time, its rows side by side, every activation row
+                    // against each.
+                    for n0 in ns.clone().step_by(ROW_GROUP) {
+                        dot_group_rows(isa, w, n0, x, t0, len, &mut group);
+                        let width = ROW_GROUP.min(ns.end - n0);
+                        for (i, values) in group[..len].iter().enumerate() {
+                            // SAFETY: only this task owns columns n0..n0 + width.
+                            unsafe { out.write_all((t0 + i) * n_out + n0, &values[..width]) };
                         }
-                        first += ROW_TILE;
                     }
+                    continue;
+                }
+                // 8 weight rows at a time, so each activation row's results are stored
+                // together.
+                let mut first = ns.start;
+                while first + ROW_TILE <= ns.end {
+                    dot_tile_block(isa, w, first, x, t0, &mut block);
+                    for (i, values) in block[..len].iter().enumerate() {
+                        // SAFETY: only this task owns columns first..first + 8.
+                        unsafe { out.write_all((t0 + i) * n_out + first, values) };
+                    }
+                    first += ROW_TILE;
                 }
                 for n in first..ns.end {
-                    dot_rows(isa, w, n, x, t0, &mut tile[..kernel_rows]);
+                    dot_tile(isa, w, n, x, t0, &mut tile);
                     for (i, &v) in tile[..len].iter().enumerate() {
                         // SAFETY: only the task that owns weight row n writes column n.
                         unsafe { out.write((t0 + i) * n_out + n, v) };
@@ -136,12 +134,21 @@ const TILE: usize = avx2::TILE;
 #[cfg(not(target_arch = "x86_64"))]
 const TILE: usize = 4;
 
-/// `out[i] = W[n] · x[t0 + i]`.
-fn dot_rows(isa: Isa, w: &PackedMatrix, n: usize, x: &QuantizedRows, t0: usize, out: &mut [f32]) {
+/// `out[i] = W[n] · x[t0 + i]` for a tile of 8 activation rows (which may be the padded last
+/// tile).
+fn dot_tile(
+    isa: Isa,
+    w: &PackedMatrix,
+    n: usize,
+    x: &QuantizedRows,
+    t0: usize,
+    out: &mut [f32; ROW_TILE],
+) {
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa()` found AVX2 and FMA; the bounds are the caller's, checked in matmul_on.
-        Isa::Avx2Fma => unsafe { avx2::dot_rows(w, n, x, t0, out) },
+        // SAFETY: `isa()` found AVX2 and FMA; the caller keeps n < w.rows and t0 a tile's first
+        // row, and matmul_on checked the widths.
+        Isa::Avx2Fma => unsafe { avx2::dot_tile(w, n, x, t0, out) },
         _ => {
             // Rows past the end (a padded tile's) are left unspecified: the caller drops them.
             for (i, o) in out.iter_mut().enumerate().take(x.rows() - t0) {
@@ -176,20 +183,32 @@ fn dot_tile_block(
     }
 }
 
-/// `out[r] = W[n0 + r] · x[0]` for the weight group starting at row `n0`.
-fn dot_group(isa: Isa, w: &PackedMatrix, n0: usize, x: &QuantizedRows, out: &mut [f32; ROW_GROUP]) {
+/// `out[t][r] = W[n0 + r] · x[t0 + t]` for `rows` activation rows (1 to [`TILE`]) and the
+/// weight group starting at row `n0`.
+fn dot_group_rows(
+    isa: Isa,
+    w: &PackedMatrix,
+    n0: usize,
+    x: &QuantizedRows,
+    t0: usize,
+    rows: usize,
+    out: &mut [[f32; ROW_GROUP]; TILE],
+) {
     assert!(
         n0.is_multiple_of(ROW_GROUP) && n0 < w.rows,
         "not a weight group's first row"
     );
+    assert!((1..=TILE).contains(&rows) && t0 + rows <= x.rows());
     match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `isa()` found AVX2 and FMA; n0 is a group's first row below w.rows
-        // (asserted), and x has a row of w's width (checked in matmul_on).
-        Isa::Avx2Fma => unsafe { avx2::dot_group(w, n0, x, out) },
+        // SAFETY: `isa()` found AVX2 and FMA; n0 is a group's first row below w.rows and the
+        // activation rows exist (asserted), and x has w's width (checked in matmul_on).
+        Isa::Avx2Fma => unsafe { avx2::dot_group_rows(w, n0, x, t0, rows, out) },
         _ => {
-            for (r, o) in out.iter_mut().enumerate() {
-                *o = reference::dot(w, n0 + r, x, 0);
+            for (t, row) in out.iter_mut().enumerate().take(rows) {
+                for (r, o) in row.iter_mut().enumerate() {
+                    *o = reference::dot(w, n0 + r, x, t0 + t);
+                }
             }
         }
     }
@@ -299,9 +318,9 @@ mod tests {
     }
 
     /// Whatever kernel this CPU runs, and the scalar fallback, equal the scalar reference bit
-    /// for bit, on shapes that cover: partial weight groups (one activation row, `n` not a
-    /// multiple of 4); tiles of 2 to 4 rows; last tiles of 5 to 7 rows run padded; chunks whose
-    /// end is not a multiple of 8 weight rows; K that is not a multiple of 256; prompts of many
+    /// for bit, on shapes that cover: partial weight groups (`n` not a multiple of 4) against
+    /// 1 to 4 activation rows; last tiles of 5 to 7 rows run padded; chunks whose end is not a
+    /// multiple of 8 weight rows; K that is not a multiple of 256; prompts of many
     /// tiles.
     #[test]
     fn detected_kernel_equals_scalar_reference_exactly() {
