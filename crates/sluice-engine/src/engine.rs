@@ -202,7 +202,12 @@ impl Engine {
             step_ms = seconds * 1e3,
             "step"
         );
-        self.record_step(batch.prefill_tokens, batch.decode_tokens, seconds);
+        // Accepted proposals are generated tokens too: decode speed counts them.
+        self.record_step(
+            batch.prefill_tokens,
+            batch.decode_tokens + accepted,
+            seconds,
+        );
         true
     }
 
