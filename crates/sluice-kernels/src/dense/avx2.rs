@@ -1,7 +1,7 @@
-//! The AVX2 + FMA forms of `dense`'s two orders, for up to [`WEIGHT_ROWS`] weight rows at once
-//! (and in tinyBLAS's order up to [`X_TILE`] activation rows), so the chains of fused
-//! multiply-adds run side by side and each value is loaded once for all of them. The same operations per value as the scalar forms, so the results
-//! are equal bit for bit (tested in `dense/tests.rs`).
+//! The AVX2 + FMA forms of `dense`'s two orders, for up to [`WEIGHT_ROWS`] weight rows and
+//! [`X_TILE`] activation rows at once, so the chains of fused multiply-adds run side by side
+//! and each value is loaded once for all of them. The same operations per value as the scalar
+//! forms, so the results are equal bit for bit (tested in `dense/tests.rs`).
 
 use super::{finish_vec_dot, DenseMatrix, Order, WEIGHT_ROWS, X_TILE};
 use crate::element::{load8, Element};
@@ -13,7 +13,7 @@ use std::arch::x86_64::*;
 ///
 /// # Safety
 /// The CPU must have AVX2, FMA and F16C; `ns` holds at most [`WEIGHT_ROWS`] rows of `w`, and
-/// `xs` is 1 to [`X_TILE`] rows of `w.cols` (one in `ggml_vec_dot`'s order).
+/// `xs` is 1 to [`X_TILE`] rows of `w.cols`.
 #[target_feature(enable = "avx2,fma,f16c")]
 pub(super) unsafe fn dot_rows<E: Element>(
     w: DenseMatrix<'_, E>,
@@ -34,6 +34,8 @@ pub(super) unsafe fn dot_rows<E: Element>(
         (Order::TinyBlas, 3) => tiny_blas::<E, 3>(rows, [x(0), x(1), x(2)], cols, ns.len(), out),
         (Order::TinyBlas, 2) => tiny_blas::<E, 2>(rows, [x(0), x(1)], cols, ns.len(), out),
         (Order::TinyBlas, _) => tiny_blas::<E, 1>(rows, [x(0)], cols, ns.len(), out),
+        (Order::VecDot, 3) => vec_dot_rows::<E, 3>(rows, [x(0), x(1), x(2)], cols, ns.len(), out),
+        (Order::VecDot, 2) => vec_dot_rows::<E, 2>(rows, [x(0), x(1)], cols, ns.len(), out),
         (Order::VecDot, _) => {
             for pair in (0..ns.len()).step_by(2) {
                 let two = [rows[pair], rows[(pair + 1).min(ns.len() - 1)]];
@@ -82,6 +84,43 @@ unsafe fn tiny_blas<E: Element, const XR: usize>(
                 sum = (*row.add(k)).to_f32().mul_add(*x.add(k), sum);
             }
             *o = sum;
+        }
+    }
+}
+
+/// `ggml_vec_dot_*`'s order for `XR` activation rows (the rows a sequence checks its
+/// speculative proposals in, each computed as a decode alone): a weight row at a time, each
+/// loaded weight multiplied into the four accumulators of every activation row, so a step of
+/// a few rows reads the weights once. `n` weight rows are stored.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn vec_dot_rows<E: Element, const XR: usize>(
+    rows: [*const E; WEIGHT_ROWS],
+    xs: [*const f32; XR],
+    cols: usize,
+    n: usize,
+    out: &mut [[f32; WEIGHT_ROWS]; X_TILE],
+) {
+    const STEP: usize = 4 * LANES;
+    let whole = cols / STEP * STEP;
+    for (i, row) in rows.iter().enumerate().take(n) {
+        let mut acc = [[_mm256_setzero_ps(); 4]; XR];
+        for k in (0..whole).step_by(STEP) {
+            for j in 0..4 {
+                let at = k + j * LANES;
+                let wv = load8(row.add(at));
+                for (a, x) in acc.iter_mut().zip(xs) {
+                    a[j] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x.add(at)), a[j]);
+                }
+            }
+        }
+        for ((a, x), out) in acc.iter().zip(xs).zip(out.iter_mut()) {
+            let mut lanes = [[0f32; LANES]; 4];
+            for (l, v) in lanes.iter_mut().zip(a) {
+                _mm256_storeu_ps(l.as_mut_ptr(), *v);
+            }
+            let tail = std::slice::from_raw_parts(row.add(whole), cols - whole);
+            let x = std::slice::from_raw_parts(x.add(whole), cols - whole);
+            out[i] = finish_vec_dot(&lanes, tail, x);
         }
     }
 }

@@ -59,8 +59,10 @@ const ROW_CHUNK: usize = 16;
 /// Weight rows multiplied together by one kernel call (one accumulator set each).
 pub(crate) const WEIGHT_ROWS: usize = 4;
 
-/// Activation rows multiplied together in tinyBLAS's order: with [`WEIGHT_ROWS`] weight rows,
-/// twelve accumulators, and each weight loaded (and widened) once for all of them.
+/// Activation rows multiplied together: in tinyBLAS's order with [`WEIGHT_ROWS`] weight rows,
+/// twelve accumulators; in `ggml_vec_dot`'s (a sequence's speculative proposals) with one
+/// weight row, twelve too; either way each weight is loaded (and widened) once for all of
+/// them.
 pub(crate) const X_TILE: usize = 3;
 
 /// `out[t, n] = W[n] · x[t]` (times `scales[n]` if any): `x` is `[x_rows, cols]`, `out`
@@ -128,17 +130,13 @@ fn matmul_on<E: Element>(
             });
         return;
     }
-    // Runs of rows in one order: up to X_TILE rows in tinyBLAS's order together, a row in
-    // `ggml_vec_dot`'s alone.
+    // Runs of up to X_TILE rows in one order, multiplied together.
     let mut runs = Vec::new();
     let mut t = 0;
     while t < x_rows {
-        let len = match order(t) {
-            Order::TinyBlas => (t..x_rows.min(t + X_TILE))
-                .take_while(|&u| order(u) == Order::TinyBlas)
-                .count(),
-            Order::VecDot => 1,
-        };
+        let len = (t..x_rows.min(t + X_TILE))
+            .take_while(|&u| order(u) == order(t))
+            .count();
         runs.push((t..t + len, order(t)));
         t += len;
     }
@@ -163,7 +161,7 @@ fn matmul_on<E: Element>(
 
 /// `W[n] · x` for the weight rows `ns` (at most [`WEIGHT_ROWS`]) and each activation row `x`
 /// of `xs` (rows of `w.cols`, already rounded to the weights' operand type; at most
-/// [`X_TILE`], and one unless in tinyBLAS's order), in `order`, scaled: `sums[j][i]` is row
+/// [`X_TILE`]), in `order`, scaled: `sums[j][i]` is row
 /// `ns.start + i` times row `j` of `xs`; entries past `ns` and `xs` are unspecified.
 fn dot_rows<E: Element>(
     isa: Isa,
@@ -175,7 +173,6 @@ fn dot_rows<E: Element>(
     assert!(ns.len() <= WEIGHT_ROWS && ns.end <= w.rows);
     let x_rows = xs.len() / w.cols;
     assert!(x_rows * w.cols == xs.len() && (1..=X_TILE).contains(&x_rows));
-    assert!(x_rows == 1 || order == Order::TinyBlas);
     let mut sums = [[0f32; WEIGHT_ROWS]; X_TILE];
     match isa {
         #[cfg(target_arch = "x86_64")]
