@@ -166,18 +166,21 @@ impl Engine {
     /// Returns whether any work was done.
     pub fn step(&mut self) -> bool {
         self.drop_disconnected();
+        // The step's time includes proposing (a draft model's steps).
+        let started = Instant::now();
         self.propose();
+        let proposed = started.elapsed();
         let plan = self.scheduler.schedule(&mut self.seqs, &mut self.blocks);
         self.reject(&plan);
         if plan.items.is_empty() {
             return false;
         }
-        let started = Instant::now();
         let batch = build_batch(&plan, &self.seqs, &self.blocks);
         let mut accepted = 0;
         let (model, kv) = (&self.model, self.kv.as_mut());
+        let forward_started = Instant::now();
         let forward = self.pool.install(|| model.forward(&batch.forward, kv));
-        let computed = started.elapsed();
+        let computed = forward_started.elapsed();
         match forward {
             Ok(logits) => {
                 self.commit(&plan);
@@ -189,7 +192,11 @@ impl Engine {
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        if let Some(speculator) = &mut self.speculator {
+        if let Some(speculator) = self
+            .speculator
+            .as_mut()
+            .filter(|_| batch.prefill_tokens == 0)
+        {
             speculator.record_step(batch.forward.len(), computed.as_secs_f64());
         }
         tracing::debug!(
@@ -198,6 +205,7 @@ impl Engine {
             proposed_tokens = batch.proposed_tokens,
             accepted_tokens = accepted,
             waiting = self.scheduler.num_waiting(),
+            propose_ms = proposed.as_secs_f64() * 1e3,
             forward_ms = computed.as_secs_f64() * 1e3,
             step_ms = seconds * 1e3,
             "step"

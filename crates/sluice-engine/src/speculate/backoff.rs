@@ -1,17 +1,20 @@
 //! How many tokens to propose for a sequence this step: only as many as are likely to pay for
 //! the rows they add.
 //!
-//! A step of `r` rows takes about `a + b·r` seconds: `a` is what any step costs (the weights
-//! read once, the dispatch), `b` what each row adds. Both are fitted to the engine's own
-//! steps as they run (least squares over a decaying window), so the rule follows the hardware
-//! and the model. At `d` decoding sequences, plain decoding spends `(a + b·d) / d` per token. A
-//! proposed token costs one row, `b`, and is worth a token's time only if it is accepted; the
-//! `j`-th token of a chain is accepted only if the `j - 1` before it were, with probability
-//! `αʲ` for a per-token acceptance rate `α`. So the `j`-th is proposed while
+//! A decode step of `r` rows takes about `a + b·r` seconds: `a` is what any step costs (the
+//! weights read once, the dispatch), `b` what each row adds. Both are fitted to the engine's
+//! own decode steps (no prompt rows, whose big steps cost less per row) as they run (least
+//! squares over a decaying window), so the rule follows the hardware, the model and the batch
+//! of the moment. At `d` decoding sequences, plain decoding spends `(a + b·d) / d` per token.
+//! A proposed token costs one row, `b`, plus `c`, what proposing it costs (nothing for prompt
+//! lookup; a draft model's step shared by the tokens it proposes, also measured), and is worth
+//! a token's time only if it is accepted; the `j`-th token of a chain is accepted only if the
+//! `j - 1` before it were, with probability `αʲ` for a per-token acceptance rate `α`. So the
+//! `j`-th is proposed while
 //!
-//! `αʲ · (a + b·d) / d > b`, that is `αʲ > b·d / (a + b·d)`.
+//! `αʲ · (a + b·d) / d > b + c`, that is `αʲ > (b + c)·d / (a + b·d)`.
 //!
-//! The right side is the share of a decode step that one more row costs. When a step is bound
+//! The right side is the share of a decode step that one more proposed token costs. When a step is bound
 //! by reading the weights (few sequences, `a` large), it is small and chains run long; as the
 //! batch grows the step becomes bound by compute, the share nears 1, and proposals stop. Until
 //! the fit has seen steps of different sizes, proposals are made up to the limit.
@@ -58,13 +61,20 @@ impl StepCost {
     }
 
     /// How many of up to `max` tokens to propose for a sequence whose proposals are accepted
-    /// at rate `acceptance`, in a step of `decodes` decoding sequences (see the module).
-    pub fn tokens_worth_proposing(&self, max: usize, acceptance: f64, decodes: usize) -> usize {
+    /// at rate `acceptance`, in a step of `decodes` decoding sequences, when proposing a token
+    /// costs `proposing` seconds (see the module).
+    pub fn tokens_worth_proposing(
+        &self,
+        max: usize,
+        acceptance: f64,
+        decodes: usize,
+        proposing: f64,
+    ) -> usize {
         let Some((a, b)) = self.fit() else {
             return max;
         };
         let d = decodes.max(1) as f64;
-        let row_share = b * d / (a + b * d);
+        let row_share = (b + proposing) * d / (a + b * d);
         let mut chance = 1.0;
         (0..max)
             .take_while(|_| {
@@ -132,7 +142,7 @@ mod tests {
             cost.record(1, 0.005);
         }
         assert_eq!(cost.fit(), None);
-        assert_eq!(cost.tokens_worth_proposing(8, 0.1, 64), 8);
+        assert_eq!(cost.tokens_worth_proposing(8, 0.1, 64, 0.0), 8);
     }
 
     #[test]
@@ -140,12 +150,14 @@ mod tests {
         // A step costs 4 ms plus 0.5 ms a row: one more row is 1/9 of a lone decode and
         // 16/24 of a 32-sequence one.
         let cost = fitted(0.004, 0.0005);
-        assert_eq!(cost.tokens_worth_proposing(8, 0.8, 1), 8); // 0.8^8 = 0.17 > 0.11
-        assert_eq!(cost.tokens_worth_proposing(8, 0.5, 1), 3); // 0.5^3 = 0.125 > 0.11
-        assert_eq!(cost.tokens_worth_proposing(8, 0.9, 32), 2); // 0.81 > 0.8 > 0.729
-        assert_eq!(cost.tokens_worth_proposing(8, 0.6, 32), 0);
-        assert_eq!(cost.tokens_worth_proposing(8, 0.95, 256), 0); // one more row: 0.97
-        assert_eq!(cost.tokens_worth_proposing(0, 1.0, 1), 0);
+        assert_eq!(cost.tokens_worth_proposing(8, 0.8, 1, 0.0), 8); // 0.8^8 = 0.17 > 0.11
+        assert_eq!(cost.tokens_worth_proposing(8, 0.5, 1, 0.0), 3); // 0.5^3 = 0.125 > 0.11
+        assert_eq!(cost.tokens_worth_proposing(8, 0.9, 32, 0.0), 2); // 0.81 > 0.8 > 0.729
+        assert_eq!(cost.tokens_worth_proposing(8, 0.6, 32, 0.0), 0);
+        assert_eq!(cost.tokens_worth_proposing(8, 0.95, 256, 0.0), 0); // one more row: 0.97
+        assert_eq!(cost.tokens_worth_proposing(0, 1.0, 1, 0.0), 0);
+        // A draft model's 1.75 ms a token: (0.5 + 1.75) / 4.5 = 0.5 of a lone decode.
+        assert_eq!(cost.tokens_worth_proposing(8, 0.8, 1, 0.00175), 3); // 0.8^3 = 0.51
     }
 
     #[test]

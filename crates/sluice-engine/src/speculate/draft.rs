@@ -15,6 +15,7 @@ use sluice_kv::{BlockLease, BlockManager, KvConfig, KvError};
 use sluice_models::{BatchSeq, CausalLm, ForwardBatch, KvMemory, ModelError};
 use sluice_tokenizer::Tokenizer;
 use std::collections::HashMap;
+use std::time::Instant;
 
 /// Why a model cannot draft for another.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,15 @@ struct Rows {
     /// The tokens after the held ones; the last row's logits give the next proposal.
     tokens: Vec<u32>,
     prompt_len: usize,
+    /// The draft held none of the sequence: its rows are the whole prompt and more.
+    fresh: bool,
+}
+
+/// One step's proposals, in request order, and the seconds the draft spent proposing them
+/// (new sequences' prompts left out: see [`DraftModel::propose`]).
+pub struct Drafted {
+    pub proposals: Vec<Vec<u32>>,
+    pub seconds: f64,
 }
 
 impl DraftModel {
@@ -79,9 +89,16 @@ impl DraftModel {
     }
 
     /// Up to `want[i]` tokens to follow each request's tokens, in request order. A sequence
-    /// the draft's cache or context cannot hold gets none this step.
-    pub fn propose(&mut self, requests: &[ProposalRequest], want: &[usize]) -> Vec<Vec<u32>> {
+    /// the draft's cache or context cannot hold gets none this step. A sequence new to the
+    /// draft has its prompt computed first, in a step of its own that is paid once per request
+    /// (like the model's own prefill) and left out of [`Drafted::seconds`], which prices the
+    /// proposals themselves.
+    pub fn propose(&mut self, requests: &[ProposalRequest], want: &[usize]) -> Drafted {
         let mut proposals = vec![Vec::new(); requests.len()];
+        let none = |requests: &[ProposalRequest]| Drafted {
+            proposals: vec![Vec::new(); requests.len()],
+            seconds: 0.0,
+        };
         let context = self.model.config().context_length;
         // First step: each sequence's tokens the draft has not computed.
         let mut active: Vec<(usize, Rows)> = Vec::new();
@@ -97,6 +114,30 @@ impl DraftModel {
                 }
             }
         }
+        let prompts: Vec<Rows> = active
+            .iter_mut()
+            .filter(|(_, rows)| rows.fresh && rows.tokens.len() > 1)
+            .map(|(_, rows)| {
+                let last = rows.tokens.pop().expect("more than one");
+                rows.fresh = false;
+                Rows {
+                    seq: rows.seq,
+                    tokens: std::mem::replace(&mut rows.tokens, vec![last]),
+                    prompt_len: rows.prompt_len,
+                    fresh: true,
+                }
+            })
+            .collect();
+        if !prompts.is_empty() {
+            if let Err(e) = self.step(prompts.iter()) {
+                tracing::warn!(%e, "the draft model's step failed; no proposals this step");
+                for rows in &prompts {
+                    self.forget(rows.seq);
+                }
+                return none(requests);
+            }
+        }
+        let started = Instant::now();
         for round in 0.. {
             active.retain(|(i, _)| proposals[*i].len() < want[*i]);
             if active.is_empty() {
@@ -118,7 +159,7 @@ impl DraftModel {
                     for (_, rows) in &active {
                         self.forget(rows.seq);
                     }
-                    return vec![Vec::new(); requests.len()];
+                    return none(requests);
                 }
             };
             let mut chosen = next.into_iter();
@@ -130,7 +171,10 @@ impl DraftModel {
                 _ => false,
             });
         }
-        proposals
+        Drafted {
+            proposals,
+            seconds: started.elapsed().as_secs_f64(),
+        }
     }
 
     /// The sequence is gone: its draft blocks are freed.
@@ -169,6 +213,7 @@ impl DraftModel {
             seq: req.seq,
             tokens: tokens[agree..].to_vec(),
             prompt_len: req.prompt_len,
+            fresh: agree == 0,
         })
     }
 

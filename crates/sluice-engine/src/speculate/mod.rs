@@ -14,8 +14,15 @@ mod ngram;
 
 use crate::Speculation;
 pub use backoff::{Acceptance, StepCost};
-pub use draft::{DraftError, DraftModel};
+pub use draft::{DraftError, DraftModel, Drafted};
 use sluice_core::{SeqId, SpeculationStats};
+
+/// How far one draft step moves the average cost of proposing a token.
+const PROPOSING_STEP: f64 = 0.1;
+
+/// A sequence that the back-off keeps from proposing proposes one token once in this many of
+/// its tokens.
+const PROBE_EVERY: usize = 16;
 
 /// Where proposals come from.
 pub enum Proposer {
@@ -54,6 +61,8 @@ pub struct Speculator {
     proposer: Proposer,
     /// What steps cost, when the engine backs off where proposals would not pay.
     cost: Option<StepCost>,
+    /// What proposing a token has cost, in seconds (a moving average; 0 for prompt lookup).
+    proposing: f64,
     /// The acceptance rate over every check so far: where a new sequence's starts.
     overall: Acceptance,
     stats: SpeculationStats,
@@ -67,6 +76,7 @@ impl Speculator {
             max_tokens,
             proposer,
             cost: setting.back_off.then(StepCost::default),
+            proposing: 0.0,
             overall: Acceptance::new(0.5),
             stats: SpeculationStats {
                 method,
@@ -89,9 +99,22 @@ impl Speculator {
             .iter()
             .map(|r| {
                 let most = self.max_tokens.min(r.room);
-                match &self.cost {
-                    Some(cost) => cost.tokens_worth_proposing(most, r.acceptance.rate(), decodes),
+                let worth = match &self.cost {
+                    Some(cost) => cost.tokens_worth_proposing(
+                        most,
+                        r.acceptance.rate(),
+                        decodes,
+                        self.proposing,
+                    ),
                     None => most,
+                };
+                // A sequence kept from proposing still proposes a token now and then, so what
+                // the rule reads (its acceptance, the cost of proposing) keeps being measured
+                // and a rule that has stopped proposals can start them again.
+                if worth == 0 && r.tokens.len().is_multiple_of(PROBE_EVERY) {
+                    most.min(1)
+                } else {
+                    worth
                 }
             })
             .collect();
@@ -101,7 +124,15 @@ impl Speculator {
                 .zip(&want)
                 .map(|(r, &n)| ngram::propose(r.tokens, n))
                 .collect(),
-            Proposer::Draft(draft) => draft.propose(requests, &want),
+            Proposer::Draft(draft) => {
+                let Drafted { proposals, seconds } = draft.propose(requests, &want);
+                let tokens: usize = proposals.iter().map(Vec::len).sum();
+                if tokens > 0 {
+                    let per_token = seconds / tokens as f64;
+                    self.proposing += PROPOSING_STEP * (per_token - self.proposing);
+                }
+                proposals
+            }
         }
     }
 
@@ -112,7 +143,7 @@ impl Speculator {
         }
     }
 
-    /// A step of `rows` rows ran its forward pass in `seconds`.
+    /// A decode step (no prompt rows) of `rows` rows ran its forward pass in `seconds`.
     pub fn record_step(&mut self, rows: usize, seconds: f64) {
         if let Some(cost) = &mut self.cost {
             cost.record(rows, seconds);
