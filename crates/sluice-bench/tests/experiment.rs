@@ -249,6 +249,8 @@ fn shipped_experiment_files_parse_and_expand() {
         ("sluice-kv-cache-dtype.toml", 2),
         ("sluice-step-budget.toml", 5),
         ("sluice.toml", 2),
+        ("speculation-builtin.toml", 14),
+        ("speculation-repeating.toml", 14),
         ("tgi.toml", 5),
         ("vllm.toml", 2),
     ];
