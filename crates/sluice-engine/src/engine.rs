@@ -192,11 +192,7 @@ impl Engine {
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        if let Some(speculator) = self
-            .speculator
-            .as_mut()
-            .filter(|_| batch.prefill_tokens == 0)
-        {
+        if let Some(speculator) = &mut self.speculator {
             speculator.record_step(batch.forward.len(), computed.as_secs_f64());
         }
         tracing::debug!(

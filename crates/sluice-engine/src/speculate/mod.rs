@@ -143,7 +143,7 @@ impl Speculator {
         }
     }
 
-    /// A decode step (no prompt rows) of `rows` rows ran its forward pass in `seconds`.
+    /// A step of `rows` rows ran its forward pass in `seconds`.
     pub fn record_step(&mut self, rows: usize, seconds: f64) {
         if let Some(cost) = &mut self.cost {
             cost.record(rows, seconds);
