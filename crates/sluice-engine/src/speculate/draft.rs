@@ -10,6 +10,7 @@
 //! match anything: any draft keeps the target's output exact.
 
 use super::ProposalRequest;
+use crate::sampler::argmax;
 use sluice_core::SeqId;
 use sluice_kv::{BlockLease, BlockManager, KvConfig, KvError};
 use sluice_models::{BatchSeq, CausalLm, ForwardBatch, KvMemory, ModelError};
@@ -129,7 +130,7 @@ impl DraftModel {
             })
             .collect();
         if !prompts.is_empty() {
-            if let Err(e) = self.step(prompts.iter()) {
+            if let Err(e) = self.step(&prompts.iter().collect::<Vec<_>>()) {
                 tracing::warn!(%e, "the draft model's step failed; no proposals this step");
                 for rows in &prompts {
                     self.forget(rows.seq);
@@ -152,7 +153,7 @@ impl DraftModel {
                 let mut keep = grown.into_iter();
                 active.retain(|_| keep.next().unwrap_or(false));
             }
-            let next = match self.step(active.iter().map(|(_, r)| r)) {
+            let next = match self.step(&active.iter().map(|(_, r)| r).collect::<Vec<_>>()) {
                 Ok(next) => next,
                 Err(e) => {
                     tracing::warn!(%e, "the draft model's step failed; no proposals this step");
@@ -224,9 +225,8 @@ impl DraftModel {
     }
 
     /// One forward pass over every sequence's `rows`; each sequence's greedy next token.
-    fn step<'a>(&mut self, all: impl Iterator<Item = &'a Rows>) -> Result<Vec<u32>, ModelError> {
+    fn step(&mut self, all: &[&Rows]) -> Result<Vec<u32>, ModelError> {
         let mut batch = ForwardBatch::default();
-        let mut computed = Vec::new();
         for rows in all {
             let held = &self.held[&rows.seq].tokens;
             let first_row = batch.tokens.len();
@@ -248,28 +248,16 @@ impl DraftModel {
                 prompt_len: rows.prompt_len.min(context_len),
                 block_table: self.blocks.block_table(rows.seq).unwrap_or_default(),
             });
-            computed.push((rows.seq, rows.tokens.clone()));
         }
         let logits = self.model.forward(&batch, self.kv.as_mut())?;
-        for (seq, tokens) in computed {
-            if let Some(held) = self.held.get_mut(&seq) {
-                held.tokens.extend(tokens);
+        for rows in all {
+            if let Some(held) = self.held.get_mut(&rows.seq) {
+                held.tokens.extend_from_slice(&rows.tokens);
             }
         }
         let vocab = self.model.config().vocab_size;
         Ok(logits.chunks_exact(vocab).map(argmax).collect())
     }
-}
-
-/// The first highest logit's token.
-fn argmax(logits: &[f32]) -> u32 {
-    let mut best = 0;
-    for (i, &l) in logits.iter().enumerate() {
-        if l > logits[best] {
-            best = i;
-        }
-    }
-    best as u32
 }
 
 /// Whether two tokenizers have the same tokens under the same ids; what differs if not.
