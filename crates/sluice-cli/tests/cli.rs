@@ -284,7 +284,7 @@ fn bad_generate_inputs_give_one_line_errors() {
                 "--draft-model",
                 "no-such-draft",
             ],
-            "unknown model `no-such-draft`",
+            "draft model no-such-draft: unknown model `no-such-draft`",
         ),
         (
             // Gemma 3's 262,144 tokens are not the tiny model's.

@@ -28,8 +28,11 @@ pub enum LoadError {
     Engine(#[from] EngineError),
     #[error("--draft-model needs --speculate N with N > 0: how many tokens the draft proposes")]
     DraftWithoutSpeculation,
+    #[error(transparent)]
+    DraftModel(#[from] DraftError),
+    /// Anything that kept the draft model from loading, named as the draft's.
     #[error("draft model {path}: {error}")]
-    Draft { path: String, error: DraftError },
+    Draft { path: String, error: Box<LoadError> },
 }
 
 /// How large the KV cache is.
@@ -70,7 +73,13 @@ impl Engine {
         }
         let proposer = match &cfg.draft_model {
             Some(draft_id) => {
-                Proposer::Draft(Box::new(load_draft(draft_id, &loaded, num_blocks, cfg)?))
+                let draft = load_draft(draft_id, &loaded, num_blocks, cfg).map_err(|error| {
+                    LoadError::Draft {
+                        path: draft_id.clone(),
+                        error: Box::new(error),
+                    }
+                })?;
+                Proposer::Draft(Box::new(draft))
             }
             None => Proposer::NGram,
         };
@@ -111,7 +120,7 @@ fn load_draft(
         weights = %draft.model.weight_type(),
         "draft model loaded"
     );
-    DraftModel::new(
+    Ok(DraftModel::new(
         draft.model,
         &draft.tokenizer,
         &target.tokenizer,
@@ -119,11 +128,7 @@ fn load_draft(
         num_blocks,
         cfg.block_size,
         cfg.kv_dtype,
-    )
-    .map_err(|error| LoadError::Draft {
-        path: draft_id.to_string(),
-        error,
-    })
+    )?)
 }
 
 /// The process's resident memory in MiB (Linux's `/proc/self/statm`), for the load's log line.
