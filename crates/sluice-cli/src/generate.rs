@@ -104,6 +104,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             sampling: sampling.clone(),
             stop,
             logprobs: LogprobOptions::default(),
+            constraint: None,
         };
         streams.push(handle.submit(req)?);
     }

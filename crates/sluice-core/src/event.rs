@@ -70,6 +70,10 @@ pub enum GenerationError {
     /// fails with it); `reason` is the model's own message.
     #[error("model step failed: {reason}")]
     StepFailed { reason: String },
+    /// The request's output constraint (schema, regex, grammar) does not compile; the reason
+    /// is the grammar compiler's own.
+    #[error("{0}")]
+    InvalidConstraint(String),
     #[error("the engine has shut down")]
     EngineStopped,
 }

@@ -5,6 +5,7 @@
 //! carries no optional value that has a default ("parse, don't validate").
 
 mod backend;
+mod constraint;
 mod event;
 mod ids;
 mod params;
@@ -12,6 +13,7 @@ mod request;
 mod stats;
 
 pub use backend::{Backend, ChatTurn, EventStream, ModelInfo, PromptError};
+pub use constraint::Constraint;
 pub use event::{FinishReason, GenerationError, TokenEvent};
 pub use ids::{BlockId, RequestId, SeqId};
 pub use params::{SamplingDefaults, SamplingParams, StopCriteria};

@@ -1,4 +1,4 @@
-use crate::{RequestId, SamplingParams, StopCriteria};
+use crate::{Constraint, RequestId, SamplingParams, StopCriteria};
 
 /// A validated request as the engine receives it: the prompt is already tokenized.
 #[derive(Clone, Debug)]
@@ -8,6 +8,8 @@ pub struct GenerationRequest {
     pub sampling: SamplingParams,
     pub stop: StopCriteria,
     pub logprobs: LogprobOptions,
+    /// The shape the output must have, when the request asks for one.
+    pub constraint: Option<Constraint>,
 }
 
 /// Extra log-probabilities a request asks for (each costs work, so they are off by default).

@@ -2,6 +2,7 @@
 //! sequence by one step at a time. Only the engine thread touches it (see `handle.rs`).
 
 use crate::batch::{build_batch, LogitRow};
+use crate::grammar::{Grammar, Grammars, TokenMask};
 use crate::sampler::{log_softmax_at, top_logprobs};
 use crate::sequence::{EngineEvent, Progress, Sequence};
 use crate::speculate::{Acceptance, ProposalRequest, Proposer, Speculator};
@@ -11,6 +12,7 @@ use sluice_kv::{BlockManager, KvConfig, KvError};
 use sluice_models::{CausalLm, KvMemory, LoadedModel};
 use sluice_tokenizer::Tokenizer;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -35,6 +37,9 @@ pub struct Engine {
     pool: rayon::ThreadPool,
     /// Speculative decoding, when `--speculate` asks for it.
     speculator: Option<Speculator>,
+    /// Compiles requests' output constraints (shared with the handle, which compiles them
+    /// on the submitting thread).
+    grammars: Arc<Grammars>,
 }
 
 impl Engine {
@@ -78,6 +83,7 @@ impl Engine {
         };
         Ok(Engine {
             model,
+            grammars: Arc::new(Grammars::new(tokenizer.clone())),
             tokenizer,
             info,
             kv,
@@ -99,17 +105,41 @@ impl Engine {
         &self.info
     }
 
+    /// The compiler for requests' output constraints.
+    pub fn grammars(&self) -> Arc<Grammars> {
+        self.grammars.clone()
+    }
+
     pub fn has_work(&self) -> bool {
         !self.scheduler.is_idle()
     }
 
-    /// Queues a request; problems that make it impossible are reported on `events` at once.
+    /// Queues a request; problems that make it impossible (its constraint does not compile,
+    /// among them) are reported on `events` at once.
     pub fn submit(&mut self, req: GenerationRequest, events: UnboundedSender<EngineEvent>) {
+        let grammar = match req.constraint.as_ref().map(|c| self.grammars.compile(c)) {
+            Some(Err(e)) => {
+                let _ = events.send(Err(e));
+                return;
+            }
+            Some(Ok(grammar)) => Some(grammar),
+            None => None,
+        };
+        self.admit(req, grammar, events);
+    }
+
+    /// Queues a request whose constraint, if any, is already compiled into `grammar`.
+    pub(crate) fn admit(
+        &mut self,
+        req: GenerationRequest,
+        grammar: Option<Grammar>,
+        events: UnboundedSender<EngineEvent>,
+    ) {
         let acceptance = self
             .speculator
             .as_ref()
             .map_or(Acceptance::new(0.0), Speculator::initial_acceptance);
-        let seq = Sequence::new(req, acceptance, events);
+        let seq = Sequence::new(req, grammar, acceptance, events);
         let context_length = self.model.config().context_length;
         let vocab_size = self.model.config().vocab_size;
         let outside = seq.tokens.iter().find(|&&t| t as usize >= vocab_size);
@@ -177,14 +207,26 @@ impl Engine {
         }
         let batch = build_batch(&plan, &self.seqs, &self.blocks);
         let mut accepted = 0;
-        let (model, kv) = (&self.model, self.kv.as_mut());
+        let (model, kv, pool) = (&self.model, self.kv.as_mut(), &self.pool);
         let forward_started = Instant::now();
-        let forward = self.pool.install(|| model.forward(&batch.forward, kv));
+        // Constrained sequences' masks are computed on their own thread while the model runs.
+        let (forward, mut masks) = std::thread::scope(|scope| {
+            let masks = constrained_rows(&batch.rows, &self.seqs)
+                .then(|| scope.spawn(|| grammar_masks(&batch.rows, &mut self.seqs)));
+            let forward = pool.install(|| model.forward(&batch.forward, kv));
+            let masks = masks.map_or_else(HashMap::new, |m| {
+                m.join().unwrap_or_else(|_| {
+                    tracing::error!("computing token masks panicked");
+                    HashMap::new()
+                })
+            });
+            (forward, masks)
+        });
         let computed = forward_started.elapsed();
         match forward {
             Ok(logits) => {
                 self.commit(&plan);
-                accepted = self.sample_and_emit(&batch.rows, &logits);
+                accepted = self.sample_and_emit(&batch.rows, &logits, &mut masks);
             }
             Err(e) => {
                 let reason = e.to_string();
@@ -265,8 +307,12 @@ impl Engine {
         for seq in self.seqs.values_mut() {
             seq.draft.clear();
         }
-        for (id, draft) in ids.into_iter().zip(proposals) {
+        for (id, mut draft) in ids.into_iter().zip(proposals) {
             if let Some(seq) = self.seqs.get_mut(&id) {
+                // A constrained sequence checks only proposals its grammar allows.
+                if let Some(grammar) = &mut seq.grammar {
+                    draft.truncate(grammar.allowed_prefix(&draft));
+                }
                 seq.draft = draft;
             }
         }
@@ -285,7 +331,12 @@ impl Engine {
 
     /// Chooses every sequence's next tokens from its rows and emits them; returns how many
     /// proposals were accepted.
-    fn sample_and_emit(&mut self, rows: &[LogitRow], logits: &[f32]) -> usize {
+    fn sample_and_emit(
+        &mut self,
+        rows: &[LogitRow],
+        logits: &[f32],
+        masks: &mut HashMap<SeqId, Result<Vec<TokenMask>, String>>,
+    ) -> usize {
         let vocab = self.model.config().vocab_size;
         let mut accepted = 0;
         let mut i = 0;
@@ -303,7 +354,15 @@ impl Engine {
                         .iter()
                         .take_while(|&&r| r == LogitRow::Sample(id))
                         .count();
-                    accepted += self.choose_and_emit(id, &logits[i * vocab..(i + n) * vocab]);
+                    let rows = &logits[i * vocab..(i + n) * vocab];
+                    accepted += match masks.remove(&id) {
+                        Some(Err(reason)) => {
+                            self.fail(id, GenerationError::StepFailed { reason });
+                            0
+                        }
+                        Some(Ok(masks)) => self.choose_and_emit(id, rows, &masks),
+                        None => self.choose_and_emit(id, rows, &[]),
+                    };
                     i += n;
                 }
             }
@@ -314,9 +373,10 @@ impl Engine {
     /// Chooses sequence `id`'s next tokens from its `logits` rows (one per proposal checked,
     /// and one more), in order: a proposal the choice takes is kept and the next row checks the
     /// next one; the first choice that differs ends the chain, and the last row chooses
-    /// freely. The accepted proposals' K/V join the cache; the rejected ones' blocks go back.
+    /// freely; a constrained sequence chooses row `i` among what `masks[i]` allows. The
+    /// accepted proposals' K/V join the cache; the rejected ones' blocks go back.
     /// Returns how many proposals were accepted.
-    fn choose_and_emit(&mut self, id: SeqId, logits: &[f32]) -> usize {
+    fn choose_and_emit(&mut self, id: SeqId, logits: &[f32], masks: &[TokenMask]) -> usize {
         let vocab = self.model.config().vocab_size;
         let Some(seq) = self.seqs.get_mut(&id) else {
             return 0;
@@ -327,10 +387,14 @@ impl Engine {
         let mut done = false;
         for (i, row) in logits.chunks_exact(vocab).enumerate() {
             let proposal = draft.get(i).copied().filter(|_| i < checked);
-            let choice = match proposal {
-                Some(token) => seq.sampler.verify(row, token),
-                None => seq.sampler.sample(row),
-            };
+            let choice = seq.sampler.next(row, proposal, masks.get(i));
+            if let Some(grammar) = &mut seq.grammar {
+                if let Err(reason) = grammar.accept(choice.token) {
+                    seq.fail(GenerationError::StepFailed { reason });
+                    done = true;
+                    break;
+                }
+            }
             let top = top_logprobs(row, seq.logprobs.top_n);
             let progress = seq.push_token(choice.token, choice.logprob, top, &self.tokenizer);
             let kept = proposal == Some(choice.token);
@@ -364,6 +428,14 @@ impl Engine {
         accepted
     }
 
+    /// Ends one request with an error.
+    fn fail(&mut self, id: SeqId, error: GenerationError) {
+        if let Some(seq) = self.seqs.get(&id) {
+            seq.fail(error);
+        }
+        self.release(id);
+    }
+
     fn fail_all(&mut self, plan: &Schedule, error: GenerationError) {
         for &(id, _) in &plan.items {
             if let Some(seq) = self.seqs.get(&id) {
@@ -391,4 +463,33 @@ impl Engine {
             self.scheduler.remove(id);
         }
     }
+}
+
+/// Whether any row of the step chooses a token for a constrained sequence.
+fn constrained_rows(rows: &[LogitRow], seqs: &HashMap<SeqId, Sequence>) -> bool {
+    rows.iter().any(|row| match row {
+        LogitRow::Sample(id) => seqs.get(id).is_some_and(|s| s.grammar.is_some()),
+        LogitRow::Prompt { .. } => false,
+    })
+}
+
+/// The token masks for every constrained sequence's rows of the step, in row order.
+fn grammar_masks(
+    rows: &[LogitRow],
+    seqs: &mut HashMap<SeqId, Sequence>,
+) -> HashMap<SeqId, Result<Vec<TokenMask>, String>> {
+    let mut counts: HashMap<SeqId, usize> = HashMap::new();
+    for row in rows {
+        if let LogitRow::Sample(id) = row {
+            *counts.entry(*id).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .filter_map(|(id, rows)| {
+            let seq = seqs.get_mut(&id)?;
+            let grammar = seq.grammar.as_mut()?;
+            Some((id, grammar.masks(&seq.draft, rows)))
+        })
+        .collect()
 }

@@ -3,19 +3,25 @@
 //! One thread owns the engine (model, cache, scheduler); everything else sends it commands
 //! over a channel and receives each request's events on the request's own channel.
 
+use crate::grammar::{Grammar, Grammars};
 use crate::sequence::EngineEvent;
 use crate::Engine;
 use sluice_core::{EngineStats, GenerationError, GenerationRequest, RequestId};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver};
 
+/// A request on its way to the engine, with its compiled constraint and its events' sender.
+struct Submission {
+    req: GenerationRequest,
+    grammar: Option<Grammar>,
+    events: tokio::sync::mpsc::UnboundedSender<EngineEvent>,
+}
+
 enum Command {
-    Submit(
-        GenerationRequest,
-        tokio::sync::mpsc::UnboundedSender<EngineEvent>,
-    ),
+    Submit(Box<Submission>),
     Stats(tokio::sync::oneshot::Sender<EngineStats>),
 }
 
@@ -23,12 +29,14 @@ pub struct EngineHandle {
     commands: Option<mpsc::Sender<Command>>,
     thread: Option<JoinHandle<()>>,
     next_id: AtomicU64,
+    grammars: Arc<Grammars>,
 }
 
 impl EngineHandle {
     /// Moves the engine onto its own thread.
     pub fn spawn(engine: Engine) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel();
+        let grammars = engine.grammars();
         let thread = std::thread::Builder::new()
             .name("sluice-engine".into())
             .spawn(move || run(engine, rx))?;
@@ -36,6 +44,7 @@ impl EngineHandle {
             commands: Some(tx),
             thread: Some(thread),
             next_id: AtomicU64::new(1),
+            grammars,
         })
     }
 
@@ -45,13 +54,24 @@ impl EngineHandle {
     }
 
     /// Queues a request; its events arrive on the returned receiver. Dropping the receiver
-    /// aborts the request and frees its blocks.
+    /// aborts the request and frees its blocks. A constraint is compiled here, on the
+    /// caller's thread, so a bad one is refused at once and the engine's steps never wait
+    /// for a compilation.
     pub fn submit(
         &self,
         req: GenerationRequest,
     ) -> Result<UnboundedReceiver<EngineEvent>, GenerationError> {
+        let grammar = req
+            .constraint
+            .as_ref()
+            .map(|c| self.grammars.compile(c))
+            .transpose()?;
         let (tx, rx) = unbounded_channel();
-        self.send(Command::Submit(req, tx))?;
+        self.send(Command::Submit(Box::new(Submission {
+            req,
+            grammar,
+            events: tx,
+        })))?;
         Ok(rx)
     }
 
@@ -121,7 +141,14 @@ fn run(mut engine: Engine, commands: mpsc::Receiver<Command>) {
 
 fn apply(engine: &mut Engine, cmd: Command) {
     match cmd {
-        Command::Submit(req, events) => engine.submit(req, events),
+        Command::Submit(submission) => {
+            let Submission {
+                req,
+                grammar,
+                events,
+            } = *submission;
+            engine.admit(req, grammar, events)
+        }
         Command::Stats(reply) => {
             let _ = reply.send(engine.stats());
         }

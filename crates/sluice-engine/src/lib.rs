@@ -10,6 +10,7 @@ mod backend;
 mod batch;
 mod config;
 mod engine;
+pub mod grammar;
 mod handle;
 pub mod load;
 pub mod sampler;

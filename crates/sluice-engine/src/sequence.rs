@@ -1,6 +1,7 @@
 //! One request's life in the engine: its tokens, how many of them are in the KV cache, and
 //! the per-request pieces that turn sampled tokens into text events.
 
+use crate::grammar::Grammar;
 use crate::sampler::Sampler;
 use crate::scheduler::Schedulable;
 use crate::speculate::Acceptance;
@@ -41,6 +42,8 @@ pub struct Sequence {
     pub draft: Vec<u32>,
     /// How often this sequence's proposals have been accepted.
     pub acceptance: Acceptance,
+    /// Where its output stands in the grammar it must follow (structured output).
+    pub grammar: Option<Grammar>,
     /// Logprobs of prompt tokens `1..` as prefill computes them, while the request wants them
     /// and the first token has not taken them away yet.
     prompt_logprobs: Option<Vec<f32>>,
@@ -61,6 +64,7 @@ pub enum Progress {
 impl Sequence {
     pub fn new(
         req: GenerationRequest,
+        grammar: Option<Grammar>,
         acceptance: Acceptance,
         events: UnboundedSender<EngineEvent>,
     ) -> Self {
@@ -74,6 +78,7 @@ impl Sequence {
             tokens: req.prompt_ids,
             draft: Vec::new(),
             acceptance,
+            grammar,
             computed: 0,
             state: SequenceState::Waiting,
             stop: req.stop,

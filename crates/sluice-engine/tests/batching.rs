@@ -176,6 +176,7 @@ fn dropped_requests_free_their_blocks() {
                 ignore_eos: true,
             },
             logprobs: LogprobOptions::default(),
+            constraint: None,
         };
         streams.push(handle.submit(req).unwrap());
     }
@@ -207,6 +208,7 @@ fn impossible_requests_fail_alone() {
         sampling: SamplingParams::greedy(),
         stop: StopCriteria::max_new_tokens(10),
         logprobs: LogprobOptions::default(),
+        constraint: None,
     };
     let mut rx = handle.submit(too_long).unwrap();
     let err = rx.blocking_recv().unwrap().unwrap_err();
@@ -217,6 +219,7 @@ fn impossible_requests_fail_alone() {
         sampling: SamplingParams::greedy(),
         stop: StopCriteria::max_new_tokens(3),
         logprobs: LogprobOptions::default(),
+        constraint: None,
     };
     assert!(handle
         .submit(empty)

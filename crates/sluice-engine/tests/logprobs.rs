@@ -15,6 +15,7 @@ fn first_event(handle: &EngineHandle, prompt: &[u32], logprobs: LogprobOptions) 
             sampling: SamplingParams::greedy(),
             stop: StopCriteria::max_new_tokens(1),
             logprobs,
+            constraint: None,
         })
         .unwrap();
     rx.blocking_recv().unwrap().unwrap()

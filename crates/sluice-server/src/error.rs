@@ -103,7 +103,8 @@ impl From<GenerationError> for ApiError {
             GenerationError::TooLargeForCache { .. }
             | GenerationError::BeyondContext { .. }
             | GenerationError::EmptyPrompt
-            | GenerationError::TokenOutsideVocabulary { .. } => ErrorKind::Validation,
+            | GenerationError::TokenOutsideVocabulary { .. }
+            | GenerationError::InvalidConstraint(_) => ErrorKind::Validation,
             GenerationError::StepFailed { .. } => ErrorKind::Generation,
             GenerationError::EngineStopped => ErrorKind::Unavailable,
         };

@@ -17,6 +17,7 @@ mod typical;
 #[cfg(test)]
 mod tests;
 
+use crate::grammar::TokenMask;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sluice_core::SamplingParams;
@@ -79,11 +80,7 @@ impl Sampler {
     /// `-inf` rather than a panic: the model's output is data, and one bad row must not take
     /// down the batch.
     pub fn sample(&mut self, logits: &[f32]) -> Sampled {
-        let token = self.choose(logits, None);
-        Sampled {
-            token,
-            logprob: log_softmax_at(logits, token),
-        }
+        self.next(logits, None, None)
     }
 
     /// Checks a proposal that the next token is `proposed` (speculative decoding), choosing
@@ -94,7 +91,20 @@ impl Sampler {
     /// `(1 - p) · p(x) / (1 - p) = p(x)`: the rule of speculative sampling for a proposal that
     /// is one token for certain, as prompt lookup's and a greedy draft's are.
     pub fn verify(&mut self, logits: &[f32], proposed: u32) -> Sampled {
-        let token = self.choose(logits, Some(proposed));
+        self.next(logits, Some(proposed), None)
+    }
+
+    /// [`Self::sample`], or [`Self::verify`] when there is a proposal, among the tokens
+    /// `allowed` lets through (a constrained request's grammar): the others count as `-inf`,
+    /// so the choice is the one the model would make if they did not exist. The logprob is
+    /// still the model's own, as above.
+    pub fn next(
+        &mut self,
+        logits: &[f32],
+        proposed: Option<u32>,
+        allowed: Option<&TokenMask>,
+    ) -> Sampled {
+        let token = self.choose(logits, proposed, allowed);
         Sampled {
             token,
             logprob: log_softmax_at(logits, token),
@@ -108,14 +118,20 @@ impl Sampler {
         }
     }
 
-    fn choose(&mut self, raw: &[f32], proposed: Option<u32>) -> u32 {
-        // Penalties only touch seen tokens: with none seen, the raw logits serve as they are.
-        let logits = if self.counts.is_empty() {
+    fn choose(&mut self, raw: &[f32], proposed: Option<u32>, allowed: Option<&TokenMask>) -> u32 {
+        // Penalties only touch seen tokens: with none seen and no mask, the raw logits serve
+        // as they are.
+        let logits = if self.counts.is_empty() && allowed.is_none() {
             raw
         } else {
             self.penalised.clear();
             self.penalised.extend_from_slice(raw);
-            apply_penalties(&mut self.penalised, &self.counts, &self.params);
+            if !self.counts.is_empty() {
+                apply_penalties(&mut self.penalised, &self.counts, &self.params);
+            }
+            if let Some(mask) = allowed {
+                mask_out(&mut self.penalised, mask);
+            }
             &self.penalised
         };
         if self.params.is_greedy() {
@@ -135,4 +151,16 @@ impl Sampler {
         // No candidate means no token has any probability; argmax then picks deterministically.
         draw(&self.candidates, &mut self.rng).unwrap_or_else(|| argmax(logits))
     }
+}
+
+/// Sets every logit `mask` does not allow to `-inf` (logits past the mask's vocabulary too:
+/// a model's output may be padded past its tokenizer's).
+fn mask_out(logits: &mut [f32], mask: &TokenMask) {
+    let known = mask.len().min(logits.len());
+    for (id, logit) in logits[..known].iter_mut().enumerate() {
+        if !mask.is_allowed(id as u32) {
+            *logit = f32::NEG_INFINITY;
+        }
+    }
+    logits[known..].fill(f32::NEG_INFINITY);
 }

@@ -165,11 +165,12 @@ fn request(
         sampling,
         stop,
         logprobs: LogprobOptions::default(),
+        constraint: None,
     }
 }
 
 /// A request's events up to its finish.
-fn collect(mut rx: tokio::sync::mpsc::UnboundedReceiver<EngineEvent>) -> Output {
+pub fn collect(mut rx: tokio::sync::mpsc::UnboundedReceiver<EngineEvent>) -> Output {
     let (mut tokens, mut logprobs, mut text) = (Vec::new(), Vec::new(), String::new());
     loop {
         let ev = rx
