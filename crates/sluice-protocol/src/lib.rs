@@ -6,4 +6,5 @@
 //! values happens in the server, which turns these into `sluice_core` types.
 
 pub mod openai;
+pub mod structured;
 pub mod tgi;

@@ -2,6 +2,7 @@
 //! OpenAI documents it, plus the extensions vLLM accepts (`top_k`, `repetition_penalty`,
 //! `ignore_eos`).
 
+use crate::structured::StructuredFields;
 use serde::{Deserialize, Serialize};
 
 /// A string or a list of strings (`prompt`, `stop`).
@@ -44,6 +45,8 @@ pub struct CommonParameters {
     pub top_k: Option<i64>,
     pub repetition_penalty: Option<f32>,
     pub ignore_eos: Option<bool>,
+    #[serde(flatten)]
+    pub structured: StructuredFields,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -1,6 +1,7 @@
 //! Text Generation Inference's native API (`/generate`, `/generate_stream`, `/`, `/info`,
 //! `/tokenize`), with TGI's field names and types.
 
+use crate::structured::TgiGrammar;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -39,6 +40,7 @@ pub struct GenerateParameters {
     pub decoder_input_details: Option<bool>,
     pub seed: Option<u64>,
     pub top_n_tokens: Option<u32>,
+    pub grammar: Option<TgiGrammar>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

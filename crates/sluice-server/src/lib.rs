@@ -14,6 +14,7 @@ mod openai;
 mod ops;
 mod sse;
 mod state;
+mod structured;
 mod tgi;
 mod token_text;
 mod validate;

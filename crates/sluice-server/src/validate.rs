@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::Limits;
 use sluice_core::{
-    Backend, GenerationRequest, LogprobOptions, RequestId, SamplingParams, StopCriteria,
+    Backend, Constraint, GenerationRequest, LogprobOptions, RequestId, SamplingParams, StopCriteria,
 };
 
 /// How many tokens to generate when the request does not say exactly.
@@ -40,6 +40,8 @@ pub struct Knobs {
     pub ignore_eos: bool,
     /// Independent generations for this prompt (`best_of`, `n`).
     pub copies: usize,
+    /// The shape the output must have (structured output).
+    pub constraint: Option<Constraint>,
 }
 
 /// A request that passed every check, ready to submit once per copy.
@@ -51,6 +53,7 @@ pub struct Validated {
     pub logprobs: LogprobOptions,
     /// One seed per copy; `None` when greedy (TGI reports no seed then).
     pub seeds: Vec<Option<u64>>,
+    pub constraint: Option<Constraint>,
 }
 
 impl Validated {
@@ -77,6 +80,7 @@ impl Validated {
                 prompt: self.logprobs.prompt && copy == 0,
                 ..self.logprobs
             },
+            constraint: self.constraint.clone(),
         }
     }
 }
@@ -142,6 +146,7 @@ pub fn validate(
             prompt: knobs.prompt_logprobs,
         },
         seeds,
+        constraint: knobs.constraint,
     })
 }
 

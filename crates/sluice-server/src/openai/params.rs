@@ -4,6 +4,7 @@
 //! for the fields a request leaves unset.
 
 use crate::error::ApiError;
+use crate::structured;
 use crate::validate::{Knobs, MaxNewTokens};
 use crate::ServerConfig;
 use sluice_protocol::openai::CommonParameters;
@@ -45,6 +46,7 @@ pub fn knobs(
         prompt_logprobs: false,
         ignore_eos: p.ignore_eos.unwrap_or(false),
         copies: n,
+        constraint: structured::from_openai(&p.structured)?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! TGI's `parameters` object, mapped to [`Knobs`] with TGI's defaults and checks.
 
 use crate::error::ApiError;
+use crate::structured;
 use crate::validate::{Knobs, MaxNewTokens};
 use crate::ServerConfig;
 use sluice_protocol::tgi::GenerateParameters;
@@ -89,6 +90,7 @@ pub fn knobs(
             && p.decoder_input_details.unwrap_or(false),
         ignore_eos: false,
         copies: best_of,
+        constraint: structured::from_tgi(p.grammar.as_ref())?,
     };
     let options = ResponseOptions {
         details: p.details.unwrap_or(false),
