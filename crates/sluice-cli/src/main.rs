@@ -6,6 +6,7 @@ mod fetch;
 mod generate;
 mod replicas;
 mod serve;
+mod tgi_flags;
 
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -37,7 +38,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args = match tgi_flags::screen(std::env::args().collect()) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         // Usage mistakes get the same one-line error as everything else; --help and
         // --version print as usual.
@@ -65,11 +73,7 @@ fn main() -> ExitCode {
         )
         .init();
     let result = match cli.command {
-        Command::Serve(args) if args.replicas == 0 => {
-            Err(anyhow::anyhow!("--replicas must be at least 1"))
-        }
-        Command::Serve(args) if args.replicas > 1 => replicas::run(&args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve(args),
         Command::Bench(args) => sluice_bench::run(args),
         Command::Route(args) => sluice_router::run(args),
         Command::Generate(args) => generate::run(args),
@@ -82,5 +86,16 @@ fn main() -> ExitCode {
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `sluice serve`: one engine, or `--replicas` of them behind the router.
+fn serve(args: serve::ServeArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.replicas >= 1, "--replicas must be at least 1");
+    tgi_flags::check_sharding(&args)?;
+    if args.replicas > 1 {
+        replicas::run(&args)
+    } else {
+        serve::run(args)
     }
 }

@@ -17,11 +17,13 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let threads = args.engine.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
-    let config = ReplicasConfig::new(
+    let mut config = ReplicasConfig::new(
         ReplicaCommand::serve(program, flags),
         args.replicas,
         threads,
     );
+    // The replicas get the key with the rest of the flags; the router checks it first.
+    config.router.api_key = args.api_key.as_deref().and_then(sluice_server::ApiKey::new);
     replicas::run(config, &format!("{}:{}", args.hostname, args.port))
 }
 

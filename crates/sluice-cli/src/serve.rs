@@ -5,7 +5,7 @@ use crate::engine_args::EngineArgs;
 use anyhow::{bail, Context};
 use clap::Args;
 use sluice_engine::LocalBackend;
-use sluice_server::{Limits, ServerConfig};
+use sluice_server::{ApiKey, Limits, ServerConfig};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -58,6 +58,17 @@ pub struct ServeArgs {
     /// only. TGI routes take the model's settings only for requests that sample.
     #[arg(long, env = "GENERATION_CONFIG", default_value = "auto")]
     pub generation_config: GenerationConfig,
+    /// Require `Authorization: Bearer KEY` on every route but /health and /metrics (TGI's and
+    /// vLLM's flag); with --replicas, the router in front requires it too.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// TGI's: sluice runs one engine per process, so 1 (the default) is the only value; for
+    /// more engines use --replicas.
+    #[arg(long, env = "NUM_SHARD", default_value_t = 1)]
+    pub num_shard: usize,
+    /// TGI's: `false` is accepted with a warning; `true` is refused (use --replicas).
+    #[arg(long, env = "SHARDED")]
+    pub sharded: Option<bool>,
     /// Seconds requests in flight get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value_t = 30)]
     pub shutdown_grace_seconds: u64,
@@ -77,6 +88,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             GenerationConfig::Auto => info.sampling_defaults,
             GenerationConfig::Vllm => Default::default(),
         },
+        api_key: args.api_key.as_deref().and_then(ApiKey::new),
     };
     let backend = Arc::new(LocalBackend::spawn(engine).context("starting the engine thread")?);
     let runtime = tokio::runtime::Builder::new_multi_thread()

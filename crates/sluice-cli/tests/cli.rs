@@ -447,6 +447,18 @@ fn bad_serve_and_route_flags_give_one_line_errors() {
         "--replicas must be at least 1",
     );
     assert_one_line_error(
+        &serve(&["--num-shard", "2"]),
+        "--num-shard 2: sluice does not shard a model across devices; run one engine per core group behind a router with --replicas N instead",
+    );
+    assert_one_line_error(
+        &serve(&["--sharded", "true"]),
+        "--sharded true: sluice does not shard",
+    );
+    assert_one_line_error(
+        &serve(&["--revision", "main"]),
+        "--revision is a TGI launcher flag that sluice does not implement",
+    );
+    assert_one_line_error(
         &serve(&["--kv-cache-dtype", "bf16"]),
         "unknown KV cache dtype \"bf16\" (expected f32 or f16)",
     );

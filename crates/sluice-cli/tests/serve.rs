@@ -295,19 +295,87 @@ fn the_readme_curl_examples_work() {
     }
 }
 
+/// The study's own TGI command line (its model swapped for the default one), with TGI's
+/// CPU-neutral flags and `--api-key`: it starts, and every route but /health and /metrics
+/// wants the key, refusing in each API's error shape.
+#[test]
+fn a_tgi_command_line_with_an_api_key_starts_and_guards_every_route() {
+    let key = "s3cret-key";
+    let server = Server::start(&[
+        "--dtype",
+        "float16",
+        "--num-shard",
+        "1",
+        "--max-input-length",
+        "3600",
+        "--max-total-tokens",
+        "4000",
+        "--speculate",
+        "2",
+        "--cuda-memory-fraction",
+        "0.9",
+        "--sharded",
+        "false",
+        "--api-key",
+        key,
+    ]);
+    let url = &server.url;
+    let generate = json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}).to_string();
+    let chat =
+        json!({"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}).to_string();
+    let (status, body) = post(&format!("{url}/generate"), generate.clone());
+    assert_eq!(
+        (status, body["error_type"].as_str()),
+        (401, Some("authentication")),
+        "{body}"
+    );
+    let (status, body) =
+        post_with_key(&format!("{url}/v1/chat/completions"), chat.clone(), "wrong");
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_api_key", "{body}");
+    assert_eq!(get_with_key(&format!("{url}/info"), None).0, 401);
+    assert_eq!(
+        get_with_key(&format!("{url}/v1/models"), Some("s3cret")).0,
+        401
+    );
+    assert_eq!(get_with_key(&format!("{url}/health"), None).0, 200);
+    assert_eq!(get_with_key(&format!("{url}/metrics"), None).0, 200);
+    let (status, body) = post_with_key(&format!("{url}/generate"), generate, key);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = post_with_key(&format!("{url}/v1/chat/completions"), chat, key);
+    assert_eq!(status, 200, "{body}");
+    let (status, info) = get_with_key(&format!("{url}/info"), Some(key));
+    assert_eq!(
+        (status, info["speculate"].as_u64()),
+        (200, Some(2)),
+        "{info}"
+    );
+    assert_eq!(info["max_input_tokens"], 3600, "{info}");
+    server.assert_no_kv_leak();
+}
+
 #[test]
 fn replicas_behind_the_router_answer_on_one_port_and_stop_together() {
     let port = free_port();
-    let mut server = Server::start_replicas(port, &["--replicas", "2", "--threads", "2"]);
+    let key = "router-key";
+    let mut server = Server::start_replicas(
+        port,
+        &["--replicas", "2", "--threads", "2", "--api-key", key],
+    );
     let url = server.url.clone();
+    let generate = json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}).to_string();
+    // The router wants the key too, and forwards it to the replicas, which want it.
+    let (status, reply) = post(&format!("{url}/generate"), generate.clone());
+    assert_eq!(
+        (status, reply["error_type"].as_str()),
+        (401, Some("authentication"))
+    );
+    assert_eq!(get_with_key(&format!("{url}/info"), None).0, 401);
     for _ in 0..4 {
-        let (status, reply) = post(
-            &format!("{url}/generate"),
-            json!({"inputs": PROMPT, "parameters": {"max_new_tokens": 3}}).to_string(),
-        );
+        let (status, reply) = post_with_key(&format!("{url}/generate"), generate.clone(), key);
         assert_eq!(status, 200, "{reply}");
     }
-    let info: Value = serde_json::from_str(&get_text(&format!("{url}/info"))).unwrap();
+    let (_, info) = get_with_key(&format!("{url}/info"), Some(key));
     let replicas: Vec<String> = info["replicas"]
         .as_array()
         .unwrap()

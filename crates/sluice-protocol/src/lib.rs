@@ -5,6 +5,7 @@
 //! optional field also accepts `null` (Python clients send `None` as `null`). Validation of
 //! values happens in the server, which turns these into `sluice_core` types.
 
+pub mod auth;
 pub mod openai;
 pub mod structured;
 pub mod tgi;

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::policy::{PolicyConfig, PolicyKind};
 use crate::proxy::ForwardLimits;
 use crate::upstream::Upstream;
+use sluice_protocol::auth::ApiKey;
 use std::time::Duration;
 
 #[derive(Clone, Debug, clap::Args)]
@@ -63,6 +64,11 @@ pub struct RouteArgs {
     /// replica before the request goes to the least loaded one instead.
     #[arg(long, env = "SLUICE_PREFIX_BALANCE_THRESHOLD", default_value_t = 4)]
     pub prefix_balance_threshold: usize,
+
+    /// Require `Authorization: Bearer KEY` on every route but /health and /metrics. The
+    /// header is forwarded as it came, so replicas started with the same key accept it.
+    #[arg(long, env = "API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
 }
 
 impl RouteArgs {
@@ -103,6 +109,7 @@ impl RouteArgs {
                 request_timeout: self.request_timeout,
                 payload_limit: self.payload_limit,
             },
+            api_key: self.api_key.as_deref().and_then(ApiKey::new),
         })
     }
 }

@@ -4,6 +4,7 @@ use crate::discovery::DnsTarget;
 use crate::policy::{PolicyConfig, PolicyKind};
 use crate::proxy::ForwardLimits;
 use crate::upstream::Upstream;
+use sluice_protocol::auth::ApiKey;
 use std::time::Duration;
 
 #[derive(Clone, Debug)]
@@ -16,6 +17,8 @@ pub struct RouterConfig {
     /// Between health checks, and between DNS lookups.
     pub health_check_interval: Duration,
     pub limits: ForwardLimits,
+    /// `--api-key`: what the router's clients must present; it forwards their header as is.
+    pub api_key: Option<ApiKey>,
 }
 
 impl RouterConfig {
@@ -36,6 +39,7 @@ impl RouterConfig {
                 request_timeout: Duration::from_secs(600),
                 payload_limit: 2_000_000,
             },
+            api_key: None,
         }
     }
 }

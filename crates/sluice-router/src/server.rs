@@ -11,10 +11,12 @@ use crate::proxy::{http_client, Proxy};
 use crate::replica::ReplicaInfo;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, on, MethodFilter};
 use axum::{Json, Router};
 use serde::Serialize;
+use sluice_protocol::auth::{ApiKey, UNAUTHORIZED};
 use std::future::Future;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -33,6 +35,7 @@ pub const PROXIED_ROUTES: &[(MethodFilter, &str)] = &[
 
 struct AppState {
     pool: Arc<ReplicaPool>,
+    api_key: Option<ApiKey>,
     proxy: Proxy,
     policy: &'static str,
 }
@@ -64,6 +67,7 @@ pub async fn serve(
     let state = Arc::new(AppState {
         proxy: Proxy::new(Arc::clone(&pool), config.policy.build(), config.limits),
         policy: config.policy.kind.name(),
+        api_key: config.api_key.clone(),
         pool,
     });
     tracing::info!(
@@ -93,11 +97,33 @@ fn app(state: Arc<AppState>) -> Router {
             router.route(path, on(method, proxy))
         });
     proxied
-        .route("/health", get(health))
         .route("/info", get(info))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            require_key,
+        ))
+        .route("/health", get(health))
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// `--api-key`: 401 without the key, in OpenAI's error shape under `/v1/`, TGI's elsewhere.
+async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if state.api_key.as_ref().is_none_or(|key| key.accepts(given)) {
+        return next.run(request).await;
+    }
+    let body = if request.uri().path().starts_with("/v1/") {
+        serde_json::json!({"error": {"message": UNAUTHORIZED, "type": "invalid_request_error",
+            "param": null, "code": "invalid_api_key"}})
+    } else {
+        serde_json::json!({"error": UNAUTHORIZED, "error_type": "authentication"})
+    };
+    (StatusCode::UNAUTHORIZED, Json(body)).into_response()
 }
 
 async fn proxy(State(state): State<Arc<AppState>>, request: Request) -> Response {

@@ -1,6 +1,7 @@
 //! The limits the server enforces, resolved by the launcher from flags and the model.
 
 use sluice_core::SamplingDefaults;
+use sluice_protocol::auth::ApiKey;
 
 /// Per-request and overall limits, as TGI's launcher names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,4 +43,6 @@ pub struct ServerConfig {
     /// Sampling settings for requests that leave them unset: the model's
     /// (`--generation-config auto`), or none.
     pub sampling_defaults: SamplingDefaults,
+    /// `--api-key`: the key every route but `/health` and `/metrics` requires.
+    pub api_key: Option<ApiKey>,
 }

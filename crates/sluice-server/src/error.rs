@@ -16,6 +16,7 @@ pub enum ErrorKind {
     Generation,
     Unavailable,
     NotFound,
+    Unauthorized,
 }
 
 impl ErrorKind {
@@ -27,6 +28,7 @@ impl ErrorKind {
             ErrorKind::Generation => StatusCode::FAILED_DEPENDENCY,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -38,13 +40,16 @@ impl ErrorKind {
             ErrorKind::Generation => "generation",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::NotFound => "not_found",
+            ErrorKind::Unauthorized => "authentication",
         }
     }
 
     /// OpenAI's error `type`.
     fn openai_name(self) -> &'static str {
         match self {
-            ErrorKind::Validation | ErrorKind::PayloadTooLarge => "invalid_request_error",
+            ErrorKind::Validation | ErrorKind::PayloadTooLarge | ErrorKind::Unauthorized => {
+                "invalid_request_error"
+            }
             ErrorKind::Overloaded => "rate_limit_error",
             ErrorKind::Generation | ErrorKind::Unavailable => "server_error",
             ErrorKind::NotFound => "not_found_error",
@@ -90,7 +95,10 @@ impl ApiError {
                 message: self.message.clone(),
                 kind: self.kind.openai_name().into(),
                 param: None,
-                code: Some(self.status().as_u16().to_string()),
+                code: Some(match self.kind {
+                    ErrorKind::Unauthorized => "invalid_api_key".into(),
+                    _ => self.status().as_u16().to_string(),
+                }),
             },
         }
     }

@@ -4,6 +4,7 @@
 //! Validation, admission (429 beyond `max_concurrent_requests`), server-sent events,
 //! Prometheus metrics and graceful shutdown over any [`Backend`]; tests hand it a fake.
 
+mod auth;
 mod body;
 mod config;
 mod error;
@@ -21,6 +22,7 @@ mod validate;
 
 pub use config::{Limits, ServerConfig};
 pub use error::{ApiError, ErrorKind};
+pub use sluice_protocol::auth::ApiKey;
 pub use state::AppState;
 
 use axum::extract::DefaultBodyLimit;
@@ -32,21 +34,28 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-/// Every route of DESIGN.md's Server API section.
+/// Every route of DESIGN.md's Server API section. With `--api-key`, all but `/health` and
+/// `/metrics` (which probes and scrapers call without one) need the key.
 pub fn router<B: Backend>(backend: Arc<B>, config: ServerConfig) -> Router {
     let body_limit = config.limits.max_body_bytes;
     let state = AppState::new(backend, config);
+    let open = Router::new()
+        .route("/health", get(ops::health::<B>))
+        .route("/metrics", get(ops::metrics::<B>));
     Router::new()
         .route("/", post(tgi::compat::<B>))
         .route("/generate", post(tgi::generate::<B>))
         .route("/generate_stream", post(tgi::generate_stream::<B>))
         .route("/tokenize", post(tgi::tokenize::<B>))
         .route("/info", get(tgi::info::<B>))
-        .route("/health", get(ops::health::<B>))
-        .route("/metrics", get(ops::metrics::<B>))
         .route("/v1/completions", post(openai::completions::<B>))
         .route("/v1/chat/completions", post(openai::chat_completions::<B>))
         .route("/v1/models", get(openai::models::<B>))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_key::<B>,
+        ))
+        .merge(open)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::count_requests::<B>,

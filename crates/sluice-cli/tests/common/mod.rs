@@ -152,10 +152,33 @@ pub fn get_text(url: &str) -> String {
 
 /// POSTs JSON; returns the status and the body as JSON.
 pub fn post(url: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, serde_json::Value) {
-    let resp = reqwest::blocking::Client::new()
-        .post(url)
+    send(reqwest::blocking::Client::new().post(url).body(body), None)
+}
+
+/// POSTs JSON with `Authorization: Bearer KEY`.
+pub fn post_with_key(
+    url: &str,
+    body: impl Into<reqwest::blocking::Body>,
+    key: &str,
+) -> (u16, serde_json::Value) {
+    send(
+        reqwest::blocking::Client::new().post(url).body(body),
+        Some(key),
+    )
+}
+
+/// GETs with `Authorization: Bearer KEY` when given; returns the status and the body as JSON.
+pub fn get_with_key(url: &str, key: Option<&str>) -> (u16, serde_json::Value) {
+    send(reqwest::blocking::Client::new().get(url), key)
+}
+
+fn send(request: reqwest::blocking::RequestBuilder, key: Option<&str>) -> (u16, serde_json::Value) {
+    let request = match key {
+        Some(key) => request.bearer_auth(key),
+        None => request,
+    };
+    let resp = request
         .header("content-type", "application/json")
-        .body(body)
         .timeout(Duration::from_secs(300))
         .send()
         .unwrap();

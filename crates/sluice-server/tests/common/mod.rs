@@ -144,12 +144,21 @@ pub async fn start_with(
     limits: Limits,
     sampling_defaults: SamplingDefaults,
 ) -> String {
-    let config = ServerConfig {
-        limits,
-        max_batch_prefill_tokens: 512,
-        max_batch_total_tokens: 1024,
-        sampling_defaults,
-    };
+    start_config(
+        fake,
+        ServerConfig {
+            limits,
+            max_batch_prefill_tokens: 512,
+            max_batch_total_tokens: 1024,
+            sampling_defaults,
+            api_key: None,
+        },
+    )
+    .await
+}
+
+/// Serves `fake` with every setting given.
+pub async fn start_config(fake: Arc<Fake>, config: ServerConfig) -> String {
     let app = sluice_server::router(fake, config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
