@@ -164,6 +164,7 @@ fn encode_prompt(tokenizer: &Tokenizer, text: &str, chat: bool) -> anyhow::Resul
                 role: "user".into(),
                 content: text.into(),
             }],
+            None,
             true,
         )?
     } else {

@@ -70,8 +70,17 @@ pub trait Backend: Send + Sync + 'static {
     /// Whether the token is a control token (BOS, EOS, chat markers).
     fn is_special(&self, id: u32) -> bool;
 
-    /// Renders a conversation with the model's chat template into prompt text.
-    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, PromptError>;
+    /// Renders a conversation with the model's chat template into prompt text; `tools`
+    /// (OpenAI's list of function definitions) go to templates that take them.
+    fn chat_prompt(
+        &self,
+        turns: &[ChatTurn],
+        tools: Option<&serde_json::Value>,
+    ) -> Result<String, PromptError>;
+
+    /// Whether the chat template renders `tools` itself; when it does not, the server writes
+    /// them into the conversation.
+    fn chat_template_takes_tools(&self) -> bool;
 
     fn next_request_id(&self) -> RequestId;
 

@@ -46,7 +46,11 @@ impl Backend for LocalBackend {
         self.tokenizer.is_special(id)
     }
 
-    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, PromptError> {
+    fn chat_prompt(
+        &self,
+        turns: &[ChatTurn],
+        tools: Option<&serde_json::Value>,
+    ) -> Result<String, PromptError> {
         let messages: Vec<ChatMessage> = turns
             .iter()
             .map(|t| ChatMessage {
@@ -55,11 +59,17 @@ impl Backend for LocalBackend {
             })
             .collect();
         self.tokenizer
-            .apply_chat_template(&messages, true)
+            .apply_chat_template(&messages, tools, true)
             .map_err(|e| match e {
                 TokenizerError::NoChatTemplate => PromptError::NoChatTemplate,
                 other => PromptError::ChatTemplate(other.to_string()),
             })
+    }
+
+    fn chat_template_takes_tools(&self) -> bool {
+        self.tokenizer
+            .chat_template()
+            .is_some_and(|t| t.takes_tools())
     }
 
     fn next_request_id(&self) -> RequestId {

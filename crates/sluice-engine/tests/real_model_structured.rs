@@ -32,7 +32,9 @@ fn chat_prompt(question: &str) -> Vec<u32> {
         role: "user".into(),
         content: question.into(),
     }];
-    let text = tokenizer.apply_chat_template(&messages, true).unwrap();
+    let text = tokenizer
+        .apply_chat_template(&messages, None, true)
+        .unwrap();
     tokenizer.encode(&text, true).unwrap()
 }
 

@@ -117,7 +117,9 @@ fn tokenizer_template_eos_and_sampling_defaults_come_from_the_files() {
         content: "hi".into(),
     }];
     assert_eq!(
-        hf.tokenizer.apply_chat_template(&messages, true).unwrap(),
+        hf.tokenizer
+            .apply_chat_template(&messages, None, true)
+            .unwrap(),
         "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n"
     );
     assert_eq!(hf.generation.temperature, Some(0.7));

@@ -9,3 +9,4 @@ pub mod auth;
 pub mod openai;
 pub mod structured;
 pub mod tgi;
+pub mod tools;

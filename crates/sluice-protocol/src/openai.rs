@@ -3,6 +3,7 @@
 //! `ignore_eos`).
 
 use crate::structured::StructuredFields;
+use crate::tools::{Tool, ToolCall, ToolCallDelta, ToolChoice};
 use serde::{Deserialize, Serialize};
 
 /// A string or a list of strings (`prompt`, `stop`).
@@ -65,6 +66,9 @@ pub struct ChatRequest {
     pub max_completion_tokens: Option<u32>,
     pub logprobs: Option<bool>,
     pub top_logprobs: Option<u32>,
+    pub tools: Option<Vec<Tool>>,
+    pub tool_choice: Option<ToolChoice>,
+    pub parallel_tool_calls: Option<bool>,
     #[serde(flatten)]
     pub common: CommonParameters,
 }
@@ -73,6 +77,10 @@ pub struct ChatRequest {
 pub struct ChatMessage {
     pub role: String,
     pub content: Option<MessageContent>,
+    /// An assistant turn's earlier calls.
+    pub tool_calls: Option<Vec<ToolCall>>,
+    /// A `tool` turn: the call it answers.
+    pub tool_call_id: Option<String>,
 }
 
 /// Text, or a list of parts of which sluice reads the text ones.
@@ -146,7 +154,10 @@ pub struct ChatChoice {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AssistantMessage {
     pub role: String,
-    pub content: String,
+    /// `null` when the answer is tool calls.
+    pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -183,6 +194,8 @@ pub struct Delta {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ToolCallDelta>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -226,3 +226,102 @@ async fn malformed_or_doubled_structured_output_is_refused_by_name() {
     }
     assert!(fake.submitted.lock().unwrap().is_empty());
 }
+
+fn weather_tool() -> Value {
+    json!({"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}})
+}
+
+/// Tools reach the prompt (the fake's template takes none, so the system turn gets them), and
+/// `required` and a named tool force calls by schema; `none` offers nothing.
+#[tokio::test]
+async fn tools_reach_the_prompt_and_forced_calls_are_constrained() {
+    let fake = Fake::new(false);
+    // The fake spends a token per byte: room for the tools' text.
+    let roomy = sluice_server::Limits {
+        max_input_tokens: 2000,
+        max_total_tokens: 2048,
+        ..limits()
+    };
+    let url = start(fake.clone(), roomy).await;
+    let chat = |choice: Value| {
+        json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3,
+            "tools": [weather_tool()], "tool_choice": choice})
+    };
+    for (choice, forced) in [
+        (json!("required"), Some("array")),
+        (
+            json!({"type": "function", "function": {"name": "get_weather"}}),
+            Some("object"),
+        ),
+        (json!("auto"), None),
+        (json!("none"), None),
+    ] {
+        let (status, answer) = post(
+            &format!("{url}/v1/chat/completions"),
+            chat(choice.clone()).to_string(),
+        )
+        .await;
+        assert_eq!(status, 200, "{choice}: {answer}");
+        // The fake's answer is not a call: it comes back as text.
+        assert_eq!(answer["choices"][0]["finish_reason"], "length", "{answer}");
+        let submitted = fake.submitted.lock().unwrap().pop().unwrap();
+        let prompt: String = submitted
+            .prompt_ids
+            .iter()
+            .map(|&b| b as u8 as char)
+            .collect();
+        assert_eq!(
+            prompt.contains("get_weather"),
+            choice != json!("none"),
+            "{prompt}"
+        );
+        match (forced, submitted.constraint) {
+            (Some(kind), Some(Constraint::JsonSchema(schema))) => {
+                assert_eq!(schema["type"], kind, "{schema}")
+            }
+            (None, None) => {}
+            (forced, got) => panic!("{choice}: wanted {forced:?}, got {got:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_tool_requests_are_refused_by_name() {
+    let fake = Fake::new(false);
+    let url = start(fake.clone(), limits()).await;
+    let messages = json!([{"role": "user", "content": "hi"}]);
+    let cases = [
+        (
+            json!({"messages": messages, "tool_choice": "required"}),
+            "`tool_choice` needs `tools`",
+        ),
+        (
+            json!({"messages": messages, "tools": [weather_tool()],
+                "tool_choice": {"type": "function", "function": {"name": "nope"}}}),
+            "names function `nope`, which is not in `tools`",
+        ),
+        (
+            json!({"messages": messages, "tools": [weather_tool()], "tool_choice": "sometimes"}),
+            "`tool_choice` must be `none`, `auto`, `required` or a function",
+        ),
+        (
+            json!({"messages": messages, "tools": [{"type": "retrieval", "function": {"name": "x"}}]}),
+            "only `function` tools exist",
+        ),
+        (
+            json!({"messages": messages, "tools": [weather_tool()], "tool_choice": "required",
+                "response_format": {"type": "json_object"}}),
+            "cannot be combined with another structured-output field",
+        ),
+    ];
+    for (body, says) in cases {
+        let (status, answer) = post(&format!("{url}/v1/chat/completions"), body.to_string()).await;
+        assert_eq!(status, 422, "{body}: {answer}");
+        assert!(
+            answer["error"]["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    assert!(fake.submitted.lock().unwrap().is_empty());
+}

@@ -24,6 +24,7 @@ pub struct ChatTemplate {
     env: Environment<'static>,
     bos_token: String,
     eos_token: String,
+    takes_tools: bool,
 }
 
 const NAME: &str = "chat_template";
@@ -51,6 +52,7 @@ impl ChatTemplate {
             env,
             bos_token: bos_token.to_owned(),
             eos_token: eos_token.to_owned(),
+            takes_tools: source.contains("tools"),
         })
     }
 
@@ -64,17 +66,26 @@ impl ChatTemplate {
         &self.eos_token
     }
 
-    /// The prompt text for `messages`; with `add_generation_prompt` it ends with the opening of
-    /// an assistant turn, so the model's continuation is the reply.
+    /// Whether the template renders a `tools` list (function definitions, OpenAI's shape),
+    /// as templates of models trained for tool calls do.
+    pub fn takes_tools(&self) -> bool {
+        self.takes_tools
+    }
+
+    /// The prompt text for `messages` (and `tools`, for templates that take them); with
+    /// `add_generation_prompt` it ends with the opening of an assistant turn, so the model's
+    /// continuation is the reply.
     pub fn render(
         &self,
         messages: &[ChatMessage],
+        tools: Option<&serde_json::Value>,
         add_generation_prompt: bool,
     ) -> Result<String, TokenizerError> {
         let template = self.env.get_template(NAME).map_err(template_error)?;
         template
             .render(context! {
                 messages => messages,
+                tools => tools,
                 add_generation_prompt => add_generation_prompt,
                 bos_token => &self.bos_token,
                 eos_token => &self.eos_token,
@@ -102,7 +113,9 @@ mod tests {
 
     #[test]
     fn smollm2_adds_its_default_system_prompt() {
-        let rendered = smollm2().render(&[message("user", "Hi!")], true).unwrap();
+        let rendered = smollm2()
+            .render(&[message("user", "Hi!")], None, true)
+            .unwrap();
         assert_eq!(
             rendered,
             "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n\
@@ -115,13 +128,31 @@ mod tests {
     fn smollm2_keeps_a_given_system_prompt() {
         let messages = [message("system", "Be brief."), message("user", "2+2?")];
         assert_eq!(
-            smollm2().render(&messages, true).unwrap(),
+            smollm2().render(&messages, None, true).unwrap(),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
         );
         assert_eq!(
-            smollm2().render(&messages, false).unwrap(),
+            smollm2().render(&messages, None, false).unwrap(),
             "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n"
         );
+    }
+
+    #[test]
+    fn tools_reach_templates_that_take_them() {
+        let template = ChatTemplate::new(
+            "{% if tools %}{% for t in tools %}[{{ t.function.name }}]{% endfor %}{% endif %}{{ messages[0].content }}",
+            "",
+            "",
+        )
+        .unwrap();
+        assert!(template.takes_tools() && !smollm2().takes_tools());
+        let tools = serde_json::json!([{"type": "function", "function": {"name": "get_weather"}}]);
+        let messages = [message("user", "hi")];
+        assert_eq!(
+            template.render(&messages, Some(&tools), false).unwrap(),
+            "[get_weather]hi"
+        );
+        assert_eq!(template.render(&messages, None, false).unwrap(), "hi");
     }
 
     #[test]
@@ -132,7 +163,7 @@ mod tests {
             "",
         )
         .unwrap();
-        match template.render(&[message("assistant", "hi")], false) {
+        match template.render(&[message("assistant", "hi")], None, false) {
             Err(TokenizerError::Template(msg)) => {
                 assert!(
                     msg.contains("Conversation must start with a user turn"),
@@ -142,7 +173,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(
-            template.render(&[message("user", "hi")], false).unwrap(),
+            template
+                .render(&[message("user", "hi")], None, false)
+                .unwrap(),
             "ok"
         );
     }
@@ -161,7 +194,7 @@ mod tests {
         // Unknown filters and functions are only found when rendering: an error then too.
         let unknown = ChatTemplate::new("{{ messages | nosuchfilter }}", "", "").unwrap();
         assert!(matches!(
-            unknown.render(&[message("user", "hi")], false),
+            unknown.render(&[message("user", "hi")], None, false),
             Err(TokenizerError::Template(_))
         ));
     }
@@ -184,7 +217,7 @@ mod tests {
             message("bot", "b"),
         ];
         assert_eq!(
-            template.render(&messages, false).unwrap(),
+            template.render(&messages, None, false).unwrap(),
             "<s>[USER:a|a][BOT:b|b]2\"user\"</s>"
         );
 
@@ -194,7 +227,7 @@ mod tests {
             "",
         )
         .unwrap();
-        assert_eq!(lines.render(&messages, false).unwrap(), " a \nx\nb\n");
+        assert_eq!(lines.render(&messages, None, false).unwrap(), " a \nx\nb\n");
     }
 
     #[test]

@@ -388,7 +388,7 @@ fn chat_template_comes_with_the_spec_tokens() {
         role: "user".into(),
         content: "hello".into(),
     }];
-    let prompt = template.render(&messages, true).unwrap();
+    let prompt = template.render(&messages, None, true).unwrap();
     assert_eq!(
         prompt,
         "<|im_start|><|im_start|>user\nhello<|im_end|>\n<|im_start|>assistant\n"
@@ -401,7 +401,7 @@ fn chat_template_comes_with_the_spec_tokens() {
     let tokenizer = Tokenizer::from_spec(&no_template).unwrap();
     assert!(tokenizer.chat_template().is_none());
     assert_eq!(
-        tokenizer.apply_chat_template(&messages, true),
+        tokenizer.apply_chat_template(&messages, None, true),
         Err(TokenizerError::NoChatTemplate)
     );
 }
@@ -414,7 +414,7 @@ fn applied_chat_template_leaves_bos_to_encode() {
     }];
     // Without add_bos the template's own BOS text stays.
     let prompt = tokenizer("smollm")
-        .apply_chat_template(&messages, false)
+        .apply_chat_template(&messages, None, false)
         .unwrap();
     assert_eq!(prompt, "<|im_start|><|im_start|>user\nhello<|im_end|>\n");
 
@@ -426,7 +426,9 @@ fn applied_chat_template_leaves_bos_to_encode() {
         tokenizer.chat_template().unwrap().bos_token(),
         "<|endoftext|>"
     );
-    let prompt = tokenizer.apply_chat_template(&messages, false).unwrap();
+    let prompt = tokenizer
+        .apply_chat_template(&messages, None, false)
+        .unwrap();
     assert_eq!(prompt, "<|im_start|>user\nhello<|im_end|>\n");
     let ids = tokenizer.encode(&prompt, true).unwrap();
     assert_eq!(ids[..2], [ENDOFTEXT, IM_START]);

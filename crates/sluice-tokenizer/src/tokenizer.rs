@@ -322,10 +322,11 @@ impl Tokenizer {
     pub fn apply_chat_template(
         &self,
         messages: &[ChatMessage],
+        tools: Option<&serde_json::Value>,
         add_generation_prompt: bool,
     ) -> Result<String, TokenizerError> {
         let template = self.chat_template().ok_or(TokenizerError::NoChatTemplate)?;
-        let mut prompt = template.render(messages, add_generation_prompt)?;
+        let mut prompt = template.render(messages, tools, add_generation_prompt)?;
         let bos = template.bos_token();
         if self.inner.add_bos && !bos.is_empty() && prompt.starts_with(bos) {
             prompt.drain(..bos.len());

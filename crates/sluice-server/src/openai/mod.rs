@@ -6,6 +6,7 @@ mod choices;
 mod completions;
 mod logprobs;
 mod params;
+mod tools;
 
 use crate::error::ApiError;
 use crate::in_flight::InFlight;

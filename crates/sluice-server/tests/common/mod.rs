@@ -84,11 +84,21 @@ impl Backend for Fake {
         false
     }
 
-    fn chat_prompt(&self, turns: &[ChatTurn]) -> Result<String, PromptError> {
-        Ok(turns
-            .iter()
-            .map(|t| format!("{}: {}\n", t.role, t.content))
-            .collect())
+    fn chat_prompt(
+        &self,
+        turns: &[ChatTurn],
+        tools: Option<&serde_json::Value>,
+    ) -> Result<String, PromptError> {
+        let tools = tools.map_or(String::new(), |t| format!("tools: {t}\n"));
+        Ok(tools
+            + &turns
+                .iter()
+                .map(|t| format!("{}: {}\n", t.role, t.content))
+                .collect::<String>())
+    }
+
+    fn chat_template_takes_tools(&self) -> bool {
+        false
     }
 
     fn next_request_id(&self) -> RequestId {
