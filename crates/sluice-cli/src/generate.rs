@@ -73,6 +73,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         frequency_penalty: args.frequency_penalty,
         presence_penalty: args.presence_penalty,
         seed: args.seed,
+        logit_bias: Vec::new(),
     };
     sampling.validate().map_err(anyhow::Error::msg)?;
     let jobs = match (&args.prompt, &args.prompts) {

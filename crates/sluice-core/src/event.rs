@@ -64,7 +64,8 @@ pub enum GenerationError {
     },
     #[error("the prompt is empty")]
     EmptyPrompt,
-    #[error("prompt token id {token} is outside the vocabulary ({vocab_size} tokens)")]
+    /// A token of the prompt or of `logit_bias`.
+    #[error("token id {token} is outside the vocabulary ({vocab_size} tokens)")]
     TokenOutsideVocabulary { token: u32, vocab_size: usize },
     /// The model could not run a step that held this request (every request of that step
     /// fails with it); `reason` is the model's own message.

@@ -16,6 +16,9 @@ pub struct SamplingParams {
     /// Seeds this request's own random generator, so a request is reproducible whatever runs
     /// beside it.
     pub seed: u64,
+    /// Added to these tokens' logits before anything else (OpenAI's `logit_bias`; -100 bans
+    /// a token, 100 all but forces it).
+    pub logit_bias: Vec<(u32, f32)>,
 }
 
 impl SamplingParams {
@@ -29,6 +32,7 @@ impl SamplingParams {
             frequency_penalty: 0.0,
             presence_penalty: 0.0,
             seed: 0,
+            logit_bias: Vec::new(),
         }
     }
 

@@ -139,13 +139,19 @@ impl Engine {
             .speculator
             .as_ref()
             .map_or(Acceptance::new(0.0), Speculator::initial_acceptance);
+        let vocab_size = self.model.config().vocab_size;
+        let biased = req.sampling.logit_bias.iter().map(|&(token, _)| token);
+        let outside = req
+            .prompt_ids
+            .iter()
+            .copied()
+            .chain(biased)
+            .find(|&t| t as usize >= vocab_size);
         let seq = Sequence::new(req, grammar, acceptance, events);
         let context_length = self.model.config().context_length;
-        let vocab_size = self.model.config().vocab_size;
-        let outside = seq.tokens.iter().find(|&&t| t as usize >= vocab_size);
         let error = if seq.prompt_len == 0 {
             Some(GenerationError::EmptyPrompt)
-        } else if let Some(&token) = outside {
+        } else if let Some(token) = outside {
             Some(GenerationError::TokenOutsideVocabulary { token, vocab_size })
         } else if seq.max_context() > context_length {
             Some(GenerationError::BeyondContext {

@@ -46,8 +46,14 @@ pub struct CommonParameters {
     pub top_k: Option<i64>,
     pub repetition_penalty: Option<f32>,
     pub ignore_eos: Option<bool>,
+    /// Token id (as text) to a bias added to its logit.
+    pub logit_bias: Option<std::collections::BTreeMap<String, f32>>,
     #[serde(flatten)]
     pub structured: StructuredFields,
+    /// Every field no struct above names (the server refuses the peers' fields it does not
+    /// implement, and ignores the rest). Last, so it gets only what the others left.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

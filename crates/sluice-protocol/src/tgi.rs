@@ -35,12 +35,14 @@ pub struct GenerateParameters {
     pub return_full_text: Option<bool>,
     pub stop: Option<Vec<String>>,
     pub truncate: Option<usize>,
-    pub watermark: Option<bool>,
     pub details: Option<bool>,
     pub decoder_input_details: Option<bool>,
     pub seed: Option<u64>,
     pub top_n_tokens: Option<u32>,
     pub grammar: Option<TgiGrammar>,
+    /// Every field not named above (see `openai::CommonParameters::other`).
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

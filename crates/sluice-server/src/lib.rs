@@ -18,6 +18,7 @@ mod state;
 mod structured;
 mod tgi;
 mod token_text;
+pub mod unimplemented;
 mod validate;
 
 pub use config::{Limits, ServerConfig};

@@ -42,6 +42,8 @@ pub struct Knobs {
     pub copies: usize,
     /// The shape the output must have (structured output).
     pub constraint: Option<Constraint>,
+    /// OpenAI's `logit_bias`, checked.
+    pub logit_bias: Vec<(u32, f32)>,
 }
 
 /// A request that passed every check, ready to submit once per copy.
@@ -124,6 +126,7 @@ pub fn validate(
         frequency_penalty: knobs.frequency_penalty.unwrap_or(0.0),
         presence_penalty: knobs.presence_penalty.unwrap_or(0.0),
         seed: 0,
+        logit_bias: knobs.logit_bias,
     };
     let seeds = (0..knobs.copies.max(1))
         .map(|copy| match (knobs.sampling, knobs.seed) {

@@ -196,7 +196,7 @@ async fn tokenize_info_health_models_metrics() {
     // What runs comes from the backend, not from the server's assumptions.
     assert_eq!(info["model_device_type"], "fake-device");
     assert_eq!(info["kv_cache_dtype"], "f16");
-    assert!(info["watermark"].as_str().unwrap().contains("ignored"));
+    assert!(info["watermark"].as_str().unwrap().contains("422"));
     assert_eq!(get(&format!("{url}/health")).await.0, 200);
     let (_, models) = get(&format!("{url}/v1/models")).await;
     let models: Value = serde_json::from_str(&models).unwrap();

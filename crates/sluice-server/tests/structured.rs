@@ -325,3 +325,26 @@ async fn bad_tool_requests_are_refused_by_name() {
     }
     assert!(fake.submitted.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn logit_bias_reaches_the_sampler_and_bad_biases_are_refused() {
+    let fake = Fake::new(false);
+    let url = start(fake.clone(), limits()).await;
+    let body = json!({"prompt": "hi", "max_tokens": 2, "logit_bias": {"42": -100, "7": 5.5}});
+    let (status, answer) = post(&format!("{url}/v1/completions"), body.to_string()).await;
+    assert_eq!(status, 200, "{answer}");
+    let submitted = fake.submitted.lock().unwrap().pop().unwrap();
+    assert_eq!(submitted.sampling.logit_bias, vec![(42, -100.0), (7, 5.5)]);
+    for (bias, says) in [
+        (json!({"x": 1}), "`logit_bias` keys must be token ids"),
+        (
+            json!({"3": 101}),
+            "`logit_bias` values must be >= -100 and <= 100",
+        ),
+    ] {
+        let body = json!({"messages": [{"role": "user", "content": "hi"}], "logit_bias": bias});
+        let (status, answer) = post(&format!("{url}/v1/chat/completions"), body.to_string()).await;
+        assert_eq!(status, 422, "{answer}");
+        assert!(answer.to_string().contains(says), "{answer}");
+    }
+}

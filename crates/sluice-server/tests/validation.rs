@@ -209,3 +209,63 @@ async fn bad_openai_requests_get_422_in_openai_shape() {
     }
     assert!(fake.submitted.lock().unwrap().is_empty());
 }
+
+/// A value of the same kind as `neutral` that is not it.
+fn other_than(neutral: &Value) -> Value {
+    match neutral {
+        Value::Null => json!("x"),
+        Value::Bool(b) => json!(!b),
+        Value::Number(n) => json!(n.as_f64().unwrap() + 5.0),
+        Value::String(s) if s.is_empty() => json!("x"),
+        Value::Array(items) if items.is_empty() => json!(["x"]),
+        Value::Array(_) => json!(["audio"]),
+        _ => json!({"a": 1}),
+    }
+}
+
+/// Every field of the peers' APIs that sluice does not implement is refused by name when a
+/// request sets it, on every route that could take it; at its neutral value it passes.
+#[tokio::test]
+async fn every_unimplemented_field_gets_its_422() {
+    use sluice_server::unimplemented::{OPENAI, TGI};
+    let fake = Fake::new(false);
+    let url = start(fake.clone(), limits()).await;
+    let routes: [(&str, Value, &[(&str, &str)]); 4] = [
+        ("/generate", json!({"inputs": "hi", "parameters": {}}), TGI),
+        ("/", json!({"inputs": "hi", "parameters": {}}), TGI),
+        (
+            "/v1/completions",
+            json!({"prompt": "hi", "max_tokens": 2}),
+            OPENAI,
+        ),
+        (
+            "/v1/chat/completions",
+            json!({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}),
+            OPENAI,
+        ),
+    ];
+    for (route, base, table) in routes {
+        for &(field, neutral) in table {
+            let neutral: Value = serde_json::from_str(neutral).unwrap();
+            for (value, refused) in [(other_than(&neutral), true), (neutral.clone(), false)] {
+                let mut body = base.clone();
+                let target = match body.get_mut("parameters") {
+                    Some(parameters) => parameters,
+                    None => &mut body,
+                };
+                target[field] = value.clone();
+                let (status, answer) = post(&format!("{url}{route}"), body.to_string()).await;
+                if refused {
+                    assert_eq!(status, 422, "{route} {field}={value}: {answer}");
+                    let message = answer.to_string();
+                    assert!(
+                        message.contains(&format!("`{field}` is not implemented")),
+                        "{message}"
+                    );
+                } else {
+                    assert_eq!(status, 200, "{route} {field}={value}: {answer}");
+                }
+            }
+        }
+    }
+}

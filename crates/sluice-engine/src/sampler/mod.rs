@@ -119,21 +119,28 @@ impl Sampler {
     }
 
     fn choose(&mut self, raw: &[f32], proposed: Option<u32>, allowed: Option<&TokenMask>) -> u32 {
-        // Penalties only touch seen tokens: with none seen and no mask, the raw logits serve
-        // as they are.
-        let logits = if self.counts.is_empty() && allowed.is_none() {
-            raw
-        } else {
-            self.penalised.clear();
-            self.penalised.extend_from_slice(raw);
-            if !self.counts.is_empty() {
-                apply_penalties(&mut self.penalised, &self.counts, &self.params);
-            }
-            if let Some(mask) = allowed {
-                mask_out(&mut self.penalised, mask);
-            }
-            &self.penalised
-        };
+        // Penalties only touch seen tokens: with none seen, no bias and no mask, the raw
+        // logits serve as they are.
+        let logits =
+            if self.counts.is_empty() && allowed.is_none() && self.params.logit_bias.is_empty() {
+                raw
+            } else {
+                self.penalised.clear();
+                self.penalised.extend_from_slice(raw);
+                // The bias first, as OpenAI's and vLLM's logits processors add it.
+                for &(token, bias) in &self.params.logit_bias {
+                    if let Some(logit) = self.penalised.get_mut(token as usize) {
+                        *logit += bias;
+                    }
+                }
+                if !self.counts.is_empty() {
+                    apply_penalties(&mut self.penalised, &self.counts, &self.params);
+                }
+                if let Some(mask) = allowed {
+                    mask_out(&mut self.penalised, mask);
+                }
+                &self.penalised
+            };
         if self.params.is_greedy() {
             return argmax(logits);
         }

@@ -4,7 +4,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sluice_core::SamplingParams;
 
-use super::{argmax, Sampler};
+use super::{argmax, log_softmax_at, Sampler};
 
 fn random_params(seed: u64) -> SamplingParams {
     SamplingParams {
@@ -139,6 +139,7 @@ fn logprob_is_the_raw_log_softmax_of_the_chosen_token() {
         frequency_penalty: 0.5,
         presence_penalty: 0.2,
         seed: 5,
+        ..SamplingParams::greedy()
     };
     let reference = softmax(&logits, 1.0);
     let mut sampler = Sampler::new(params, &[1, 2, 3]);
@@ -220,6 +221,7 @@ fn non_finite_logits_never_panic() {
             frequency_penalty: 0.3,
             presence_penalty: 0.3,
             seed: 2,
+            ..SamplingParams::greedy()
         },
     ];
     for params in configs {
@@ -413,4 +415,29 @@ fn greedy_checking_takes_the_argmax() {
     };
     let mut sampler = Sampler::new(params, &[1]);
     assert_eq!(sampler.verify(&logits, 1).token, 2, "3 / 4 < 1");
+}
+
+/// `logit_bias` moves the choice, greedy or sampled: +100 all but forces a token, -100 bans
+/// the model's favourite; the logprob stays the model's own.
+#[test]
+fn logit_bias_forces_and_bans_tokens() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let logits = random_logits(&mut rng, 300);
+    let best = argmax(&logits);
+    let forced = (best + 7) % 300;
+    for temperature in [0.0, 1.0] {
+        let with = |bias: Vec<(u32, f32)>| SamplingParams {
+            temperature,
+            logit_bias: bias,
+            ..SamplingParams::greedy()
+        };
+        let mut sampler = Sampler::new(with(vec![(forced, 100.0)]), &[]);
+        let chosen = sampler.sample(&logits);
+        assert_eq!(chosen.token, forced);
+        assert_eq!(chosen.logprob, log_softmax_at(&logits, forced));
+        let mut sampler = Sampler::new(with(vec![(best, -100.0)]), &[]);
+        for _ in 0..20 {
+            assert_ne!(sampler.sample(&logits).token, best);
+        }
+    }
 }

@@ -5,6 +5,7 @@
 
 use crate::error::ApiError;
 use crate::structured;
+use crate::unimplemented;
 use crate::validate::{Knobs, MaxNewTokens};
 use crate::ServerConfig;
 use sluice_protocol::openai::CommonParameters;
@@ -16,6 +17,7 @@ pub fn knobs(
     top_n: u32,
 ) -> Result<Knobs, ApiError> {
     let (limits, model) = (&config.limits, &config.sampling_defaults);
+    unimplemented::refuse(&p.other, unimplemented::OPENAI)?;
     let temperature = p.temperature.or(model.temperature).unwrap_or(1.0);
     if !(0.0..=2.0).contains(&temperature) {
         return Err(ApiError::validation(format!(
@@ -47,7 +49,31 @@ pub fn knobs(
         ignore_eos: p.ignore_eos.unwrap_or(false),
         copies: n,
         constraint: structured::from_openai(&p.structured)?,
+        logit_bias: logit_bias(p.logit_bias.as_ref())?,
     })
+}
+
+/// OpenAI's `logit_bias`: token ids (as JSON object keys) to a bias in [-100, 100].
+fn logit_bias(
+    given: Option<&std::collections::BTreeMap<String, f32>>,
+) -> Result<Vec<(u32, f32)>, ApiError> {
+    given
+        .into_iter()
+        .flatten()
+        .map(|(token, &bias)| {
+            let id = token.parse::<u32>().map_err(|_| {
+                ApiError::validation(format!(
+                    "`logit_bias` keys must be token ids; got {token:?}"
+                ))
+            })?;
+            if !(-100.0..=100.0).contains(&bias) {
+                return Err(ApiError::validation(format!(
+                    "`logit_bias` values must be >= -100 and <= 100; token {id} has {bias}"
+                )));
+            }
+            Ok((id, bias))
+        })
+        .collect()
 }
 
 /// `max_tokens` when given, else the endpoint's default.

@@ -76,6 +76,6 @@ pub async fn info<B: Backend>(State(state): State<AppState<B>>) -> Json<Info> {
         kv_cache_capacity_tokens: model.kv_capacity_tokens,
         speculate: model.speculate,
         speculation_method: model.speculation_method.clone(),
-        watermark: "accepted and ignored: sluice does not watermark its output".into(),
+        watermark: "not implemented: a request with `watermark: true` gets 422".into(),
     })
 }

@@ -2,6 +2,7 @@
 
 use crate::error::ApiError;
 use crate::structured;
+use crate::unimplemented;
 use crate::validate::{Knobs, MaxNewTokens};
 use crate::ServerConfig;
 use sluice_protocol::tgi::GenerateParameters;
@@ -26,6 +27,7 @@ pub fn knobs(
     streaming: bool,
 ) -> Result<(Knobs, ResponseOptions), ApiError> {
     let limits = &config.limits;
+    unimplemented::refuse(&p.other, unimplemented::TGI)?;
     if p.temperature.is_some_and(|t| t <= 0.0) {
         return Err(ApiError::validation(
             "`temperature` must be strictly positive",
@@ -91,6 +93,7 @@ pub fn knobs(
         ignore_eos: false,
         copies: best_of,
         constraint: structured::from_tgi(p.grammar.as_ref())?,
+        logit_bias: Vec::new(),
     };
     let options = ResponseOptions {
         details: p.details.unwrap_or(false),
