@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use serde_json::{Map, Value};
 
 /// `(field, its neutral value as JSON)`; `null` is always neutral.
-type Table = &'static [(&'static str, &'static str)];
+pub type Table = &'static [(&'static str, &'static str)];
 
 /// TGI's `parameters`.
 pub const TGI: Table = &[("watermark", "false"), ("adapter_id", "null")];

@@ -227,10 +227,10 @@ fn other_than(neutral: &Value) -> Value {
 /// request sets it, on every route that could take it; at its neutral value it passes.
 #[tokio::test]
 async fn every_unimplemented_field_gets_its_422() {
-    use sluice_server::unimplemented::{OPENAI, TGI};
+    use sluice_server::unimplemented::{Table, OPENAI, TGI};
     let fake = Fake::new(false);
     let url = start(fake.clone(), limits()).await;
-    let routes: [(&str, Value, &[(&str, &str)]); 4] = [
+    let routes: [(&str, Value, Table); 4] = [
         ("/generate", json!({"inputs": "hi", "parameters": {}}), TGI),
         ("/", json!({"inputs": "hi", "parameters": {}}), TGI),
         (
