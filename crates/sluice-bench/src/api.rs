@@ -24,6 +24,8 @@ pub struct RequestSpec<'a> {
     pub ignore_eos: bool,
     /// OpenAI's `model` field; omitted when unknown (most servers then use their only model).
     pub model: Option<&'a str>,
+    /// Fields merged into the body (TGI: into `parameters`), `--extra-body`.
+    pub extra: Option<&'a serde_json::Map<String, Value>>,
 }
 
 impl ApiKind {
@@ -61,6 +63,18 @@ impl ApiKind {
     /// The JSON body of one request. Decoding is greedy so that every engine produces the same
     /// kind of output and runs are repeatable.
     pub fn body(self, r: &RequestSpec) -> Value {
+        let mut body = self.base_body(r);
+        let target = match self {
+            ApiKind::Tgi => &mut body["parameters"],
+            ApiKind::Openai | ApiKind::OpenaiChat => &mut body,
+        };
+        if let (Some(target), Some(extra)) = (target.as_object_mut(), r.extra) {
+            target.extend(extra.clone());
+        }
+        body
+    }
+
+    fn base_body(self, r: &RequestSpec) -> Value {
         match self {
             ApiKind::Tgi => json!({
                 "inputs": r.prompt,
@@ -110,6 +124,7 @@ mod tests {
             stream,
             ignore_eos: true,
             model: Some("m"),
+            extra: None,
         }
     }
 
@@ -127,5 +142,20 @@ mod tests {
         assert_eq!(plain["prompt"], "hi");
         assert!(plain.get("stream_options").is_none());
         assert_eq!(plain["model"], "m");
+    }
+
+    #[test]
+    fn extra_fields_join_the_body_where_each_api_takes_them() {
+        let extra: serde_json::Map<String, Value> =
+            serde_json::from_value(json!({"grammar": {"type": "regex", "value": "a+"}})).unwrap();
+        let with_extra = RequestSpec {
+            extra: Some(&extra),
+            ..spec(false)
+        };
+        let tgi = ApiKind::Tgi.body(&with_extra);
+        assert_eq!(tgi["parameters"]["grammar"]["value"], "a+");
+        assert_eq!(tgi["parameters"]["max_new_tokens"], 5);
+        let chat = ApiKind::OpenaiChat.body(&with_extra);
+        assert_eq!(chat["grammar"]["type"], "regex");
     }
 }

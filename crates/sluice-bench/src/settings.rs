@@ -96,6 +96,11 @@ pub struct SweepSettings {
     /// Model name for OpenAI requests; by default the first of the server's /v1/models.
     #[arg(long, env = "SLUICE_BENCH_MODEL")]
     pub model: Option<String>,
+
+    /// A JSON object merged into every request (TGI: into `parameters`), e.g. structured
+    /// output: '{"response_format": {"type": "json_object"}}'.
+    #[arg(long, env = "SLUICE_BENCH_EXTRA_BODY")]
+    pub extra_body: Option<String>,
 }
 
 impl Default for SweepSettings {
@@ -118,6 +123,7 @@ impl Default for SweepSettings {
             random_output_len: RANDOM_OUTPUT_LEN,
             random_range_ratio: 0.0,
             model: None,
+            extra_body: None,
         }
     }
 }
@@ -186,6 +192,19 @@ impl SweepSettings {
         if self.max_new_tokens == 0 {
             bail!("--max-new-tokens must be at least 1");
         }
+        self.extra_body()?;
         Ok(())
+    }
+
+    /// `--extra-body`, parsed.
+    pub fn extra_body(&self) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let Some(text) = &self.extra_body else {
+            return Ok(None);
+        };
+        match serde_json::from_str(text) {
+            Ok(serde_json::Value::Object(fields)) => Ok(Some(fields)),
+            Ok(_) => bail!("--extra-body must be a JSON object"),
+            Err(e) => bail!("--extra-body is not JSON: {e}"),
+        }
     }
 }

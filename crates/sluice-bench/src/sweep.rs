@@ -38,6 +38,7 @@ pub async fn run_sweep(target: &Target, run: &mut RunResult) -> Result<()> {
     let texts: Vec<&str> = prompts.iter().map(|p| p.text.as_str()).collect();
     let counted = prompt_tokens::count(&target.url, target.api, &texts).await;
     let client = Client::new(&target.url, target.api, s.streaming(), s.timeout());
+    let extra = s.extra_body()?;
     let reqs: Vec<PreparedRequest> = prompts
         .iter()
         .enumerate()
@@ -48,6 +49,7 @@ pub async fn run_sweep(target: &Target, run: &mut RunResult) -> Result<()> {
                 stream: s.streaming(),
                 ignore_eos: s.ignore_eos,
                 model: model.as_deref(),
+                extra: extra.as_ref(),
             };
             let input_tokens = match &counted {
                 Some(counts) => (counts[i], TokenSource::ServerTokenizer),
