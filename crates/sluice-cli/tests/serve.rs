@@ -295,6 +295,47 @@ fn the_readme_curl_examples_work() {
     }
 }
 
+/// Structured output end to end: a stream follows its grammar, a schema or regex that does
+/// not compile gets 422 with the compiler's reason, on both APIs.
+#[test]
+fn structured_output_streams_and_bad_constraints_get_422() {
+    let server = Server::start(&[]);
+    let url = &server.url;
+    let body = json!({"inputs": "The year the Berlin wall fell:",
+        "parameters": {"max_new_tokens": 8, "grammar": {"type": "regex", "value": " 19[0-9]{2}"}}});
+    let mut events = Events::open(&format!("{url}/generate_stream"), body);
+    let mut streamed = String::new();
+    while let Some(event) = events.next_data() {
+        streamed.push_str(event["token"]["text"].as_str().unwrap());
+    }
+    let year = regex::Regex::new("^ 19[0-9]{2}$").unwrap();
+    assert!(year.is_match(&streamed), "{streamed:?}");
+    let bad_regex =
+        json!({"inputs": "x", "parameters": {"grammar": {"type": "regex", "value": "[a-"}}});
+    let (status, body) = post(&format!("{url}/generate"), bad_regex.to_string());
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().starts_with("invalid regex"),
+        "{body}"
+    );
+    let bad_schema = json!({"messages": [{"role": "user", "content": "hi"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x",
+            "schema": {"type": "object", "properties": {"a": {"type": "strin"}}}}}});
+    let (status, body) = post(
+        &format!("{url}/v1/chat/completions"),
+        bad_schema.to_string(),
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid json schema"),
+        "{body}"
+    );
+    server.assert_no_kv_leak();
+}
+
 /// The study's own TGI command line (its model swapped for the default one), with TGI's
 /// CPU-neutral flags and `--api-key`: it starts, and every route but /health and /metrics
 /// wants the key, refusing in each API's error shape.

@@ -108,3 +108,53 @@ fn a_regex_and_a_choice_hold_on_the_real_model() {
     assert!(whole.is_match(&outputs[0].text), "{:?}", outputs[0].text);
     assert!(choices.contains(&outputs[1].text), "{:?}", outputs[1].text);
 }
+
+/// Free greedy requests get the same tokens beside constrained ones as alone.
+#[test]
+fn constrained_requests_leave_free_greedy_output_unchanged() {
+    let questions = ["What is the capital of France?", "Name three colors."];
+    let free = |handle: &sluice_engine::EngineHandle, question: &str| {
+        handle
+            .submit(GenerationRequest {
+                id: handle.next_request_id(),
+                prompt_ids: chat_prompt(question),
+                sampling: SamplingParams::greedy(),
+                stop: StopCriteria::max_new_tokens(24),
+                logprobs: LogprobOptions::default(),
+                constraint: None,
+            })
+            .unwrap()
+    };
+    let handle = engine(&real_model_path(), EngineConfig::default());
+    let alone: Vec<Output> = questions
+        .iter()
+        .map(|q| collect(free(&handle, q)))
+        .collect();
+    let schema: Schemas = reference("structured_schemas.json");
+    let mut streams = Vec::new();
+    for (i, q) in questions.iter().enumerate() {
+        let case = &schema.cases[i];
+        streams.push((
+            false,
+            handle
+                .submit(GenerationRequest {
+                    id: handle.next_request_id(),
+                    prompt_ids: chat_prompt(&case.prompt),
+                    sampling: SamplingParams::greedy(),
+                    stop: StopCriteria::max_new_tokens(24),
+                    logprobs: LogprobOptions::default(),
+                    constraint: Some(Constraint::JsonSchema(case.schema.clone())),
+                })
+                .unwrap(),
+        ));
+        streams.push((true, free(&handle, q)));
+    }
+    let beside: Vec<Output> = streams
+        .into_iter()
+        .filter_map(|(is_free, rx)| {
+            let out = collect(rx);
+            is_free.then_some(out)
+        })
+        .collect();
+    assert_eq!(beside, alone);
+}
