@@ -27,6 +27,7 @@ mod sse;
 pub mod stats;
 pub mod summary;
 pub mod sweep;
+pub mod tune;
 mod wire;
 
 pub use cli::{run_async, BenchArgs, BenchCommand, ReportArgs, RunArgs, SweepArgs};

@@ -29,6 +29,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Measure any TGI- or OpenAI-compatible server under load; run experiments; render reports.
     Bench(sluice_bench::BenchArgs),
+    /// Search the serve settings that matter on this machine (replicas, step budget, running
+    /// requests, KV-cache type, speculation) for the best goodput under SLOs; writes a report
+    /// whose first line is the `sluice serve` command to paste.
+    Tune(sluice_bench::tune::TuneArgs),
     /// Balance requests over running servers (sluice, TGI, vLLM, llama-server).
     Route(sluice_router::RouteArgs),
     /// Generate text for one prompt, or for a JSONL file of prompts batched together.
@@ -75,6 +79,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::Bench(args) => sluice_bench::run(args),
+        Command::Tune(args) => std::env::current_exe()
+            .map_err(anyhow::Error::from)
+            .and_then(|program| sluice_bench::tune::run(args, program)),
         Command::Route(args) => sluice_router::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Fetch(args) => fetch::run(args),
@@ -84,7 +91,11 @@ fn main() -> ExitCode {
         Err(e) => {
             // One line: the error and its causes, joined.
             eprintln!("error: {}", format!("{e:#}").replace('\n', " "));
-            ExitCode::FAILURE
+            // A usage mistake found after parsing exits as clap's do.
+            match e.downcast_ref::<sluice_bench::tune::UsageError>() {
+                Some(_) => ExitCode::from(2),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The `sluice` binary as a user runs it: output on stdout, one-line errors and a non-zero
 //! exit for bad input.
 
+mod common;
+
 use sluice_testing::{write_tiny_llama, TinyLlama};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -469,5 +471,97 @@ fn bad_serve_and_route_flags_give_one_line_errors() {
     assert_one_line_error(
         &sluice(&["route", "--upstream", "not a url"], &[]),
         "not a url",
+    );
+}
+
+#[test]
+fn bad_tune_flags_give_one_line_errors_and_exit_2() {
+    let dir = tmpdir("tune-flags");
+    let space = dir.join("space.toml");
+    std::fs::write(&space, "[space]\nbatch-size = [8]\n").unwrap();
+    let space = space.to_string_lossy().into_owned();
+    for (args, needle) in [
+        (vec!["tune", "--slo-ttft-p99", "fast"], "is not a duration"),
+        (
+            vec!["tune", "--budget", "0s"],
+            "the budget must be more than zero",
+        ),
+        (
+            vec!["tune", "--space", &space],
+            "unknown setting `batch-size`",
+        ),
+    ] {
+        let out = sluice(&args, &[]);
+        assert_one_line_error(&out, needle);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}
+
+/// `sluice tune` end to end on the tiny model with a minimal budget: a candidate that cannot
+/// start is recorded and skipped, the report and results are written, and the recommended
+/// command line starts a server.
+#[test]
+fn tune_recommends_a_command_that_starts_a_server() {
+    let dir = tmpdir("tune");
+    let model = tiny_model(&dir);
+    let space = dir.join("space.toml");
+    std::fs::write(
+        &space,
+        "[space]\nmax-batch-prefill-tokens = [64, 128]\nkv-cache-dtype = [\"f32\", \"bf16\"]\n\
+         replicas = [1]\nspeculate = []\nmax-running-requests = []\n",
+    )
+    .unwrap();
+    let out_dir = dir.join("out");
+    let out = sluice(
+        &[
+            "tune",
+            "--model-id",
+            &model,
+            "--space",
+            space.to_str().unwrap(),
+            "--num-prompts",
+            "4",
+            "--max-new-tokens",
+            "4",
+            "--concurrency",
+            "1,2",
+            "--budget",
+            "120s",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_success(&out);
+    let command = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(command.starts_with("sluice serve --model-id "), "{command}");
+    let report = std::fs::read_to_string(out_dir.join("report.md")).unwrap();
+    assert!(
+        report.contains(&format!("```sh\n{command}\n```")),
+        "{report}"
+    );
+    assert!(
+        report.matches("kv-cache-dtype=bf16").count() >= 2,
+        "{report}"
+    );
+    assert!(
+        report.contains("failed: the server did not start"),
+        "{report}"
+    );
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
+            .unwrap();
+    assert!(
+        results["search"]["trials"].as_array().unwrap().len() >= 4,
+        "{results}"
+    );
+    // The pasted command starts a server (on a free port instead of 8080).
+    let args: Vec<&str> = command.split(' ').skip(2).collect();
+    let server = common::Server::start(&args);
+    assert_eq!(
+        reqwest::blocking::get(format!("{}/health", server.url))
+            .unwrap()
+            .status(),
+        200
     );
 }
