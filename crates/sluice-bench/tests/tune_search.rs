@@ -124,6 +124,16 @@ async fn finds_the_planted_setting_and_concurrency_within_the_budget() {
     let (search, interrupted, _) = search(budget_s, &mut stub).await;
     assert!(!interrupted);
     let cfg = config(budget_s);
+    let out = std::env::temp_dir().join(format!("sluice-tune-planted-{}", std::process::id()));
+    write_report(&out, &cfg, &search, |_| vec!["serve".into()]).unwrap();
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for plot in [
+        "goodput_vs_concurrency.svg",
+        "goodput_vs_max-batch-prefill-tokens.svg",
+    ] {
+        assert!(report.contains(&format!("(plots/{plot})")), "{report}");
+        assert!(out.join("plots").join(plot).is_file(), "{plot}");
+    }
     let (best, trial) = search.recommendation(&cfg).expect("a recommendation");
     // max-running-requests does not matter to the stub: either value may win the tie.
     let mut found = search.candidates[best].clone();

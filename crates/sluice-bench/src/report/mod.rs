@@ -4,7 +4,7 @@
 mod csv;
 mod markdown;
 mod plots;
-mod svg;
+pub(crate) mod svg;
 
 use crate::results::{BenchResults, RunResult};
 use anyhow::{bail, Context, Result};

@@ -3,6 +3,7 @@
 //! runs, runs those at every concurrency level to find where each one's goodput peaks, and
 //! writes `report.md` with the best setting as a command line to paste.
 
+mod plots;
 mod report;
 mod search;
 mod serve;

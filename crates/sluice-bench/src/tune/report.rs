@@ -1,6 +1,7 @@
 //! `DIR/report.md` (the recommendation first, as a command line to paste, then every
 //! candidate best first) and `DIR/results.json` (every run).
 
+use super::plots;
 use super::search::{Search, SearchConfig, Stage, Trial};
 use super::serve::shell_quote;
 use super::space::describe;
@@ -35,9 +36,22 @@ pub fn write(
     let json_path = out.join("results.json");
     std::fs::write(&json_path, serde_json::to_string_pretty(&results)?)
         .with_context(|| format!("cannot write {}", json_path.display()))?;
+    let plots_dir = out.join("plots");
+    std::fs::create_dir_all(&plots_dir)
+        .with_context(|| format!("cannot create {}", plots_dir.display()))?;
+    let charts = plots::charts(search);
+    for (name, chart) in &charts {
+        std::fs::write(plots_dir.join(name), chart.render())?;
+    }
+    let mut md = markdown(config, search, &serve_args);
+    if !charts.is_empty() {
+        md.push_str("\n## Plots\n\n");
+        for (name, chart) in &charts {
+            md.push_str(&format!("![{}](plots/{name})\n\n", chart.title));
+        }
+    }
     let md_path = out.join("report.md");
-    std::fs::write(&md_path, markdown(config, search, &serve_args))
-        .with_context(|| format!("cannot write {}", md_path.display()))
+    std::fs::write(&md_path, md).with_context(|| format!("cannot write {}", md_path.display()))
 }
 
 /// `sluice serve ...` as a line to paste.
