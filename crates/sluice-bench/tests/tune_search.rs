@@ -68,7 +68,10 @@ impl Evaluator for Stub {
 fn space() -> Space {
     let mut settings = Space::default_for(2).settings;
     settings.insert("quantize".into(), vec!["q8_0".into(), "broken".into()]);
-    Space { settings }
+    Space {
+        settings,
+        engines: Vec::new(),
+    }
 }
 
 fn config(budget_s: f64) -> SearchConfig {
@@ -125,7 +128,7 @@ async fn finds_the_planted_setting_and_concurrency_within_the_budget() {
     assert!(!interrupted);
     let cfg = config(budget_s);
     let out = std::env::temp_dir().join(format!("sluice-tune-planted-{}", std::process::id()));
-    write_report(&out, &cfg, &search, |_| vec!["serve".into()]).unwrap();
+    write_report(&out, &cfg, &search, |_| "sluice serve".into()).unwrap();
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     for plot in [
         "goodput_vs_concurrency.svg",
@@ -191,7 +194,7 @@ async fn an_interrupted_search_writes_a_partial_report() {
     assert!(interrupted);
     assert_eq!(search.trials.len(), 5);
     let out = std::env::temp_dir().join(format!("sluice-tune-partial-{}", std::process::id()));
-    write_report(&out, &config(400.0), &search, |_| vec!["serve".into()]).unwrap();
+    write_report(&out, &config(400.0), &search, |_| "sluice serve".into()).unwrap();
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("stopped early: interrupted"), "{report}");
     let every_run = report.split("## Every run").nth(1).unwrap();

@@ -507,8 +507,14 @@ fn tune_recommends_a_command_that_starts_a_server() {
     let space = dir.join("space.toml");
     std::fs::write(
         &space,
-        "[space]\nmax-batch-prefill-tokens = [64, 128]\nkv-cache-dtype = [\"f32\", \"bf16\"]\n\
-         replicas = [1]\nspeculate = []\nmax-running-requests = []\n",
+        format!(
+            "[space]\nmax-batch-prefill-tokens = [64, 128]\nkv-cache-dtype = [\"f32\", \"bf16\"]\n\
+             replicas = [1]\nspeculate = []\nmax-running-requests = []\n\
+             [[engine]]\nname = \"other\"\napi = \"openai\"\nurl = \"http://127.0.0.1:{{port}}\"\n\
+             command = \"{} serve --model-id {model} --hostname 127.0.0.1 --port {{port}} \
+             --max-total-tokens 8 --max-input-tokens 7\"\n",
+            env!("CARGO_BIN_EXE_sluice")
+        ),
     )
     .unwrap();
     let out_dir = dir.join("out");
@@ -548,6 +554,9 @@ fn tune_recommends_a_command_that_starts_a_server() {
         report.contains("failed: the server did not start"),
         "{report}"
     );
+    // The other engine (a server that refuses these prompts as too long) was run beside
+    // sluice's candidates, and lost.
+    assert!(report.contains("| engine=other | screen 0 |"), "{report}");
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("results.json")).unwrap())
             .unwrap();

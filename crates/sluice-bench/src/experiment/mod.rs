@@ -14,6 +14,7 @@ use std::path::Path;
 
 pub use process::ServerProcess;
 pub use runner::run;
+pub use template::substitute;
 
 /// A grid: setting name to the values to try.
 pub type Grid = BTreeMap<String, Vec<toml::Value>>;
@@ -31,7 +32,7 @@ pub struct Experiment {
     pub engines: Vec<Engine>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Engine {
     /// Name in reports.

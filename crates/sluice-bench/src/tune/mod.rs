@@ -134,7 +134,8 @@ pub async fn run_async(args: TuneArgs, program: PathBuf) -> Result<()> {
         base_args.extend(["--model-id".to_string(), model.clone()]);
     }
     base_args.extend(args.serve_args.iter().filter(|a| !a.is_empty()).cloned());
-    let mut evaluator = serve::ServeEvaluator::new(program, base_args, bench, logs);
+    let mut evaluator =
+        serve::ServeEvaluator::new(program, base_args, space.engines.clone(), bench, logs);
     let mut search = Search {
         candidates: space.candidates(),
         ..Search::default()
@@ -156,8 +157,8 @@ pub async fn run_async(args: TuneArgs, program: PathBuf) -> Result<()> {
     };
     let interrupted = search_until(&config, &mut progress, &mut search, ctrl_c()).await;
     evaluator.stop();
-    let serve_args = |c: usize| evaluator.serve_args(&search.candidates[c]);
-    report::write(&args.out, &config, &search, serve_args)?;
+    let command_of = |c: usize| evaluator.command_line(&search.candidates[c]);
+    report::write(&args.out, &config, &search, command_of)?;
     finish(&args.out, &config, &search, interrupted, &evaluator)
 }
 
@@ -190,9 +191,9 @@ pub fn write_report(
     out: &Path,
     config: &SearchConfig,
     search: &Search,
-    serve_args: impl Fn(usize) -> Vec<String>,
+    command_of: impl Fn(usize) -> String,
 ) -> Result<()> {
-    report::write(out, config, search, serve_args)
+    report::write(out, config, search, command_of)
 }
 
 fn finish(
@@ -204,10 +205,7 @@ fn finish(
 ) -> Result<()> {
     let report = out.join("report.md");
     match search.recommendation(config) {
-        Some((c, _)) => println!(
-            "{}",
-            report::command(&evaluator.serve_args(&search.candidates[c]))
-        ),
+        Some((c, _)) => println!("{}", evaluator.command_line(&search.candidates[c])),
         None => eprintln!("tune: no setting met the SLOs; see {}", report.display()),
     }
     eprintln!("tune: report written to {}", report.display());

@@ -3,19 +3,18 @@
 
 use super::plots;
 use super::search::{Search, SearchConfig, Stage, Trial};
-use super::serve::shell_quote;
 use super::space::describe;
 use anyhow::{Context, Result};
 use serde_json::json;
 use std::fmt::Write;
 use std::path::Path;
 
-/// Writes both files; `serve_args(candidate)` is the candidate's `sluice serve ...` line.
+/// Writes both files; `command_of(candidate)` is the command line that starts it.
 pub fn write(
     out: &Path,
     config: &SearchConfig,
     search: &Search,
-    serve_args: impl Fn(usize) -> Vec<String>,
+    command_of: impl Fn(usize) -> String,
 ) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let results = json!({
@@ -29,7 +28,7 @@ pub fn write(
         "search": search,
         "recommendation": search.recommendation(config).map(|(c, t)| json!({
             "candidate": c,
-            "command": command(&serve_args(c)),
+            "command": command_of(c),
             "concurrency": search.trials[t].concurrency,
         })),
     });
@@ -43,7 +42,7 @@ pub fn write(
     for (name, chart) in &charts {
         std::fs::write(plots_dir.join(name), chart.render())?;
     }
-    let mut md = markdown(config, search, &serve_args);
+    let mut md = markdown(config, search, &command_of);
     if !charts.is_empty() {
         md.push_str("\n## Plots\n\n");
         for (name, chart) in &charts {
@@ -54,18 +53,10 @@ pub fn write(
     std::fs::write(&md_path, md).with_context(|| format!("cannot write {}", md_path.display()))
 }
 
-/// `sluice serve ...` as a line to paste.
-pub fn command(serve_args: &[String]) -> String {
-    std::iter::once("sluice".to_string())
-        .chain(serve_args.iter().map(|a| shell_quote(a)))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn markdown(
     config: &SearchConfig,
     search: &Search,
-    serve_args: &impl Fn(usize) -> Vec<String>,
+    command_of: &impl Fn(usize) -> String,
 ) -> String {
     let mut md = String::from("# sluice tune\n\n");
     let slo = match (config.ttft_p99_ms, config.tpot_p99_ms) {
@@ -82,11 +73,7 @@ fn markdown(
                 .measured
                 .as_ref()
                 .expect("recommended runs are measured");
-            let _ = writeln!(
-                md,
-                "## Recommendation\n\n```sh\n{}\n```\n",
-                command(&serve_args(c))
-            );
+            let _ = writeln!(md, "## Recommendation\n\n```sh\n{}\n```\n", command_of(c));
             let _ = writeln!(
                 md,
                 "Measured at **{} concurrent clients** ({} requests): {:.1} output tok/s, goodput {:.2} req/s, TTFT p50/p99 {}/{} ms, TPOT p50/p99 {}/{} ms; {slo}.\n",

@@ -1,11 +1,12 @@
-//! The real evaluator: each candidate is a `sluice serve` process on a free loopback port,
-//! driven by the bench's own sweep at one concurrency level per run. A candidate's server
-//! stays up across its consecutive runs and is stopped before the next candidate starts.
+//! The real evaluator: each candidate is a `sluice serve` process on a free loopback port (or
+//! another engine's command, from `[[engine]]`), driven by the bench's own sweep at one
+//! concurrency level per run. A candidate's server stays up across its consecutive runs and is
+//! stopped before the next candidate starts.
 
 use super::search::{Evaluation, Evaluator, Measured};
-use super::space::{flags, Candidate};
+use super::space::{flags, Candidate, ENGINE};
 use crate::api::ApiKind;
-use crate::experiment::ServerProcess;
+use crate::experiment::{substitute, Engine, ServerProcess};
 use crate::monitor::Watched;
 use crate::results::RunResult;
 use crate::settings::SweepSettings;
@@ -17,82 +18,166 @@ use std::time::{Duration, Instant};
 
 pub struct ServeEvaluator {
     /// The `sluice` binary.
-    pub program: PathBuf,
+    program: PathBuf,
     /// Flags every server gets (`--model-id` and what the user passed on).
-    pub base_args: Vec<String>,
+    base_args: Vec<String>,
+    /// Other engines to compare, by name.
+    engines: Vec<Engine>,
     /// The sweep settings of every run; concurrency and request count are the run's.
-    pub bench: SweepSettings,
+    bench: SweepSettings,
     /// Where each server's log goes.
-    pub logs: PathBuf,
-    pub startup_timeout: Duration,
-    running: Option<(Candidate, ServerProcess, String)>,
+    logs: PathBuf,
+    running: Option<Running>,
     launches: usize,
 }
+
+/// The server up now.
+struct Running {
+    candidate: Candidate,
+    server: ServerProcess,
+    url: String,
+    api: ApiKind,
+}
+
+/// How to start a candidate and talk to it.
+struct Launch {
+    command: String,
+    env: BTreeMap<String, String>,
+    url: String,
+    health: String,
+    api: ApiKind,
+    startup: Duration,
+}
+
+/// How long a `sluice serve` may take to answer /health (a model fetched on first use).
+const SERVE_STARTUP: Duration = Duration::from_secs(600);
 
 impl ServeEvaluator {
     pub fn new(
         program: PathBuf,
         base_args: Vec<String>,
+        engines: Vec<Engine>,
         bench: SweepSettings,
         logs: PathBuf,
     ) -> Self {
         ServeEvaluator {
             program,
             base_args,
+            engines,
             bench,
             logs,
-            startup_timeout: Duration::from_secs(600),
             running: None,
             launches: 0,
         }
     }
 
     /// The serve command line of `candidate`, as a user would type it after `sluice`.
-    pub fn serve_args(&self, candidate: &Candidate) -> Vec<String> {
+    fn serve_args(&self, candidate: &Candidate) -> Vec<String> {
         let mut args = vec!["serve".to_string()];
         args.extend(self.base_args.iter().cloned());
         args.extend(flags(candidate));
         args
     }
 
-    /// The server for `candidate`, started (and the previous one stopped) when needed;
-    /// returns its URL and whether it was just started.
-    async fn server_for(&mut self, candidate: &Candidate) -> Result<(String, bool)> {
-        if let Some((running, _, url)) = &self.running {
-            if running == candidate {
-                return Ok((url.clone(), false));
+    /// The other engine `candidate` stands for, if it is one.
+    fn engine_of(&self, candidate: &Candidate) -> Option<&Engine> {
+        let name = candidate.get(ENGINE)?;
+        self.engines.iter().find(|e| &e.name == name)
+    }
+
+    /// The command line that starts `candidate`, to paste: `sluice serve ...`, or another
+    /// engine's command as its `[[engine]]` table gives it.
+    pub fn command_line(&self, candidate: &Candidate) -> String {
+        match self.engine_of(candidate) {
+            // On the port it would serve users on: its own, or 8080 as `sluice serve`'s.
+            Some(engine) => {
+                let port = engine.port.unwrap_or(8080).to_string();
+                let vars = BTreeMap::from([("port".to_string(), port)]);
+                substitute(&engine.command, &vars).unwrap_or_else(|_| engine.command.clone())
             }
+            None => std::iter::once("sluice".to_string())
+                .chain(self.serve_args(candidate).iter().map(|a| shell_quote(a)))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
-        if let Some((_, mut old, _)) = self.running.take() {
-            old.stop();
+    }
+
+    /// How to start `candidate` on `port`.
+    fn launch(&self, candidate: &Candidate, port: u16) -> Result<Launch> {
+        if let Some(engine) = self.engine_of(candidate) {
+            let port = engine.port.unwrap_or(port);
+            let vars = BTreeMap::from([("port".to_string(), port.to_string())]);
+            let url = substitute(&engine.url, &vars)?;
+            let env = engine
+                .env
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), substitute(v, &vars)?)))
+                .collect::<Result<_>>()?;
+            return Ok(Launch {
+                command: substitute(&engine.command, &vars)?,
+                env,
+                health: match &engine.health_url {
+                    Some(h) => substitute(h, &vars)?,
+                    None => format!("{}/health", url.trim_end_matches('/')),
+                },
+                url,
+                api: engine.api,
+                startup: Duration::from_secs_f64(engine.startup_timeout.max(0.0)),
+            });
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
         let mut args = self.serve_args(candidate);
         args.extend(["--hostname", "127.0.0.1", "--port"].map(String::from));
         args.push(port.to_string());
-        let command = std::iter::once(self.program.display().to_string())
-            .chain(args)
-            .map(|a| shell_quote(&a))
-            .collect::<Vec<_>>()
-            .join(" ");
+        let url = format!("http://127.0.0.1:{port}");
+        Ok(Launch {
+            command: std::iter::once(self.program.display().to_string())
+                .chain(args)
+                .map(|a| shell_quote(&a))
+                .collect::<Vec<_>>()
+                .join(" "),
+            env: BTreeMap::new(),
+            health: format!("{url}/health"),
+            url,
+            api: ApiKind::Tgi,
+            startup: SERVE_STARTUP,
+        })
+    }
+
+    /// The server for `candidate`, started (and the previous one stopped) when needed;
+    /// returns whether it was just started.
+    async fn server_for(&mut self, candidate: &Candidate) -> Result<bool> {
+        if self
+            .running
+            .as_ref()
+            .is_some_and(|r| &r.candidate == candidate)
+        {
+            return Ok(false);
+        }
+        self.stop();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let launch = self.launch(candidate, port)?;
         self.launches += 1;
         let log = self.logs.join(format!("candidate-{}.log", self.launches));
         let mut server = ServerProcess::spawn(
-            "sluice serve",
-            &command,
-            &BTreeMap::new(),
+            "server",
+            &launch.command,
+            &launch.env,
             &log,
             Duration::from_secs(10),
         )?;
-        let url = format!("http://127.0.0.1:{port}");
         server
-            .wait_healthy(&format!("{url}/health"), self.startup_timeout)
+            .wait_healthy(&launch.health, launch.startup)
             .await
             .with_context(|| format!("the server did not start (log: {})", log.display()))?;
-        self.running = Some((candidate.clone(), server, url.clone()));
-        Ok((url, true))
+        self.running = Some(Running {
+            candidate: candidate.clone(),
+            server,
+            url: launch.url,
+            api: launch.api,
+        });
+        Ok(true)
     }
 
     async fn measure(
@@ -101,8 +186,9 @@ impl ServeEvaluator {
         concurrency: u32,
         requests: usize,
     ) -> Result<Measured> {
-        let (url, fresh) = self.server_for(candidate).await?;
-        let pgid = self.running.as_ref().map(|(_, s, _)| s.pgid());
+        let fresh = self.server_for(candidate).await?;
+        let running = self.running.as_ref().context("no server is running")?;
+        let (url, api, pgid) = (running.url.clone(), running.api, running.server.pgid());
         let bench = SweepSettings {
             num_prompts: requests,
             concurrency: vec![concurrency],
@@ -111,11 +197,11 @@ impl ServeEvaluator {
             warmup: usize::from(fresh),
             ..self.bench.clone()
         };
-        let mut run = RunResult::new("sluice".into(), &url, ApiKind::Tgi, bench);
+        let mut run = RunResult::new("candidate".into(), &url, api, bench);
         let target = Target {
             url,
-            api: ApiKind::Tgi,
-            watched: pgid.map(Watched::Group),
+            api,
+            watched: Some(Watched::Group(pgid)),
             quiet: true,
         };
         run_sweep(&target, &mut run).await?;
@@ -138,8 +224,8 @@ impl ServeEvaluator {
 
     /// Stops the server that is up, if any.
     pub fn stop(&mut self) {
-        if let Some((_, mut server, _)) = self.running.take() {
-            server.stop();
+        if let Some(mut running) = self.running.take() {
+            running.server.stop();
         }
     }
 }
@@ -168,7 +254,7 @@ impl Evaluator for ServeEvaluator {
 }
 
 /// `arg` quoted for `sh -c`.
-pub fn shell_quote(arg: &str) -> String {
+fn shell_quote(arg: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,@".contains(c);
     if !arg.is_empty() && arg.chars().all(plain) {
         arg.to_string()

@@ -2,6 +2,7 @@
 //! The defaults suit the machine; `--space FILE.toml` narrows or widens them.
 
 use super::UsageError;
+use crate::experiment::Engine;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -22,11 +23,17 @@ pub const KNOWN: &[&str] = &[
     "quantize",
 ];
 
-/// Setting to the values to try; a setting not here stays at serve's default.
-#[derive(Clone, Debug, PartialEq)]
+/// Setting to the values to try (a setting not here stays at serve's default), and other
+/// engines to compare as fixed candidates.
+#[derive(Clone, Debug)]
 pub struct Space {
     pub settings: BTreeMap<String, Vec<String>>,
+    /// `[[engine]]` tables, as experiment files write them (TGI, vLLM, llama-server...).
+    pub engines: Vec<Engine>,
 }
+
+/// The key of a candidate that is another engine: its value is the engine's name.
+pub const ENGINE: &str = "engine";
 
 impl Space {
     /// The settings that mattered in the study `sluice tune` automates, sized to `cores`:
@@ -52,11 +59,15 @@ impl Space {
             "replicas".into(),
             replicas.iter().map(usize::to_string).collect(),
         );
-        Space { settings }
+        Space {
+            settings,
+            engines: Vec::new(),
+        }
     }
 
     /// `base` changed by a space file: each `[space]` key replaces that setting's values
-    /// (an empty list leaves the setting at serve's default); keys must be known settings.
+    /// (an empty list leaves the setting at serve's default), and keys must be known
+    /// settings; each `[[engine]]` table (an experiment file's) adds an engine.
     pub fn load(path: &Path, base: Space) -> Result<Space, UsageError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| UsageError(format!("cannot read --space {}: {e}", path.display())))?;
@@ -65,9 +76,16 @@ impl Space {
             .map_err(|e| UsageError(format!("--space {}: {e}", path.display())))?;
         let mut space = base;
         for (key, value) in &file {
+            if key == "engine" || key == "engines" {
+                let engines: Vec<Engine> = value.clone().try_into().map_err(|e| {
+                    UsageError(format!("--space {}: [[{key}]]: {e}", path.display()))
+                })?;
+                space.engines.extend(engines);
+                continue;
+            }
             if key != "space" {
                 return Err(UsageError(format!(
-                    "--space {}: unknown table `{key}` (expected [space])",
+                    "--space {}: unknown table `{key}` (expected [space] or [[engine]])",
                     path.display()
                 )));
             }
@@ -109,7 +127,7 @@ impl Space {
         Ok(space)
     }
 
-    /// Every combination of the settings' values.
+    /// Every combination of the settings' values, then each other engine.
     pub fn candidates(&self) -> Vec<Candidate> {
         let mut out = vec![Candidate::new()];
         for (name, values) in &self.settings {
@@ -124,6 +142,11 @@ impl Space {
                 })
                 .collect();
         }
+        out.extend(
+            self.engines
+                .iter()
+                .map(|e| Candidate::from([(ENGINE.to_string(), e.name.clone())])),
+        );
         out
     }
 }
@@ -174,6 +197,16 @@ mod tests {
         assert!(!space.settings.contains_key("speculate"));
         assert_eq!(space.settings["max-batch-prefill-tokens"], ["512"]);
         assert_eq!(space.settings["quantize"], ["q8_0"]);
+        std::fs::write(
+            &file,
+            "[space]\nspeculate = []\n[[engine]]\nname = \"llama-server\"\n\
+             command = \"llama-server --port {port}\"\nurl = \"http://127.0.0.1:{port}\"\napi = \"openai\"\n",
+        )
+        .unwrap();
+        let space = Space::load(&file, Space::default_for(1)).unwrap();
+        let candidates = space.candidates();
+        assert_eq!(candidates.len(), 3 * 2 * 2 + 1);
+        assert_eq!(candidates.last().unwrap()[ENGINE], "llama-server");
         std::fs::write(&file, "[space]\nbatch-size = [1]\n").unwrap();
         let err = Space::load(&file, Space::default_for(1)).unwrap_err();
         assert!(err.0.contains("unknown setting `batch-size`"), "{}", err.0);
