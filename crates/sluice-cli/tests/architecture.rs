@@ -31,7 +31,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("sluice-server", &["sluice-core", "sluice-protocol"]),
-    ("sluice-router", &[]),
+    ("sluice-router", &["sluice-protocol"]),
     ("sluice-bench", &[]),
     ("sluice-testing", &["candle-core"]),
     (
