@@ -181,7 +181,11 @@ impl Search {
 pub async fn run(config: &SearchConfig, evaluator: &mut impl Evaluator, search: &mut Search) {
     let screen = config.screening_level();
     let mut alive: Vec<usize> = (0..search.candidates.len()).collect();
-    let mut requests = (config.num_prompts / 8).max(4).min(config.num_prompts);
+    // At least one request per client, or the screening load is never reached.
+    let mut requests = (config.num_prompts / 8)
+        .max(4)
+        .max(screen as usize)
+        .min(config.num_prompts);
     let mut rung = 0;
     // Successive halving while more than two remain.
     while alive.len() > 2 {
