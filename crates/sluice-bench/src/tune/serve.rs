@@ -1,7 +1,8 @@
-//! The real evaluator: each candidate is a `sluice serve` process on a free loopback port (or
-//! another engine's command, from `[[engine]]`), driven by the bench's own sweep at one
-//! concurrency level per run. A candidate's server stays up across its consecutive runs and is
-//! stopped before the next candidate starts.
+//! The real evaluator: each run starts its candidate as a `sluice serve` process on a free
+//! loopback port (or another engine's command, from `[[engine]]`), drives it with the bench's
+//! own sweep at one concurrency level, and stops it. Every run gets a fresh server: a server
+//! that has seen the prompt set answers it again from its prefix cache, so a run on a reused
+//! server measured 2x the goodput of the same run on a fresh one (docs/tune.md).
 
 use super::search::{Evaluation, Evaluator, Measured};
 use super::space::{flags, Candidate, ENGINE};
@@ -33,7 +34,6 @@ pub struct ServeEvaluator {
 
 /// The server up now.
 struct Running {
-    candidate: Candidate,
     server: ServerProcess,
     url: String,
     api: ApiKind,
@@ -143,16 +143,8 @@ impl ServeEvaluator {
         })
     }
 
-    /// The server for `candidate`, started (and the previous one stopped) when needed;
-    /// returns whether it was just started.
-    async fn server_for(&mut self, candidate: &Candidate) -> Result<bool> {
-        if self
-            .running
-            .as_ref()
-            .is_some_and(|r| &r.candidate == candidate)
-        {
-            return Ok(false);
-        }
+    /// A fresh server for `candidate`.
+    async fn start(&mut self, candidate: &Candidate) -> Result<()> {
         self.stop();
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
@@ -172,12 +164,11 @@ impl ServeEvaluator {
             .await
             .with_context(|| format!("the server did not start (log: {})", log.display()))?;
         self.running = Some(Running {
-            candidate: candidate.clone(),
             server,
             url: launch.url,
             api: launch.api,
         });
-        Ok(true)
+        Ok(())
     }
 
     async fn measure(
@@ -186,15 +177,16 @@ impl ServeEvaluator {
         concurrency: u32,
         requests: usize,
     ) -> Result<Measured> {
-        let fresh = self.server_for(candidate).await?;
+        self.start(candidate).await?;
         let running = self.running.as_ref().context("no server is running")?;
         let (url, api, pgid) = (running.url.clone(), running.api, running.server.pgid());
         let bench = SweepSettings {
             num_prompts: requests,
             concurrency: vec![concurrency],
             request_rate: Vec::new(),
-            // A fresh server's first request pays for warming up; later runs reuse it warm.
-            warmup: usize::from(fresh),
+            // The first requests of a fresh server pay for touching its memory; the bench
+            // warms up with at most 8 at a time.
+            warmup: concurrency.min(8) as usize,
             ..self.bench.clone()
         };
         let mut run = RunResult::new("candidate".into(), &url, api, bench);
@@ -204,7 +196,9 @@ impl ServeEvaluator {
             watched: Some(Watched::Group(pgid)),
             quiet: true,
         };
-        run_sweep(&target, &mut run).await?;
+        let swept = run_sweep(&target, &mut run).await;
+        self.stop();
+        swept?;
         let level = run.levels.last().context("the sweep measured no level")?;
         let s = &level.summary;
         Ok(Measured {
@@ -242,10 +236,7 @@ impl Evaluator for ServeEvaluator {
             .measure(candidate, concurrency, requests)
             .await
             .map_err(|e| format!("{e:#}"));
-        if outcome.is_err() {
-            // A server that failed (to start, or under load) is not reused.
-            self.stop();
-        }
+        self.stop();
         Evaluation {
             outcome,
             cost_s: started.elapsed().as_secs_f64(),
