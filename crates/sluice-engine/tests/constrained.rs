@@ -9,22 +9,9 @@ use sluice_core::{
     Constraint, FinishReason, GenerationError, GenerationRequest, LogprobOptions, SamplingParams,
     StopCriteria,
 };
-use sluice_engine::{CacheSize, EngineConfig, EngineHandle, Speculation};
+use sluice_engine::EngineHandle;
 
 const VOCAB: u32 = 256;
-
-fn config(speculate: usize) -> EngineConfig {
-    EngineConfig {
-        cache: CacheSize::Tokens(16 * 256),
-        max_batch_tokens: 4096,
-        max_running: 64,
-        speculation: Speculation {
-            max_tokens: speculate,
-            back_off: false,
-        },
-        ..EngineConfig::default()
-    }
-}
 
 fn sampled(seed: u64) -> SamplingParams {
     SamplingParams {
@@ -76,7 +63,7 @@ fn assert_no_leak(handle: &EngineHandle) {
 
 #[test]
 fn a_regex_shapes_every_output() {
-    let handle = engine(&tiny_model_path(), config(0));
+    let handle = engine(&tiny_model_path(), speculating(0, &None));
     let pattern = "[a-c]{3}-[0-9]{2,4}";
     let whole = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
     for out in constrained_outputs(&handle, &Constraint::Regex(pattern.into())) {
@@ -88,7 +75,7 @@ fn a_regex_shapes_every_output() {
 
 #[test]
 fn a_choice_gives_one_of_the_choices() {
-    let handle = engine(&tiny_model_path(), config(0));
+    let handle = engine(&tiny_model_path(), speculating(0, &None));
     let choices = vec![
         "positive".to_string(),
         "negative".into(),
@@ -119,7 +106,7 @@ fn schema() -> serde_json::Value {
 
 #[test]
 fn a_json_schema_gives_json_of_that_shape() {
-    let handle = engine(&tiny_model_path(), config(0));
+    let handle = engine(&tiny_model_path(), speculating(0, &None));
     for out in constrained_outputs(&handle, &Constraint::JsonSchema(schema())) {
         let value: serde_json::Value = serde_json::from_str(&out.text)
             .unwrap_or_else(|e| panic!("{:?} is not JSON: {e}", out.text));
@@ -136,10 +123,10 @@ fn a_json_schema_gives_json_of_that_shape() {
 fn constrained_requests_leave_free_ones_unchanged() {
     let prompts = token_prompts(6, VOCAB);
     let alone = run_all(
-        &engine(&tiny_model_path(), config(0)),
+        &engine(&tiny_model_path(), speculating(0, &None)),
         prompts.iter().map(|p| greedy(p.clone(), 30)).collect(),
     );
-    let handle = engine(&tiny_model_path(), config(0));
+    let handle = engine(&tiny_model_path(), speculating(0, &None));
     let streams: Vec<_> = prompts
         .iter()
         .enumerate()
@@ -188,11 +175,11 @@ fn speculation_changes_no_constrained_output() {
         Constraint::Regex("(ab|[0-9])+x".into()),
     ] {
         let plain = greedy_ones(constrained_outputs(
-            &engine(&tiny_model_path(), config(0)),
+            &engine(&tiny_model_path(), speculating(0, &None)),
             &constraint,
         ));
         for n in [2, 8] {
-            let handle = engine(&tiny_model_path(), config(n));
+            let handle = engine(&tiny_model_path(), speculating(n, &None));
             let speculated = greedy_ones(constrained_outputs(&handle, &constraint));
             assert_eq!(speculated, plain, "--speculate {n}, {constraint:?}");
             let s = stats(&handle).speculation.expect("speculation stats");
@@ -204,7 +191,7 @@ fn speculation_changes_no_constrained_output() {
 
 #[test]
 fn a_constraint_that_does_not_compile_is_refused_at_once() {
-    let handle = engine(&tiny_model_path(), config(0));
+    let handle = engine(&tiny_model_path(), speculating(0, &None));
     for (constraint, says) in [
         (Constraint::Regex("[a-".into()), "invalid regex"),
         (

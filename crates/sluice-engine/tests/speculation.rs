@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use sluice_engine::{CacheSize, EngineConfig, EngineStats, Speculation};
+use sluice_engine::{CacheSize, EngineConfig, EngineStats};
 use std::path::{Path, PathBuf};
 
 const VOCAB: u32 = 256;
@@ -28,21 +28,6 @@ fn prompts() -> Vec<Vec<u32>> {
 /// Prompt lookup, then the tiny draft model.
 fn proposers() -> [Option<PathBuf>; 2] {
     [None, Some(tiny_draft_path())]
-}
-
-fn config(speculate: usize, draft: &Option<PathBuf>) -> EngineConfig {
-    EngineConfig {
-        cache: CacheSize::Tokens(16 * 256),
-        max_batch_tokens: 4096,
-        max_running: 64,
-        // Proposals as found, so what the tests exercise does not depend on timing.
-        speculation: Speculation {
-            max_tokens: speculate,
-            back_off: false,
-        },
-        draft_model: draft.as_ref().map(|p| p.to_str().unwrap().to_string()),
-        ..EngineConfig::default()
-    }
 }
 
 fn with_proposers(model: PathBuf) -> [(PathBuf, Option<PathBuf>); 2] {
@@ -105,10 +90,10 @@ fn assert_unchanged(want: &[Output], got: &[Output], stats: &EngineStats, what: 
 #[test]
 fn speculation_keeps_greedy_output_batched() {
     for (model, draft) in tiny_models().into_iter().flat_map(with_proposers) {
-        let (want, plain) = run(&model, &config(0, &None));
+        let (want, plain) = run(&model, &speculating(0, &None));
         assert!(plain.speculation.is_none());
         for n in [1, 2, 8] {
-            let (got, stats) = run(&model, &config(n, &draft));
+            let (got, stats) = run(&model, &speculating(n, &draft));
             let what = describe(&model, n, &draft);
             assert_unchanged(&want, &got, &stats, &what);
             // Accepted proposals save steps: never more, and fewer where every sequence has
@@ -124,12 +109,12 @@ fn speculation_keeps_greedy_output_batched() {
 #[test]
 fn speculation_keeps_greedy_output_with_chunks_and_a_small_budget() {
     for (model, draft) in tiny_models().into_iter().flat_map(with_proposers) {
-        let (want, _) = run(&model, &config(0, &None));
+        let (want, _) = run(&model, &speculating(0, &None));
         for n in [2, 8] {
             // Five rows a step: prompts are chunked, and proposals are cut to what fits.
             let cfg = EngineConfig {
                 max_batch_tokens: 5,
-                ..config(n, &draft)
+                ..speculating(n, &draft)
             };
             let (got, stats) = run(&model, &cfg);
             let what = format!("{}, 5 rows a step", describe(&model, n, &draft));
@@ -145,14 +130,14 @@ fn speculation_keeps_greedy_output_under_preemption() {
         .flat_map(with_proposers)
         .flat_map(|m| [(m.clone(), false), (m, true)])
     {
-        let (want, _) = run(&model, &config(0, &None));
+        let (want, _) = run(&model, &speculating(0, &None));
         for n in [1, 8] {
             // 12 blocks of 8 tokens: enough for any one request, not for all at once.
             let cfg = EngineConfig {
                 block_size: 8,
                 cache: CacheSize::Tokens(8 * 12),
                 enable_prefix_caching: caching,
-                ..config(n, &draft)
+                ..speculating(n, &draft)
             };
             let (got, stats) = run(&model, &cfg);
             let what = format!("{}, prefix caching {caching}", describe(&model, n, &draft));

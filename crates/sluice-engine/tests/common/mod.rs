@@ -7,7 +7,9 @@ pub mod references;
 use sluice_core::{
     FinishReason, GenerationRequest, LogprobOptions, RequestId, SamplingParams, StopCriteria,
 };
-use sluice_engine::{fetch, Engine, EngineConfig, EngineEvent, EngineHandle, EngineStats};
+use sluice_engine::{
+    fetch, CacheSize, Engine, EngineConfig, EngineEvent, EngineHandle, EngineStats, Speculation,
+};
 use sluice_testing::{write_tiny_hf, write_tiny_llama, TinyHf, TinyLlama};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -211,4 +213,21 @@ pub fn token_prompts(count: usize, vocab: u32) -> Vec<Vec<u32>> {
                 .collect()
         })
         .collect()
+}
+
+/// A roomy engine that speculates `speculate` tokens a step (0: off), by prompt lookup or with
+/// `draft`, without backing off.
+pub fn speculating(speculate: usize, draft: &Option<PathBuf>) -> EngineConfig {
+    EngineConfig {
+        cache: CacheSize::Tokens(16 * 256),
+        max_batch_tokens: 4096,
+        max_running: 64,
+        // Proposals as found, so what the tests exercise does not depend on timing.
+        speculation: Speculation {
+            max_tokens: speculate,
+            back_off: false,
+        },
+        draft_model: draft.as_ref().map(|p| p.to_str().unwrap().to_string()),
+        ..EngineConfig::default()
+    }
 }
