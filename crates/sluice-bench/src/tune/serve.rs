@@ -196,9 +196,7 @@ impl ServeEvaluator {
             watched: Some(Watched::Group(pgid)),
             quiet: true,
         };
-        let swept = run_sweep(&target, &mut run).await;
-        self.stop();
-        swept?;
+        run_sweep(&target, &mut run).await?;
         let level = run.levels.last().context("the sweep measured no level")?;
         let s = &level.summary;
         Ok(Measured {
